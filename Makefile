@@ -1,0 +1,37 @@
+# rollkeeper — the commands the README talks about. Every target builds the venv first if needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format typecheck bench faults demo clean
+
+$(BIN)/rollkeeper: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: the service in the foreground, on defaults (or $$ROLLKEEPER_CONFIG)
+run: $(BIN)/rollkeeper
+	$(BIN)/rollkeeper run
+
+## test: the whole test suite (what CI runs)
+test: $(BIN)/rollkeeper
+	$(BIN)/pytest
+
+## lint: ruff and mypy --strict on the package
+lint: $(BIN)/rollkeeper
+	$(BIN)/ruff check daemon tests bench
+	$(BIN)/ruff format --check daemon tests bench
+	$(BIN)/mypy --strict daemon
+
+format: $(BIN)/rollkeeper
+	$(BIN)/ruff format daemon tests bench
+	$(BIN)/ruff check --fix daemon tests bench
+
+## bench: the benchmarks in bench/ (figures to bench/results/)
+bench: $(BIN)/rollkeeper
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

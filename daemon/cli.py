@@ -1,0 +1,65 @@
+"""The ``rollkeeper`` command line: parses arguments and hands over to one command module.
+
+Commands live in :mod:`daemon.commands`; this module only knows their names. Heavy imports
+(pymobiledevice3, APScheduler) happen inside the command that needs them, so ``--help`` and
+``status`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from daemon import __version__
+
+#: Command modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "daemon.commands.simulate",
+)
+
+DESCRIPTION = """\
+rollkeeper backs up the photos and videos of an iPhone to a folder you own, every time the
+phone is plugged in. It is a backup, not a sync: nothing deleted on the phone is ever removed
+from the archive, and nothing in the archive is ever overwritten.
+
+Start with `rollkeeper run` (the service in the foreground) or `rollkeeper backup-now`.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="rollkeeper",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rollkeeper {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="the TOML config file (default: $ROLLKEEPER_CONFIG, else the platform's config path)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rollkeeper`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    exit_code: int = handler(args)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
