@@ -16,7 +16,7 @@ from daemon import __version__
 
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "daemon.commands.simulate",
+    # one line per command module; add yours here
 )
 
 DESCRIPTION = """\
