@@ -1,0 +1,130 @@
+"""Numbered schema migrations for the state database, applied in order at open.
+
+``PRAGMA user_version`` holds the number of the last migration applied. A migration is only ever
+appended to this list, never edited once released: an existing database walks forward through
+every step it has not seen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+#: Each entry is one migration; index 0 takes the database from version 0 to 1, and so on.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: phones, the manifest of phone files, the archive's content, runs and their failures.
+    """
+    CREATE TABLE devices (
+        udid TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        product_type TEXT NOT NULL DEFAULT '',
+        product_version TEXT NOT NULL DEFAULT '',
+        first_seen_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        -- what the phone is doing now: disconnected, connected, backing_up, up_to_date,
+        -- waiting_for_unlock, waiting_for_trust, trust_denied, error
+        state TEXT NOT NULL DEFAULT 'disconnected',
+        state_detail TEXT NOT NULL DEFAULT '',
+        state_changed_at TEXT NOT NULL,
+        progress_files_done INTEGER NOT NULL DEFAULT 0,
+        progress_files_total INTEGER NOT NULL DEFAULT 0,
+        progress_bytes_done INTEGER NOT NULL DEFAULT 0,
+        progress_bytes_total INTEGER NOT NULL DEFAULT 0,
+        last_complete_run_id INTEGER,
+        last_complete_at TEXT
+    );
+
+    -- Content stored in the archive: one row per file on disk that rollkeeper vouches for.
+    CREATE TABLE archive_files (
+        relative_path TEXT PRIMARY KEY,
+        content_hash TEXT NOT NULL,
+        hash_algorithm TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        origin TEXT NOT NULL,             -- backup | adopted | rebuilt
+        stored_at TEXT NOT NULL,
+        verified_at TEXT
+    );
+    CREATE INDEX archive_files_by_hash ON archive_files (content_hash);
+
+    -- The manifest: one row per phone file identity (udid, folder, name, size, birth time).
+    CREATE TABLE phone_files (
+        id INTEGER PRIMARY KEY,
+        udid TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        birth_time_ns INTEGER NOT NULL,
+        modified_time_ns INTEGER NOT NULL,
+        status TEXT NOT NULL,             -- pending | archived | failed | excluded
+        present INTEGER NOT NULL,         -- 1 while the phone's last listing showed it
+        archive_path TEXT,                -- archive_files.relative_path once archived
+        content_hash TEXT,
+        capture_time TEXT,
+        capture_source TEXT,
+        failure_reason TEXT NOT NULL DEFAULT '',
+        first_seen_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        archived_at TEXT,
+        UNIQUE (udid, folder, name, size, birth_time_ns)
+    );
+    CREATE INDEX phone_files_by_folder ON phone_files (udid, folder, present);
+    CREATE INDEX phone_files_by_hash ON phone_files (content_hash);
+
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        udid TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        -- running | complete | incomplete | failed | interrupted
+        outcome TEXT NOT NULL DEFAULT 'running',
+        files_found INTEGER NOT NULL DEFAULT 0,
+        files_copied INTEGER NOT NULL DEFAULT 0,
+        bytes_copied INTEGER NOT NULL DEFAULT 0,
+        files_already_archived INTEGER NOT NULL DEFAULT 0,
+        files_deduplicated INTEGER NOT NULL DEFAULT 0,
+        files_excluded INTEGER NOT NULL DEFAULT 0,
+        files_failed INTEGER NOT NULL DEFAULT 0,
+        files_pending INTEGER NOT NULL DEFAULT 0,
+        files_not_on_phone INTEGER NOT NULL DEFAULT 0,
+        items_rejected INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX runs_by_device ON runs (udid, started_at);
+
+    CREATE TABLE run_failures (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        phone_path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX run_failures_by_run ON run_failures (run_id);
+    """,
+)
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """The number of migrations this database has had applied."""
+    row = connection.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Apply every migration the database has not seen, each in its own transaction.
+
+    Returns the resulting version. A database newer than this program is refused rather than
+    written to, because its meaning is unknown to us.
+    """
+    current = schema_version(connection)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the state database has schema version {current}, newer than this rollkeeper "
+            f"understands ({len(MIGRATIONS)}); upgrade rollkeeper"
+        )
+    for number in range(current, len(MIGRATIONS)):
+        script = f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+        try:
+            connection.executescript(script)
+        except BaseException:
+            if connection.in_transaction:
+                connection.rollback()
+            raise
+    return schema_version(connection)

@@ -1,0 +1,99 @@
+"""The state store against real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from daemon.store import RunCounts, StateDamagedError, StateStore
+from daemon.store.migrations import MIGRATIONS, schema_version
+
+
+def test_new_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "state.sqlite3"
+    store = StateStore.open(path)
+    store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert schema_version(connection) == len(MIGRATIONS)
+
+
+def test_same_name_with_other_identity_is_a_new_file(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.sqlite3")
+    first = store.observe_file("U1", "/DCIM/100APPLE", "IMG_0001.HEIC", 100, 1_000, 1_000)
+    store.record_archived(
+        first.id,
+        relative_path="2020/2020-01/IMG_0001.HEIC",
+        content_hash="aa",
+        hash_algorithm="blake3",
+        size=100,
+        origin="backup",
+        capture_time=None,
+        capture_source=None,
+    )
+    second = store.observe_file("U1", "/DCIM/100APPLE", "IMG_0001.HEIC", 200, 2_000, 2_000)
+    assert second.id != first.id
+    assert second.status == "pending"
+    present = store.present_files("U1", "/DCIM/100APPLE")
+    assert present["IMG_0001.HEIC"].id == second.id
+    entries = store.manifest("U1")
+    assert {entry.id: entry.present for entry in entries} == {first.id: False, second.id: True}
+    assert [e.status for e in entries if e.id == first.id] == ["archived"]
+
+
+def test_observing_the_same_identity_again_keeps_its_status(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.sqlite3")
+    entry = store.observe_file("U1", "/DCIM/100APPLE", "IMG_0002.JPG", 5, 7, 7)
+    store.set_file_status(entry.id, "failed", "read_error")
+    again = store.observe_file("U1", "/DCIM/100APPLE", "IMG_0002.JPG", 5, 7, 7)
+    assert again.id == entry.id
+    assert again.status == "failed"
+    assert again.failure_reason == "read_error"
+
+
+def test_complete_run_updates_the_device(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.sqlite3")
+    store.record_device_seen("U1", name="Ana's iPhone", product_type="iPhone15,2")
+    run_id = store.start_run("U1")
+    store.finish_run(run_id, "complete", RunCounts(files_found=3, files_copied=3))
+    device = store.device("U1")
+    assert device is not None
+    assert device.name == "Ana's iPhone"
+    assert device.last_complete_run_id == run_id
+    incomplete = store.start_run("U1")
+    store.finish_run(incomplete, "incomplete", RunCounts(files_failed=1))
+    device = store.device("U1")
+    assert device is not None and device.last_complete_run_id == run_id
+
+
+def test_unfinished_runs_become_interrupted(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.sqlite3")
+    run_id = store.start_run("U1")
+    store.close()
+    store = StateStore.open(tmp_path / "s.sqlite3")
+    assert store.close_unfinished_runs() == 1
+    assert store.runs("U1")[0].id == run_id
+    assert store.runs("U1")[0].outcome == "interrupted"
+
+
+def test_read_only_store_cannot_write_and_sees_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    writer = StateStore.open(path)
+    reader = StateStore.open(path, read_only=True)
+    writer.record_device_seen("U1", name="x")
+    assert [d.udid for d in reader.devices()] == ["U1"]
+    with pytest.raises(sqlite3.OperationalError):
+        reader.record_device_seen("U2")
+
+
+def test_garbage_file_is_reported_as_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateDamagedError) as caught:
+        StateStore.open(path)
+    assert str(path) in str(caught.value)
