@@ -1,0 +1,85 @@
+"""Checks for names and paths the phone sends, before any of them touches the host's disk.
+
+Device-supplied names are untrusted: a hostile or broken phone (or a simulator playing one) can
+list ``..``, ``/etc/passwd``, names with NUL or newlines, 4,096-character names or bytes that are
+not UTF-8. Nothing here repairs a name; a bad name is rejected with a short reason code that is
+logged and counted, and the file is reported as skipped, never silently renamed.
+"""
+
+from __future__ import annotations
+
+#: Longest name accepted, in UTF-8 bytes: the limit of ext4, APFS, btrfs and most others.
+MAX_NAME_BYTES = 255
+#: The root every camera-roll path must be under.
+MEDIA_ROOT = "/DCIM"
+
+
+class NameRejected(Exception):
+    """A phone-supplied name or path that must not be used; ``reason`` is a snake_case code.
+
+    Reasons: ``empty``, ``dot_name``, ``separator``, ``nul``, ``control_character``,
+    ``too_long``, ``not_utf8``, ``hidden``, ``not_absolute``, ``outside_dcim``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    # The rejected text goes into logs and messages: escape it and keep it short.
+    shown = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    return ascii(shown[:limit] + ("..." if len(shown) > limit else ""))
+
+
+def check_phone_name(name: str) -> str:
+    """Return ``name`` if it is safe as a single path component on the host; else raise.
+
+    Rejected: empty; ``.`` and ``..``; anything holding ``/``, ``\\`` or NUL; control
+    characters (C0, DEL, C1: they corrupt logs and terminals); more than 255 UTF-8 bytes; text
+    that is not valid UTF-8 (lone surrogates from ``surrogateescape`` decoding); and hidden
+    names starting with ``.`` (the camera never writes them, and ``.partial`` files are ours).
+    """
+    if name == "":
+        raise NameRejected("empty", "empty file name")
+    if name in (".", ".."):
+        raise NameRejected("dot_name", f"file name {_printable(name)} refers to a folder")
+    if "/" in name or "\\" in name:
+        raise NameRejected("separator", f"file name {_printable(name)} holds a path separator")
+    if "\x00" in name:
+        raise NameRejected("nul", f"file name {_printable(name)} holds a NUL character")
+    if any(ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F for character in name):
+        raise NameRejected(
+            "control_character", f"file name {_printable(name)} holds a control character"
+        )
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NameRejected(
+            "not_utf8", f"file name {_printable(name)} is not valid UTF-8 text"
+        ) from None
+    if len(encoded) > MAX_NAME_BYTES:
+        raise NameRejected(
+            "too_long",
+            f"file name {_printable(name)} is {len(encoded)} bytes long (at most {MAX_NAME_BYTES})",
+        )
+    if name.startswith("."):
+        raise NameRejected("hidden", f"file name {_printable(name)} is hidden (starts with '.')")
+    return name
+
+
+def check_phone_path(path: str) -> str:
+    """Return ``path`` if it is an absolute phone path under ``/DCIM`` with safe components.
+
+    Every component after the root is checked with :func:`check_phone_name`; an empty
+    component (``//``, a trailing ``/``) is rejected as ``empty``. ``/DCIM`` itself is accepted.
+    """
+    if not path.startswith("/"):
+        raise NameRejected("not_absolute", f"phone path {_printable(path)} is not absolute")
+    components = path[1:].split("/")
+    if components[0] != MEDIA_ROOT[1:]:
+        raise NameRejected("outside_dcim", f"phone path {_printable(path)} is not under /DCIM")
+    for component in components:
+        check_phone_name(component)
+    return path
