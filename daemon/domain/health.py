@@ -1,0 +1,280 @@
+"""The rules behind the words "backed up", "stale" and the exit codes of ``status --check``.
+
+Pure domain code: no I/O, no clock (``now`` is always an argument). ``status``, ``--check``, the
+periodic staleness job and the notifications all decide with these functions, so that a phone
+is never "backed up" in one place and "pending" in another.
+
+The rules, in one place:
+
+* A run is **complete** only when nothing found on the phone is pending or failed
+  (:func:`is_complete`). Excluded files (by a filter) do not count against it.
+* A phone is **backed up** only when its last finished run was complete *and* nothing the phone
+  showed at its last scan is pending or failed now (:func:`assess_phone`).
+* A phone is **stale** when its last complete backup (or, never backed up, its first sighting)
+  is at least ``stale_after`` old. ``stale_after`` of zero or less turns staleness off.
+* A stale phone is announced once per stale period: again only after another ``stale_after``
+  has passed, or at once when a new stretch starts (a complete backup in between)
+  (:func:`stale_notice_due`).
+* ``--check`` exit codes: 0 OK, 1 warning (stale, failed files, Trust denied), 2 critical (last
+  run failed, phone in error, service down, config broken, state unreadable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+#: Device states the service records (the ``devices.state`` column).
+STATE_DISCONNECTED = "disconnected"
+STATE_CONNECTED = "connected"
+STATE_BACKING_UP = "backing_up"
+STATE_UP_TO_DATE = "up_to_date"
+STATE_WAITING_FOR_UNLOCK = "waiting_for_unlock"
+STATE_WAITING_FOR_TRUST = "waiting_for_trust"
+STATE_TRUST_DENIED = "trust_denied"
+STATE_ERROR = "error"
+
+#: Run outcomes (the ``runs.outcome`` column).
+OUTCOME_RUNNING = "running"
+OUTCOME_COMPLETE = "complete"
+OUTCOME_INCOMPLETE = "incomplete"
+OUTCOME_FAILED = "failed"
+OUTCOME_INTERRUPTED = "interrupted"
+
+#: Verdicts about a phone's backup, as ``status`` shows them.
+VERDICT_BACKED_UP = "backed_up"
+VERDICT_BACKING_UP = "backing_up"
+VERDICT_NOT_BACKED_UP = "not_backed_up"
+VERDICT_NEVER_BACKED_UP = "never_backed_up"
+
+
+class CheckLevel(IntEnum):
+    """Severity of ``status --check``; the value is the process exit code (Nagios style)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    """How long a phone has gone without a complete backup, and whether that is too long."""
+
+    stale: bool
+    #: The moment the clock started: the last complete backup, else the first sighting.
+    since: datetime
+    #: ``now - since`` (never negative).
+    age: timedelta
+    #: True when the phone has never had a complete backup.
+    never_completed: bool
+
+
+def staleness(
+    last_complete_at: datetime | None,
+    first_seen_at: datetime,
+    now: datetime,
+    stale_after: timedelta,
+) -> Staleness:
+    """Whether a phone's backups have stopped for at least ``stale_after``.
+
+    A phone that was never backed up completely counts from when rollkeeper first saw it:
+    plugging a phone in once and never trusting the computer must end in a warning, not in
+    silence. ``stale_after`` of zero or less disables staleness.
+    """
+    since = last_complete_at if last_complete_at is not None else first_seen_at
+    age = max(now - since, timedelta(0))
+    stale = stale_after > timedelta(0) and age >= stale_after
+    return Staleness(stale=stale, since=since, age=age, never_completed=last_complete_at is None)
+
+
+def is_complete(files_pending: int, files_failed: int) -> bool:
+    """A run (or a phone) is complete only when nothing found on the phone is pending or failed."""
+    return files_pending == 0 and files_failed == 0
+
+
+@dataclass(frozen=True, slots=True)
+class StaleNotice:
+    """The last stale notification sent for a phone: which stretch, and when."""
+
+    since: datetime
+    fired_at: datetime
+
+
+def stale_notice_due(
+    current: Staleness,
+    last_notice: StaleNotice | None,
+    now: datetime,
+    stale_after: timedelta,
+) -> bool:
+    """Whether the "no backup since" notification should fire now (once per stale period).
+
+    Due when the phone is stale and either nothing was sent for this stretch (a stretch is
+    named by its ``since``; a complete backup starts a new one) or a whole further
+    ``stale_after`` has passed since the last notice, so a forgotten phone is reminded of at
+    the configured rhythm and never more often.
+    """
+    if not current.stale:
+        return False
+    if last_notice is None or last_notice.since != current.since:
+        return True
+    return now - last_notice.fired_at >= stale_after
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneFacts:
+    """What the state database says about one phone, already parsed (input to the rules)."""
+
+    udid: str
+    name: str
+    state: str
+    first_seen_at: datetime
+    last_complete_at: datetime | None
+    #: Outcome of the newest run that has finished (None when no run has finished yet).
+    last_finished_outcome: str | None
+    #: Present files (shown by the phone's last scan) in each manifest status.
+    pending: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneAssessment:
+    """The verdict on one phone: the word status may use, the severity and why."""
+
+    udid: str
+    name: str
+    verdict: str
+    level: CheckLevel
+    staleness: Staleness
+    #: Short phrases for people ("3 files failed", "last run failed"), worst first.
+    reasons: tuple[str, ...]
+
+
+def _format_day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> PhoneAssessment:
+    """Apply the rules above to one phone."""
+    stale = staleness(facts.last_complete_at, facts.first_seen_at, now, stale_after)
+    label = facts.name or facts.udid
+    critical: list[str] = []
+    warnings: list[str] = []
+
+    if facts.last_finished_outcome == OUTCOME_FAILED:
+        critical.append(f"last backup of {label} failed")
+    if facts.state == STATE_ERROR:
+        critical.append(f"{label} is in error")
+    if facts.state == STATE_TRUST_DENIED:
+        warnings.append(f"{label} refused to trust this computer")
+    if facts.failed:
+        noun = "file" if facts.failed == 1 else "files"
+        warnings.append(f"{facts.failed} {noun} of {label} failed")
+    if stale.stale:
+        if stale.never_completed:
+            warnings.append(
+                f"no complete backup of {label} since it was first seen "
+                f"on {_format_day(stale.since)}"
+            )
+        else:
+            warnings.append(f"no complete backup of {label} since {_format_day(stale.since)}")
+
+    if facts.state == STATE_BACKING_UP:
+        verdict = VERDICT_BACKING_UP
+    elif (
+        facts.last_finished_outcome == OUTCOME_COMPLETE
+        and facts.last_complete_at is not None
+        and is_complete(facts.pending, facts.failed)
+    ):
+        verdict = VERDICT_BACKED_UP
+    elif facts.last_complete_at is None:
+        verdict = VERDICT_NEVER_BACKED_UP
+    else:
+        verdict = VERDICT_NOT_BACKED_UP
+
+    if critical:
+        level = CheckLevel.CRITICAL
+    elif warnings:
+        level = CheckLevel.WARNING
+    else:
+        level = CheckLevel.OK
+    return PhoneAssessment(
+        udid=facts.udid,
+        name=facts.name,
+        verdict=verdict,
+        level=level,
+        staleness=stale,
+        reasons=tuple(critical + warnings),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The overall verdict of ``status --check``: exit code and one line for monitoring."""
+
+    level: CheckLevel
+    summary: str
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code (0 OK, 1 warning, 2 critical)."""
+        return int(self.level)
+
+
+def overall_check(
+    *,
+    service_running: bool,
+    config_problems: Sequence[str],
+    state_problem: str | None,
+    phones: Sequence[PhoneAssessment],
+) -> CheckResult:
+    """Combine the service, config, state database and per-phone verdicts into one line.
+
+    The line starts with ``OK``, ``WARNING`` or ``CRITICAL`` and lists every reason, worst
+    first, so a monitoring system shows the real cause without a second command.
+    """
+    critical: list[str] = []
+    warnings: list[str] = []
+    if not service_running:
+        critical.append("rollkeeper service is not running")
+    if config_problems:
+        first = config_problems[0]
+        more = len(config_problems) - 1
+        suffix = f" (and {more} more)" if more else ""
+        critical.append(f"config is broken: {first}{suffix}")
+    if state_problem:
+        critical.append(f"state database unreadable: {state_problem}")
+    for phone in phones:
+        if phone.level is CheckLevel.CRITICAL:
+            critical.extend(phone.reasons)
+        elif phone.level is CheckLevel.WARNING:
+            warnings.extend(phone.reasons)
+
+    if critical:
+        return CheckResult(CheckLevel.CRITICAL, "CRITICAL: " + "; ".join(critical + warnings))
+    if warnings:
+        return CheckResult(CheckLevel.WARNING, "WARNING: " + "; ".join(warnings))
+    if not phones:
+        return CheckResult(CheckLevel.OK, "OK: service running; no phone seen yet")
+    backed_up = sum(1 for phone in phones if phone.verdict == VERDICT_BACKED_UP)
+    backing_up = sum(1 for phone in phones if phone.verdict == VERDICT_BACKING_UP)
+    parts = [f"{backed_up} of {len(phones)} phone{'s' if len(phones) != 1 else ''} backed up"]
+    if backing_up:
+        parts.append(f"{backing_up} backing up now")
+    return CheckResult(CheckLevel.OK, "OK: " + "; ".join(parts))
+
+
+def estimate_remaining(bytes_done: int, bytes_total: int, elapsed: timedelta) -> timedelta | None:
+    """Time left for a transfer at the average rate so far, or None when it cannot be told.
+
+    None before any byte moved or any time passed (no rate yet) and when the totals make no
+    sense (device-supplied sizes are untrusted: ``done > total`` means the estimate is void).
+    """
+    if bytes_total <= 0 or bytes_done <= 0 or bytes_done > bytes_total:
+        return None
+    seconds = elapsed.total_seconds()
+    if seconds <= 0:
+        return None
+    rate = bytes_done / seconds
+    return timedelta(seconds=(bytes_total - bytes_done) / rate)
