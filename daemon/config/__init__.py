@@ -32,7 +32,6 @@ from daemon.config.schema import (
     NotificationSettings,
     ScheduleSettings,
     StateSettings,
-    validate_layout,
 )
 
 __all__ = [
@@ -56,5 +55,4 @@ __all__ = [
     "load_config",
     "parse_config_bytes",
     "resolve_config_path",
-    "validate_layout",
 ]

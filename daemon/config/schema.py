@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
-import string
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -30,6 +30,7 @@ from pydantic import (
 from daemon.config.paths import UnsetVariableError, default_state_dir, expand_path
 from daemon.config.suggest import did_you_mean
 from daemon.domain.layout import LAYOUT_PLACEHOLDERS
+from daemon.domain.layout import validate_layout as layout_problems
 
 # -- validation context ----------------------------------------------------------------------
 # The loader validates with context {"environ": ..., "check_filesystem": True}. Building a
@@ -124,50 +125,30 @@ StrictNumber = Annotated[float, Strict()]
 
 # -- layout ----------------------------------------------------------------------------------
 
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
 
 def validate_layout(layout: str) -> str:
-    """Check an ``archive.layout`` template; raise ValueError saying what is wrong.
+    """Check an ``archive.layout`` template; raise ValueError listing what is wrong.
 
-    The layout is a relative path under ``archive.path`` with ``{placeholders}`` from
-    :data:`daemon.domain.layout.LAYOUT_PLACEHOLDERS`; its last part keeps the file's own name
-    (``{name}``, or ``{stem}`` ... ``{extension}``) so that Live Photo pairs and sidecars stay
-    recognisable and a collision suffix has a name to attach to.
+    The rules are the domain's (:func:`daemon.domain.layout.validate_layout`, which the
+    archive uses when it renders paths), so the config never accepts a layout the archive
+    would refuse. Here we only add "did you mean" hints for misspelt placeholders.
     """
-    if not layout.strip():
-        raise ValueError("must not be empty; the default is '{year}/{year}-{month}/{name}'")
-    try:
-        fields = list(string.Formatter().parse(layout))
-    except ValueError as error:
-        raise ValueError(
-            f"{error}; write a literal brace as '{{{{' or '}}}}'".replace("string", "layout")
-        ) from None
-    known = ", ".join("{" + name + "}" for name in sorted(LAYOUT_PLACEHOLDERS))
-    for _literal, field_name, format_spec, conversion in fields:
-        if field_name is None:
+    problems = layout_problems(layout)
+    if not problems:
+        return layout
+    message = "; ".join(problems)
+    for name in _PLACEHOLDER.findall(layout):
+        if name in LAYOUT_PLACEHOLDERS:
             continue
-        if field_name not in LAYOUT_PLACEHOLDERS:
-            hint = did_you_mean(field_name, LAYOUT_PLACEHOLDERS, quote="{}")
-            shown = "{" + field_name + "}"
-            raise ValueError(f"unknown placeholder {shown}{hint} (known: {known})")
-        if format_spec or conversion:
-            raise ValueError(
-                f"placeholder {{{field_name}}} takes no format or conversion "
-                f"(found {{{field_name}{'!' + conversion if conversion else ''}"
-                f"{':' + format_spec if format_spec else ''}}})"
+        hint = did_you_mean(name, LAYOUT_PLACEHOLDERS, quote="{}")
+        if hint:
+            written = "{" + name + "}"
+            message = message.replace(
+                f"unknown placeholder {written}", f"unknown placeholder {written}{hint}", 1
             )
-    if layout.startswith(("/", "\\", "~")):
-        raise ValueError("must be relative to archive.path (it starts with '/' or '~')")
-    segments = layout.replace("\\", "/").split("/")
-    if any(segment in ("..", ".") for segment in segments):
-        raise ValueError("must not contain '.' or '..' folders: files stay inside archive.path")
-    if any(segment == "" for segment in segments):
-        raise ValueError("has an empty folder name ('//' or a trailing '/')")
-    last = segments[-1]
-    if not (last.endswith("{name}") or ("{stem}" in last and last.endswith("{extension}"))):
-        raise ValueError(
-            "must end in {name} or in {stem}...{extension}, so every file keeps its own name"
-        )
-    return layout
+    raise ValueError(message)
 
 
 # -- other value checks ----------------------------------------------------------------------
