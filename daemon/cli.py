@@ -17,6 +17,7 @@ from daemon import __version__
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per command module; add yours here
+    "daemon.commands.config",
 )
 
 DESCRIPTION = """\

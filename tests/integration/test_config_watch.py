@@ -127,9 +127,7 @@ def test_a_broken_edit_is_reported_with_its_line_and_a_fix_applies(
 ) -> None:
     config_file.write_text("[schedule]\n\ndebounce_seconds = -1\n")
     error = recorder.next_error()
-    assert str(error) == (
-        f"{config_file}:3: schedule.debounce_seconds: must be at least 0, got -1"
-    )
+    assert str(error) == (f"{config_file}:3: schedule.debounce_seconds: must be at least 0, got -1")
 
     config_file.write_text(debounce_config(7.0))
     assert recorder.next_config().schedule.debounce_seconds == 7.0
