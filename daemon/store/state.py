@@ -359,32 +359,44 @@ class StateStore:
         modified_time_ns: int,
         now: datetime | None = None,
     ) -> ManifestEntry:
-        """Record a stat'ed phone file as present; return its manifest entry.
-
-        A name that was present with another identity (size or birth time) is a different file
-        (IMG_9999 rolled over to IMG_0001): the old identity is marked absent and kept.
-        """
-        stamp = utc_now_text(now)
-        with self.transaction():
-            self._connection.execute(
-                "UPDATE phone_files SET present = 0 WHERE udid = ? AND folder = ? AND name = ?"
-                " AND present = 1 AND NOT (size = ? AND birth_time_ns = ?)",
-                (udid, folder, name, size, birth_time_ns),
-            )
-            self._connection.execute(
-                "INSERT INTO phone_files (udid, folder, name, size, birth_time_ns,"
-                " modified_time_ns, status, present, first_seen_at, last_seen_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)"
-                " ON CONFLICT (udid, folder, name, size, birth_time_ns)"
-                " DO UPDATE SET present = 1, last_seen_at = excluded.last_seen_at",
-                (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp),
-            )
+        """Record one stat'ed phone file as present; return its manifest entry."""
+        self.observe_files(udid, folder, [(name, size, birth_time_ns, modified_time_ns)], now)
         row = self._connection.execute(
             f"SELECT {_MANIFEST_COLUMNS} FROM phone_files WHERE udid = ? AND folder = ?"
             " AND name = ? AND size = ? AND birth_time_ns = ?",
             (udid, folder, name, size, birth_time_ns),
         ).fetchone()
         return _manifest_entry(row)
+
+    def observe_files(
+        self,
+        udid: str,
+        folder: str,
+        files: Iterable[tuple[str, int, int, int]],
+        now: datetime | None = None,
+    ) -> None:
+        """Record stat'ed phone files ``(name, size, birth_time_ns, modified_time_ns)`` as
+        present, in one transaction.
+
+        A name that was present with another identity (size or birth time) is a different file
+        (IMG_9999 rolled over to IMG_0001): the old identity is marked absent and kept.
+        """
+        stamp = utc_now_text(now)
+        with self.transaction():
+            for name, size, birth_time_ns, modified_time_ns in files:
+                self._connection.execute(
+                    "UPDATE phone_files SET present = 0 WHERE udid = ? AND folder = ? AND name = ?"
+                    " AND present = 1 AND NOT (size = ? AND birth_time_ns = ?)",
+                    (udid, folder, name, size, birth_time_ns),
+                )
+                self._connection.execute(
+                    "INSERT INTO phone_files (udid, folder, name, size, birth_time_ns,"
+                    " modified_time_ns, status, present, first_seen_at, last_seen_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)"
+                    " ON CONFLICT (udid, folder, name, size, birth_time_ns)"
+                    " DO UPDATE SET present = 1, last_seen_at = excluded.last_seen_at",
+                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp),
+                )
 
     def touch_present(self, udid: str, folder: str, now: datetime | None = None) -> None:
         """Stamp every present file of a folder as seen now (one statement, not one per file)."""
