@@ -1,0 +1,82 @@
+"""Where an ``archive_files`` row lives on disk, and which files of the archive folder count.
+
+``archive_files.relative_path`` is relative to the archive root for everything inside it (files
+the importer stored, and adopted files inside the archive). An adopted file *outside* the archive
+folder is recorded by its absolute path instead, because there is no root to be relative to.
+The two never collide: a relative path never starts with ``/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+#: The importer's working folder inside the archive (partial files); never archive content.
+WORKING_FOLDER_NAME = ".rollkeeper"
+
+#: Files that operating systems and file managers drop into any folder they show. They are not
+#: photos, and reporting them as "untracked" on every verify would bury real findings.
+CLUTTER_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".directory", ".localized"})
+
+#: Folders that macOS, Windows and Synology create on volumes; their content is not the user's.
+CLUTTER_FOLDERS = frozenset(
+    {".Spotlight-V100", ".Trashes", ".fseventsd", ".TemporaryItems", "$RECYCLE.BIN", "@eaDir"}
+)
+
+
+def entry_location(archive_root: Path, relative_path: str) -> Path:
+    """The file on disk for an ``archive_files.relative_path`` (absolute for outside adoptions)."""
+    recorded = Path(relative_path)
+    if recorded.is_absolute():
+        return recorded
+    return archive_root / recorded
+
+
+def recorded_path(archive_root: Path, file_path: Path) -> str:
+    """The ``relative_path`` to record for a file: POSIX-relative inside the archive, else absolute.
+
+    Both paths are resolved first, so a symlinked archive root or a path given with ``..`` still
+    lands on the same key as the importer's own rows.
+    """
+    resolved_root = archive_root.resolve()
+    resolved_file = file_path.resolve()
+    if resolved_file.is_relative_to(resolved_root):
+        return PurePosixPath(*resolved_file.relative_to(resolved_root).parts).as_posix()
+    return str(resolved_file)
+
+
+def is_clutter(name: str) -> bool:
+    """True for OS clutter files (including macOS ``._name`` AppleDouble companions)."""
+    return name in CLUTTER_NAMES or name.startswith("._")
+
+
+def walk_files(folder: Path, *, skip_working_folder_of: Path | None = None) -> Iterator[Path]:
+    """Every regular file under ``folder``, in a stable order, skipping clutter.
+
+    Symlinks are neither followed nor reported: following them could leave the folder (or loop),
+    and a link is not content the archive holds. ``skip_working_folder_of`` names an archive root
+    whose ``.rollkeeper`` working folder is skipped.
+    """
+    working = (
+        None
+        if skip_working_folder_of is None
+        else (skip_working_folder_of / WORKING_FOLDER_NAME).resolve()
+    )
+    for current, folders, files in os.walk(folder, followlinks=False):
+        current_path = Path(current)
+        kept = []
+        for name in sorted(folders):
+            if name in CLUTTER_FOLDERS:
+                continue
+            if working is not None and (current_path / name).resolve() == working:
+                continue
+            kept.append(name)
+        folders[:] = kept
+        for name in sorted(files):
+            if is_clutter(name):
+                continue
+            path = current_path / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            yield path
