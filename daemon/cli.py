@@ -18,6 +18,7 @@ from daemon import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per command module; add yours here
     "daemon.commands.config",
+    "daemon.commands.simulate",
 )
 
 DESCRIPTION = """\
