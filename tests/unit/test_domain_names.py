@@ -1,0 +1,105 @@
+"""Untrusted phone names and paths: hostile input is rejected with a reason, never repaired."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daemon.domain.names import NameRejected, check_phone_name, check_phone_path
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["IMG_0001.HEIC", "IMG_E0001.MOV", "Fête à Noël 🎄.JPG", "a", "x" * 255, "é" * 127],
+)
+def test_ordinary_names_pass_unchanged(name: str) -> None:
+    assert check_phone_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        (".", "dot_name"),
+        ("..", "dot_name"),
+        ("../x", "separator"),
+        ("/abs", "separator"),
+        ("a/b", "separator"),
+        ("..\\..\\x", "separator"),
+        ("IMG\x00.HEIC", "nul"),
+        ("IMG\n0001.HEIC", "control_character"),
+        ("IMG\r.HEIC", "control_character"),
+        ("\x1b[31mred", "control_character"),
+        ("IMG\x7f.HEIC", "control_character"),
+        ("IMG\x85.HEIC", "control_character"),
+        ("x" * 256, "too_long"),
+        ("x" * 4096, "too_long"),
+        ("é" * 128, "too_long"),
+        ("IMG_\udcff.HEIC", "not_utf8"),
+        ("IMG_\ud800.HEIC", "not_utf8"),
+        (".hidden", "hidden"),
+        (".IMG_0001.HEIC.partial", "hidden"),
+    ],
+)
+def test_hostile_names_are_rejected_with_a_reason(name: str, reason: str) -> None:
+    with pytest.raises(NameRejected) as caught:
+        check_phone_name(name)
+    assert caught.value.reason == reason
+    # The message is printable ASCII whatever the name held: safe for logs and terminals.
+    assert caught.value.message.isascii()
+    assert all(character.isprintable() for character in caught.value.message)
+    assert len(caught.value.message) < 300
+
+
+def test_name_from_undecodable_bytes_is_rejected() -> None:
+    name = b"IMG_\xff\xfe.HEIC".decode("utf-8", "surrogateescape")
+    with pytest.raises(NameRejected) as caught:
+        check_phone_name(name)
+    assert caught.value.reason == "not_utf8"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/DCIM", "/DCIM/100APPLE", "/DCIM/100APPLE/IMG_0001.HEIC", "/DCIM/202401__/IMG_1.JPG"],
+)
+def test_camera_roll_paths_pass(path: str) -> None:
+    assert check_phone_path(path) == path
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("DCIM/100APPLE/IMG_0001.HEIC", "not_absolute"),
+        ("", "not_absolute"),
+        ("/", "outside_dcim"),
+        ("/etc/passwd", "outside_dcim"),
+        ("/PhotoData/Photos.sqlite", "outside_dcim"),
+        ("/DCIMX/IMG_1.JPG", "outside_dcim"),
+        ("/DCIM/../etc/passwd", "dot_name"),
+        ("/DCIM/100APPLE/../../etc", "dot_name"),
+        ("/DCIM//IMG_1.JPG", "empty"),
+        ("/DCIM/100APPLE/", "empty"),
+        ("/DCIM/100APPLE/IMG\x00.JPG", "nul"),
+        ("/DCIM/100APPLE/.hidden", "hidden"),
+        ("/DCIM/" + "x" * 4096, "too_long"),
+    ],
+)
+def test_bad_paths_are_rejected(path: str, reason: str) -> None:
+    with pytest.raises(NameRejected) as caught:
+        check_phone_path(path)
+    assert caught.value.reason == reason
+
+
+@given(st.text(max_size=300))
+def test_an_accepted_name_is_one_safe_component(name: str) -> None:
+    try:
+        checked = check_phone_name(name)
+    except NameRejected as rejected:
+        assert rejected.reason
+        return
+    assert checked == name
+    assert "/" not in checked and "\\" not in checked and "\x00" not in checked
+    assert checked not in ("", ".", "..")
+    assert not checked.startswith(".")
+    assert len(checked.encode("utf-8")) <= 255
