@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     # one line per command module; add yours here
     "daemon.commands.config",
     "daemon.commands.simulate",
+    "daemon.commands.verify",
+    "daemon.commands.adopt",
+    "daemon.commands.find",
 )
 
 DESCRIPTION = """\
