@@ -287,7 +287,7 @@ class ArchiveScrubber:
 
     def run_once(self, now: datetime) -> ScrubReport:
         """One scrub run, entirely on the calling thread (tests, and a manual run)."""
-        if not archive_is_reachable(self.archive_root):
+        if self._archive_has_files() and not archive_is_reachable(self.archive_root):
             return self._unreachable(now)
         batch, budget = self.plan(now)
         priority, checks = self.check(batch)
@@ -296,11 +296,15 @@ class ArchiveScrubber:
     async def run_in_worker(self, now: datetime) -> ScrubReport:
         """One scrub run from the event loop: hashing in a worker thread, SQLite on the loop."""
         reachable = await asyncio.to_thread(archive_is_reachable, self.archive_root)
-        if not reachable:
+        if self._archive_has_files() and not reachable:
             return self._unreachable(now)
         batch, budget = self.plan(now)
         priority, checks = await asyncio.to_thread(self.check, batch)
         return self.record(now, budget, priority, checks)
+
+    def _archive_has_files(self) -> bool:
+        files, _ = self.store.archive_size()
+        return files > 0
 
     def _unreachable(self, now: datetime) -> ScrubReport:
         # An unmounted disk would make every file "missing": say the one true thing instead,

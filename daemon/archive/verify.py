@@ -220,13 +220,14 @@ def build_report(checks: Sequence[EntryCheck], untracked: Sequence[str]) -> Veri
 
 
 def archive_is_reachable(archive_root: Path) -> bool:
-    """True when the archive folder exists and can be listed.
+    """True when the archive folder exists, can be listed and is not empty.
 
-    When it cannot (an unmounted disk), every file would be reported missing; callers say so
-    once instead.
+    Call it only when the database vouches for files in the archive. When it is false (a disk
+    that is not mounted, leaving no folder or an empty mount point), every file would be
+    reported missing; callers say the one true thing once instead.
     """
     try:
-        with os.scandir(archive_root):
-            return True
+        with os.scandir(archive_root) as entries:
+            return any(True for _ in entries)
     except OSError:
         return False

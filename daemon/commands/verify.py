@@ -132,8 +132,8 @@ def run_verify(args: argparse.Namespace) -> int:
         entries = _select(store, args)
         if entries and not archive_is_reachable(archive_root):
             return fail(
-                f"{archive_root}: the archive folder cannot be read (is its disk mounted?);"
-                f" {len(entries)} archived files were not checked"
+                f"{archive_root}: the archive folder is missing, empty or unreadable"
+                f" (is its disk mounted?); {len(entries)} archived files were not checked"
             )
         with byte_progress(
             wants_progress(args.json), "verifying", sum(entry.size for entry in entries)
