@@ -17,11 +17,15 @@ from daemon import __version__
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per command module; add yours here
+    "daemon.commands.run",
+    "daemon.commands.backup_now",
+    "daemon.commands.devices",
     "daemon.commands.config",
     "daemon.commands.simulate",
     "daemon.commands.verify",
     "daemon.commands.adopt",
     "daemon.commands.find",
+    "daemon.commands.service",
 )
 
 DESCRIPTION = """\

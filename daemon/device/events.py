@@ -67,7 +67,6 @@ class UsbmuxEvents:
         connection_types: frozenset[str] = frozenset({"USB"}),
         initial_backoff_seconds: float = 0.5,
         maximum_backoff_seconds: float = 30.0,
-        on_listening: Callable[[], None] | None = None,
     ) -> None:
         self._address = usbmux_address
         self._on_attach = on_attach
@@ -75,11 +74,12 @@ class UsbmuxEvents:
         self._connection_types = connection_types
         self._initial_backoff = initial_backoff_seconds
         self._maximum_backoff = maximum_backoff_seconds
-        self._on_listening = on_listening
         self._stopping = asyncio.Event()
         self._attached: dict[str, AttachedPhone] = {}
         #: Set while a Listen connection is up; tests and readiness wait on it.
         self.listening = asyncio.Event()
+        #: Set once the first attempt to reach usbmuxd has succeeded or failed.
+        self.first_attempt_done = asyncio.Event()
         self.usbmuxd_reachable: bool | None = None
 
     @property
@@ -104,8 +104,7 @@ class UsbmuxEvents:
                     log.info("usbmuxd_reachable", address=address)
                 self.usbmuxd_reachable = True
                 self.listening.set()
-                if self._on_listening is not None:
-                    self._on_listening()
+                self.first_attempt_done.set()
                 backoff = self._initial_backoff
                 await self._follow(mux)
             except ConnectionFailedToUsbmuxdError:
@@ -116,8 +115,10 @@ class UsbmuxEvents:
                         fix=usbmuxd_fix_hint(),
                     )
                 self.usbmuxd_reachable = False
+                self.first_attempt_done.set()
             except (MuxException, ConnectionError, EOFError, OSError) as error:
                 log.warning("usbmuxd_connection_lost", address=address, error=str(error))
+                self.first_attempt_done.set()
             finally:
                 self.listening.clear()
                 if mux is not None:
@@ -175,7 +176,8 @@ class UsbmuxEvents:
     async def _detach_all(self) -> None:
         for udid in list(self._attached):
             del self._attached[udid]
-            log.info("phone_detached", udid=udid, reason="usbmuxd_connection_lost")
+            reason = "service_stopping" if self._stopping.is_set() else "usbmuxd_connection_lost"
+            log.info("phone_detached", udid=udid, reason=reason)
             await self._on_detach(udid)
 
 

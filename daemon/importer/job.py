@@ -92,6 +92,10 @@ class RunResult:
         return self.outcome == "complete"
 
 
+class StopRequestedError(Exception):
+    """The service is shutting down: the run ends after the file in flight."""
+
+
 class ArchiveWriteError(Exception):
     """Writing to the archive failed (no space, read-only, gone): the run stops."""
 
@@ -152,7 +156,12 @@ class BackupRun:
         self._bytes_done = 0
         self._bytes_read_again = 0
         self._current = ""
+        self._stop_requested = False
         self.run_id = 0
+
+    def request_stop(self) -> None:
+        """End the run after the file in flight (its partial is kept either way)."""
+        self._stop_requested = True
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -181,7 +190,11 @@ class BackupRun:
             self._bytes_total = sum(entry.size for entry in todo)
             self._publish_progress("")
             for group, members in groups:
+                if self._stop_requested:
+                    raise StopRequestedError("rollkeeper is stopping")
                 await self._copy_group(group, members)
+        except StopRequestedError as error:
+            return self._close_run("interrupted", str(error))
         except PhoneUnavailableError as error:
             self._close_run("interrupted", str(error))
             raise

@@ -1,0 +1,118 @@
+"""The composition root: config in, adapters and settings out. Nothing else builds adapters.
+
+Commands and the service runtime ask this module for a state store, the service settings, the
+notifier; tests use the same functions with a temporary config, so what runs in a test is what
+runs for the user.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from daemon.config import Config
+from daemon.device.session import SessionSettings
+from daemon.domain.files import MediaKind
+from daemon.domain.filters import FileFilter
+from daemon.importer.job import BackupSettings
+from daemon.permissions import ensure_private_dir
+from daemon.service import ServiceSettings
+from daemon.single_instance import InstanceLock
+from daemon.store import StateDamagedError, StateStore
+
+log = structlog.get_logger("rollkeeper.app")
+
+
+def usbmux_address(config: Config) -> str | None:
+    """The usbmuxd address: the config's, else None (pymobiledevice3 then reads
+    ``USBMUXD_SOCKET_ADDRESS`` or uses the OS default)."""
+    return config.device.usbmux_address or None
+
+
+def backup_settings(config: Config) -> BackupSettings:
+    """What a backup run needs from the config."""
+    filters = config.filters
+    return BackupSettings(
+        archive_root=Path(config.archive.path),
+        layout=config.archive.layout,
+        file_filter=FileFilter(
+            media_kinds=frozenset(MediaKind(kind) for kind in filters.media_kinds),
+            since=filters.since,
+            screenshots=filters.screenshots,
+        ),
+    )
+
+
+def session_settings(config: Config) -> SessionSettings:
+    """How to reach phones."""
+    return SessionSettings(
+        usbmux_address=usbmux_address(config),
+        pairing_dir=Path(config.device.pairing_dir),
+    )
+
+
+def service_settings(config: Config) -> ServiceSettings:
+    """Everything the backup service takes from the config."""
+    schedule = config.schedule
+    return ServiceSettings(
+        backup=backup_settings(config),
+        session=session_settings(config),
+        debounce_seconds=schedule.debounce_seconds,
+        retry_initial_seconds=schedule.retry_initial_seconds,
+        retry_max_seconds=schedule.retry_max_seconds,
+        include_devices=tuple(config.filters.include_devices),
+        exclude_devices=tuple(config.filters.exclude_devices),
+    )
+
+
+def state_lock_path(config: Config) -> Path:
+    """The single-instance lock beside the state database."""
+    state = Path(config.state.path)
+    return state.with_name(state.name + ".lock")
+
+
+def acquire_instance_lock(config: Config) -> InstanceLock:
+    """Take the single-instance lock beside the state database (creating its folder 0700).
+
+    Raises :class:`~daemon.single_instance.AlreadyRunningError` when another rollkeeper holds it.
+    """
+    lock_path = state_lock_path(config)
+    ensure_private_dir(lock_path.parent)
+    lock = InstanceLock(lock_path)
+    lock.acquire()
+    return lock
+
+
+def open_state(config: Config) -> StateStore:
+    """Open the state database; a damaged one is moved aside and a new one started.
+
+    The archive is the real record: the importer recognises files already in place by their
+    hash, so a lost manifest costs one read of the phone's files and never a duplicate.
+    """
+    path = Path(config.state.path)
+    try:
+        store = StateStore.open(path)
+        verdict = store.integrity_check()
+        if verdict == "ok":
+            return store
+        store.close()
+        reason = f"integrity check: {verdict}"
+    except StateDamagedError as error:
+        reason = error.reason
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    damaged = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        candidate = Path(str(path) + suffix)
+        if candidate.exists():
+            os.replace(candidate, Path(str(damaged) + suffix))
+    log.error(
+        "state_database_damaged",
+        path=str(path),
+        reason=reason,
+        moved_to=str(damaged),
+        action="starting a new state database; archived files are recognised by their hash",
+    )
+    return StateStore.open(path)
