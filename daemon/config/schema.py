@@ -237,8 +237,9 @@ class ArchiveSettings(Section):
         description=(
             "Where a file goes inside the archive, by its capture date in the local time of "
             "capture. Placeholders: {year} {month} {day} {hour} {minute} {name} (IMG_1234.HEIC) "
-            "{stem} (IMG_1234) {extension} {device_name} {udid}. It must end in {name} or in "
-            "{stem}...{extension}, so files keep their own names. A new layout applies to "
+            "{stem} (IMG_1234) {extension} (HEIC, no dot) {device_name} {udid}. It must end in "
+            "{name} or in {stem}...{extension} (e.g. {stem}.{extension}), so files keep their "
+            "own names. A new layout applies to "
             "files copied from then on; files already archived are not moved."
         ),
     )

@@ -184,6 +184,15 @@ def test_the_example_file_lists_every_key() -> None:
         assert set(data[section]) == set(fields), section
 
 
+def test_the_docs_describe_every_key() -> None:
+    docs = (REPO_ROOT / "docs" / "config.md").read_text()
+
+    for section_name, section in Config.model_fields.items():
+        assert f"### [{section_name}]" in docs
+        for name in section.annotation.model_fields:  # type: ignore[union-attr]
+            assert f"| `{name}` |" in docs, f"{section_name}.{name} is missing from docs/config.md"
+
+
 def test_every_setting_has_a_description() -> None:
     for section in Config.model_fields.values():
         for name, field in section.annotation.model_fields.items():  # type: ignore[union-attr]
