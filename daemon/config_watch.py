@@ -11,8 +11,9 @@ burst has been quiet for ``debounce_seconds``, reads the file once, and compares
 with what it last saw: a touch or a save without changes calls nobody back. Changed content is
 loaded with :func:`daemon.config.parse_config_bytes`; a valid config goes to ``on_change``, a
 broken one to ``on_error`` with every problem (FILE:LINE) -- the caller keeps its running
-config. Callbacks run on the watcher's own thread; an asyncio service hands them to its loop
-with ``loop.call_soon_threadsafe``.
+config and logs the problems (the watcher itself only traces at debug level). Callbacks run
+on the watcher's own thread; an asyncio service hands them to its loop with
+``loop.call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ class ConfigWatcher:
         except ConfigError as error:
             self._report(error)
             return
-        log.info("config_reloaded", path=self._label)
+        # The service logs what it does with the new config; this is the watcher's own trace.
+        log.debug("config_file_loaded", path=self._label)
         try:
             self._on_change(config)
         except Exception:
@@ -203,11 +205,11 @@ class ConfigWatcher:
             log.exception("config_change_callback_failed", path=self._label)
 
     def _report(self, error: ConfigError) -> None:
-        log.warning(
-            "config_invalid",
+        # on_error's owner (the service) logs the problems for the user; see docs/config.md.
+        log.debug(
+            "config_file_rejected",
             path=self._label,
             problems=[str(problem) for problem in error.problems],
-            action="keeping the running config",
         )
         try:
             self._on_error(error)
