@@ -41,6 +41,7 @@ from PIL import Image
 #: Seconds from 1904-01-01 (QuickTime's epoch) to 1970-01-01.
 QUICKTIME_EPOCH_OFFSET = 2_082_844_800
 _CHUNK = 4 * 1024 * 1024
+_SAMPLE_BYTES = 1 << 30
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,13 +314,19 @@ def _video_track(
         b"\x00" * 32,
         struct.pack(">Hh", 24, -1),
     )
+    # One sample per GiB of payload (each its own chunk): sizes must fit 32 bits.
+    sample_sizes = [
+        min(_SAMPLE_BYTES, payload_size - start) for start in range(0, payload_size, _SAMPLE_BYTES)
+    ] or [0]
+    offsets = [payload_offset + index * _SAMPLE_BYTES for index in range(len(sample_sizes))]
+    count = len(sample_sizes)
     stbl = atom(
         b"stbl",
         atom(b"stsd", _full(0), struct.pack(">I", 1), sample_entry),
-        atom(b"stts", _full(0), struct.pack(">III", 1, 1, duration)),
+        atom(b"stts", _full(0), struct.pack(">III", 1, count, max(1, duration // count))),
         atom(b"stsc", _full(0), struct.pack(">IIII", 1, 1, 1, 1)),
-        atom(b"stsz", _full(0), struct.pack(">III", 0, 1, payload_size)),
-        atom(b"co64", _full(0), struct.pack(">IQ", 1, payload_offset)),
+        atom(b"stsz", _full(0), struct.pack(f">II{count}I", 0, count, *sample_sizes)),
+        atom(b"co64", _full(0), struct.pack(f">I{count}Q", count, *offsets)),
     )
     dinf = atom(b"dinf", atom(b"dref", _full(0), struct.pack(">I", 1), atom(b"url ", _full(0, 1))))
     minf = atom(b"minf", atom(b"vmhd", _full(0, 1), b"\x00" * 8), dinf, stbl)
@@ -335,12 +342,14 @@ def make_video(
     seed: str | None = None,
     brand: bytes = b"qt  ",
     moov_first: bool = False,
+    sparse: bool = False,
 ) -> Path:
     """A MOV (``brand=b"qt  "``) or MP4 (``b"mp42"``) of about ``payload_bytes`` bytes.
 
     ``created_utc`` goes into ``mvhd``; ``apple_creationdate`` (``"2023-07-14T18:32:05+0200"``)
     into the Apple metadata keys; the ``mdat`` payload is pseudo-random and unique per ``seed``
-    (default: the path). Large payloads use a 64-bit ``mdat`` size when needed.
+    (default: the path). Large payloads use a 64-bit ``mdat`` size when needed. ``sparse``
+    leaves the payload as a hole (zeros, no disk, instant): for "a 4 GB video" tests.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     seed = seed or str(path)
@@ -377,7 +386,10 @@ def make_video(
         head += moov
     with path.open("wb") as handle:
         handle.write(head + mdat_header)
-        _write_payload(handle, seed, payload_bytes)
+        if sparse:
+            handle.seek(payload_bytes, os.SEEK_CUR)
+        else:
+            _write_payload(handle, seed, payload_bytes)
         if not moov_first:
             handle.write(build_moov(len(head) + mdat_header_size))
     return path

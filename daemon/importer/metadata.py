@@ -268,6 +268,18 @@ def _apple_creation_date(meta: Any) -> CaptureDate | None:
     return parse_apple_date(raw[8:].decode("utf-8", "replace"))
 
 
+def _apple_creation_date_or_none(atom: Any) -> CaptureDate | None:
+    """Apple's date from a ``meta`` atom; a broken ``meta`` still leaves ``mvhd`` to use."""
+    try:
+        meta = _atom_payload(atom, "meta")
+        if meta is None or "tags" not in meta:
+            return None
+        return _apple_creation_date(meta)
+    except Exception as error:
+        log.debug("quicktime_metadata_unreadable", error=type(error).__name__)
+        return None
+
+
 def _read_quicktime(path: Path, zone: tzinfo | None) -> CaptureDate | None:
     from hachoir.parser.container.mp4 import MP4File
     from hachoir.stream import InputIOStream
@@ -290,11 +302,9 @@ def _read_quicktime(path: Path, zone: tzinfo | None) -> CaptureDate | None:
                     value = header["creation_date"].value
                     if isinstance(value, datetime) and value != _QUICKTIME_EPOCH:
                         mvhd_date = value
-                meta = _atom_payload(child, "meta")
-                if meta is not None and "tags" in meta:
-                    apple = _apple_creation_date(meta)
-                    if apple is not None:
-                        return apple
+                apple = _apple_creation_date_or_none(child)
+                if apple is not None:
+                    return apple
             break  # one moov per file
     if mvhd_date is None:
         return None
