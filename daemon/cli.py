@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "daemon.commands.run",
     "daemon.commands.backup_now",
     "daemon.commands.devices",
+    "daemon.commands.status",
+    "daemon.commands.history",
     "daemon.commands.config",
     "daemon.commands.simulate",
     "daemon.commands.verify",
