@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from daemon.config import Config, ConfigError, load_config, resolve_config_path
+from daemon.logs import configure_logging
 
 #: Exit statuses of the archive commands (documented in docs/verify.md).
 EXIT_OK = 0
@@ -23,11 +24,19 @@ class CommandError(Exception):
 
 
 def load_command_config(config_argument: str | None) -> Config:
-    """The config the command runs with (``--config``, ``$ROLLKEEPER_CONFIG``, default)."""
+    """The config the command runs with (``--config``, ``$ROLLKEEPER_CONFIG``, default).
+
+    Also sets up logging for the command: warnings and errors only (debug if the config asks
+    for it), on stderr, because the command's own report is what a person reads and stdout
+    must stay clean for ``--json``.
+    """
     try:
-        return load_config(resolve_config_path(config_argument, os.environ), os.environ)
+        config = load_config(resolve_config_path(config_argument, os.environ), os.environ)
     except ConfigError as error:
         raise CommandError(f"the config cannot be used:\n{error}") from None
+    level = "debug" if config.logging.level == "debug" else "warning"
+    configure_logging(level, config.logging.format, stream=sys.stderr)
+    return config
 
 
 def fail(message: str) -> int:
