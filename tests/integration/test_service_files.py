@@ -1,0 +1,417 @@
+"""The systemd unit and launchd agent as `rollkeeper service` renders them, checked by the real
+tools: `systemd-analyze verify` for the unit, plistlib for the agent, and the real command line
+in a subprocess with HOME pointed at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.service_install import LAUNCHD_TEMPLATE, SYSTEMD_TEMPLATE
+
+ROLLKEEPER = Path(sys.executable).parent / "rollkeeper"
+PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+
+
+def clean_environment(home: Path) -> dict[str, str]:
+    """The caller's environment minus anything that would steer rollkeeper elsewhere."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("XDG_", "ROLLKEEPER_")) and name not in {"USER", "LOGNAME"}
+    }
+    environment["HOME"] = str(home)
+    return environment
+
+
+def write_config(home: Path, folder_name: str = "photos") -> Path:
+    config = home / "rollkeeper.toml"
+    config.write_text(
+        f'[archive]\npath = "{home / folder_name}"\n'
+        f'[state]\npath = "{home / "state" / "state.sqlite3"}"\n'
+        f'[device]\npairing_dir = "{home / "state" / "pairing"}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def rollkeeper(
+    home: Path, *arguments: str, executable: Path = ROLLKEEPER, **extra_environment: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(executable), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean_environment(home), **extra_environment},
+        cwd=home,
+    )
+
+
+def rendered_files(output: str) -> dict[str, str]:
+    """The files a dry run prints between `--- PATH ---` and `--- end ---`."""
+    return {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^--- (/.+) ---\n(.*?)\n--- end ---$", output, re.S | re.M)
+    }
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(folder)): (path.stat().st_mode, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+    }
+
+
+def systemd_verify(unit_file: Path, runtime_dir: Path) -> subprocess.CompletedProcess[str]:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not found (Debian package `systemd`; .ci/run installs it)")
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    # --user: the unit is a user unit. A user manager needs XDG_RUNTIME_DIR, which a container
+    # or CI shell has none of; verify only uses it as a search path.
+    return subprocess.run(
+        ["systemd-analyze", "--user", "verify", str(unit_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir), "SYSTEMD_LOG_LEVEL": "notice"},
+    )
+
+
+def render_unit(home: Path, *arguments: str, executable: Path = ROLLKEEPER) -> tuple[str, str]:
+    config = write_config(home)
+    result = rollkeeper(
+        home,
+        "--config",
+        str(config),
+        "service",
+        "install",
+        "--dry-run",
+        "--platform",
+        "linux",
+        *arguments,
+        executable=executable,
+    )
+    assert result.returncode == 0, result.stderr
+    unit_path = str(home / ".config" / "systemd" / "user" / "rollkeeper.service")
+    files = rendered_files(result.stdout)
+    assert list(files) == [unit_path]
+    return files[unit_path], result.stdout
+
+
+# -- the systemd user unit ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sandbox", ["full", "basic"])
+def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path, sandbox: str) -> None:
+    unit, _ = render_unit(tmp_path, "--sandbox", sandbox)
+    unit_file = tmp_path / "rollkeeper.service"
+    unit_file.write_text(unit, encoding="utf-8")
+
+    verified = systemd_verify(unit_file, tmp_path / "runtime")
+
+    assert verified.returncode == 0, verified.stderr
+    # verify only warns (exit 0) about unknown keys or bad values: any output is a finding.
+    assert verified.stderr.strip() == "" and verified.stdout.strip() == ""
+
+
+def test_a_broken_unit_is_caught_by_the_verify_step(tmp_path: Path) -> None:
+    """The check above can fail: the same verify call flags a unit whose command is missing."""
+    unit, _ = render_unit(tmp_path)
+    unit_file = tmp_path / "rollkeeper.service"
+    unit_file.write_text(unit.replace(str(ROLLKEEPER), str(tmp_path / "gone")), encoding="utf-8")
+
+    verified = systemd_verify(unit_file, tmp_path / "runtime")
+
+    assert verified.returncode != 0
+    assert "is not executable" in verified.stderr
+
+
+def test_unit_runs_this_rollkeeper_with_this_config_as_a_notify_service(tmp_path: Path) -> None:
+    unit, _ = render_unit(tmp_path, "--sandbox", "full")
+    options = [line for line in unit.splitlines() if line and not line.startswith("#")]
+
+    config = tmp_path / "rollkeeper.toml"
+    assert f'ExecStart="{ROLLKEEPER}" --config "{config}" run' in options
+    for expected in (
+        "Type=notify",
+        "NotifyAccess=main",
+        "Restart=on-failure",
+        "WatchdogSec=60s",
+        "TimeoutStopSec=90s",
+        "UMask=0077",
+        "NoNewPrivileges=yes",
+        "PrivateUsers=yes",
+        "PrivateTmp=yes",
+        "ProtectSystem=strict",
+        "Environment=PYTHONUNBUFFERED=1",
+        "WantedBy=default.target",
+    ):
+        assert expected in options
+    # The archive and the state folder (with pairing inside it) are the only writable places.
+    assert f'ReadWritePaths="-{tmp_path / "photos"}" "-{tmp_path / "state"}"' in options
+    assert not PLACEHOLDER.search(unit)
+
+
+def test_basic_sandbox_leaves_out_only_the_namespace_options(tmp_path: Path) -> None:
+    unit, output = render_unit(tmp_path, "--sandbox", "basic")
+
+    for absent in ("PrivateUsers=", "PrivateTmp=", "ProtectSystem=", "ReadWritePaths="):
+        assert not any(line.startswith(absent) for line in unit.splitlines())
+    assert "NoNewPrivileges=yes" in unit.splitlines()
+    assert "file-system sandboxing" in output
+
+
+def test_awkward_paths_survive_systemd_unquoting(tmp_path: Path) -> None:
+    """Spaces, % (a specifier) and $ (a variable) in the paths: verify resolves the command
+    exactly as systemd would run it, so a wrong escape shows up as "not executable"."""
+    odd_folder = tmp_path / "my bin 100% $HOME"
+    odd_folder.mkdir()
+    odd_rollkeeper = odd_folder / "rollkeeper"
+    odd_rollkeeper.symlink_to(ROLLKEEPER)
+
+    unit, _ = render_unit(tmp_path, "--sandbox", "full", executable=odd_rollkeeper)
+    unit_file = tmp_path / "rollkeeper.service"
+    unit_file.write_text(unit, encoding="utf-8")
+
+    # The symlink is kept as typed (not resolved): pipx-style upgrades repoint it.
+    assert 'ExecStart="' + str(odd_rollkeeper).replace("%", "%%") + '" --config' in unit
+    verified = systemd_verify(unit_file, tmp_path / "runtime")
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr.strip() == ""
+
+
+def test_xdg_folders_of_the_installing_shell_are_carried_into_the_unit(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = rollkeeper(
+        tmp_path,
+        "--config",
+        str(config),
+        "service",
+        "install",
+        "--dry-run",
+        "--platform",
+        "linux",
+        XDG_STATE_HOME=str(tmp_path / "xdg state"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    unit = next(iter(rendered_files(result.stdout).values()))
+    assert f'Environment="XDG_STATE_HOME={tmp_path / "xdg state"}"' in unit.splitlines()
+
+
+# -- the launchd agent --------------------------------------------------------------------------
+
+
+def test_rendered_plist_parses_and_has_the_agent_keys(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    result = rollkeeper(
+        tmp_path, "--config", str(config), "service", "install", "--dry-run", "--platform", "macos"
+    )
+
+    assert result.returncode == 0, result.stderr
+    plist_path = str(tmp_path / "Library" / "LaunchAgents" / "org.rollkeeper.agent.plist")
+    files = rendered_files(result.stdout)
+    assert list(files) == [plist_path]
+    agent = plistlib.loads(files[plist_path].encode("utf-8"))
+    log_file = str(tmp_path / "Library" / "Logs" / "rollkeeper" / "rollkeeper.log")
+    assert agent == {
+        "Label": "org.rollkeeper.agent",
+        "ProgramArguments": [str(ROLLKEEPER), "--config", str(config), "run"],
+        "RunAtLoad": True,
+        "KeepAlive": {"SuccessfulExit": False},
+        "ThrottleInterval": 10,
+        "ExitTimeOut": 90,
+        "ProcessType": "Background",
+        "Umask": 0o077,
+        "StandardOutPath": log_file,
+        "StandardErrorPath": log_file,
+        "EnvironmentVariables": {"PYTHONUNBUFFERED": "1"},
+    }
+    uid = os.getuid()
+    assert f"run launchctl bootstrap gui/{uid} {plist_path}" in result.stdout
+    assert "Logs: tail -f " + log_file in result.stdout
+
+
+def test_plist_escapes_xml_in_paths(tmp_path: Path) -> None:
+    home = tmp_path / "R&D <photos>"
+    home.mkdir()
+    config = write_config(home)
+
+    result = rollkeeper(
+        home,
+        "--config",
+        str(config),
+        "service",
+        "install",
+        "--dry-run",
+        "--platform",
+        "macos",
+        XDG_CONFIG_HOME=str(home / "cfg & co"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    agent = plistlib.loads(next(iter(rendered_files(result.stdout).values())).encode("utf-8"))
+    assert agent["ProgramArguments"][2] == str(config)
+    assert agent["EnvironmentVariables"]["XDG_CONFIG_HOME"] == str(home / "cfg & co")
+
+
+def test_templates_hold_only_the_placeholders_the_renderer_fills() -> None:
+    assert set(PLACEHOLDER.findall(SYSTEMD_TEMPLATE.read_text())) == {
+        "@ROLLKEEPER@",
+        "@CONFIG@",
+        "@ENVIRONMENT@",
+        "@NAMESPACE_SANDBOX@",
+    }
+    assert set(PLACEHOLDER.findall(LAUNCHD_TEMPLATE.read_text())) == {
+        "@ROLLKEEPER@",
+        "@CONFIG@",
+        "@LOG_DIR@",
+        "@ENVIRONMENT@",
+    }
+
+
+# -- dry run, refusals, status ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", ["linux", "macos"])
+@pytest.mark.parametrize("action", ["install", "uninstall"])
+def test_dry_run_touches_nothing(tmp_path: Path, platform: str, action: str) -> None:
+    config = write_config(tmp_path)
+    before = snapshot(tmp_path)
+
+    result = rollkeeper(
+        tmp_path, "--config", str(config), "service", action, "--dry-run", "--platform", platform
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "nothing is changed" in result.stdout
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / "photos").exists()
+
+
+def test_linux_install_explains_logs_and_linger(tmp_path: Path) -> None:
+    _, output = render_unit(tmp_path)
+
+    assert "journalctl --user -u rollkeeper -f" in output
+    assert "loginctl enable-linger" in output
+    steps = [line.strip() for line in output.splitlines() if line.startswith("  run ")]
+    assert steps == [
+        "run systemctl --user daemon-reload",
+        "run systemctl --user enable rollkeeper.service",
+        "run systemctl --user restart rollkeeper.service",
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checks the refusal that only root gets")
+def test_install_as_root_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    before = snapshot(tmp_path)
+
+    result = rollkeeper(tmp_path, "--config", str(config), "service", "install")
+
+    assert result.returncode == 2
+    assert "refusing to install the service as root" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_install_without_a_config_file_says_how_to_make_one(tmp_path: Path) -> None:
+    result = rollkeeper(tmp_path, "service", "install", "--dry-run", "--platform", "linux")
+
+    assert result.returncode == 1
+    assert "rollkeeper config init" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_install_with_a_broken_config_shows_its_problems(tmp_path: Path) -> None:
+    config = tmp_path / "rollkeeper.toml"
+    config.write_text('[archive]\npath = "relative/photos"\n', encoding="utf-8")
+
+    result = rollkeeper(tmp_path, "--config", str(config), "service", "install", "--dry-run")
+
+    assert result.returncode == 1
+    assert f"{config}:2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_another_platform_only_as_a_dry_run(tmp_path: Path) -> None:
+    other = "macos" if sys.platform != "darwin" else "linux"
+    config = write_config(tmp_path)
+
+    result = rollkeeper(
+        tmp_path, "--config", str(config), "service", "install", "--platform", other
+    )
+
+    assert result.returncode == 2
+    assert "--dry-run" in result.stderr
+
+
+def status(home: Path, config: Path) -> tuple[int, dict[str, Any]]:
+    result = rollkeeper(
+        home, "--config", str(config), "service", "status", "--platform", "linux", "--json"
+    )
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, parsed
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from daemon.single_instance import InstanceLock
+InstanceLock(Path(sys.argv[1])).acquire()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_status_reports_installation_drift_and_the_running_process(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    unit, _ = render_unit(tmp_path)
+    unit_path = tmp_path / ".config" / "systemd" / "user" / "rollkeeper.service"
+
+    exit_code, report = status(tmp_path, config)
+    assert exit_code == 1
+    assert report["installed"] is False
+    assert report["running"] is False
+
+    unit_path.parent.mkdir(parents=True)
+    unit_path.write_text(unit, encoding="utf-8")
+    (tmp_path / "state").mkdir()
+    lock_path = tmp_path / "state" / "state.sqlite3.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        exit_code, report = status(tmp_path, config)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert report["installed"] is True
+    assert report["up_to_date"] is True
+    assert report["running_pid"] == holder.pid
+    assert report["lock_path"] == str(lock_path)
+    assert exit_code == 0, report["problems"]
+
+    # The archive moved in the config: the installed sandbox no longer lets it write there.
+    write_config(tmp_path, folder_name="elsewhere")
+    exit_code, report = status(tmp_path, config)
+    assert exit_code == 1
+    assert report["up_to_date"] is False
+    assert any("service install" in problem for problem in report["problems"])
