@@ -229,6 +229,8 @@ class BackupService:
                 self._schedule(udid, delay, reason="incomplete")
 
     def _phone_unavailable(self, udid: str, error: PhoneUnavailableError) -> None:
+        # State first, then the log line: whoever reacts to the line finds the state written.
+        self._store.set_device_state(udid, error.state, error.hint, self._clock())
         log.warning(
             "phone_unavailable",
             udid=udid,
@@ -236,7 +238,6 @@ class BackupService:
             hint=error.hint,
             detail=str(error),
         )
-        self._store.set_device_state(udid, error.state, error.hint, self._clock())
 
     def _progress(self, progress: Progress) -> None:
         self._report_status(

@@ -1,0 +1,241 @@
+"""Plug in -> a verified, incremental backup: a real service process, the simulator, real files.
+
+Every test drives ``rollkeeper run`` as a subprocess against the protocol-level simulator through
+the unmodified pymobiledevice3 client, and checks the archive on disk and the state database.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from daemon.importer.hashing import hash_file
+from daemon.simulator import SimulatorThread
+from daemon.simulator.phone import AfcFaults, TrustPolicy
+from daemon.store import StateStore
+from tests import media
+from tests.service_process import ServiceProcess
+
+UDID = "00008110-000A1B2C3D4E5F60"
+OTHER_UDID = "00008030-0011223344556677"
+
+
+def archive_files(archive: Path) -> dict[str, str]:
+    """Relative path -> hash of every file in the archive, work folder excluded."""
+    return {
+        str(path.relative_to(archive)): hash_file(path)
+        for path in sorted(archive.rglob("*"))
+        if path.is_file() and ".rollkeeper" not in path.relative_to(archive).parts
+    }
+
+
+def no_partial_under_final_name(archive: Path) -> bool:
+    """No file outside the work folder is a partial (all final names hold complete files)."""
+    return not [
+        path
+        for path in archive.rglob("*.partial")
+        if ".rollkeeper" not in path.relative_to(archive).parts
+    ]
+
+
+@pytest.mark.slow
+def test_plug_in_backs_up_every_file_once_into_its_date_folder(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    roll = media.make_camera_roll(tmp_path / "phone", big_video_bytes=300 * 1024 * 1024)
+    service = start_service()
+    simulator.add_phone(UDID, roll.root, name="Ana's iPhone")
+    finished = service.wait_for("backup_finished", udid=UDID, timeout=120)[0]
+    assert finished["outcome"] == "complete"
+    assert finished["files_copied"] == len(roll.files)
+
+    archive = tmp_path / "archive"
+    stored = archive_files(archive)
+    assert len(stored) == len(roll.files), "every file once, nothing twice"
+    by_name = {Path(relative).name: relative for relative in stored}
+    for expected in roll.files:
+        relative = by_name[expected.name]
+        folder_date = expected.group_capture_local or expected.capture_local
+        assert relative == f"{folder_date:%Y}/{folder_date:%Y-%m}/{expected.name}", expected
+        assert stored[relative] == hash_file(expected.host_path)
+    for members in roll.groups().values():
+        assert len({Path(by_name[member.name]).parent for member in members}) == 1
+    assert no_partial_under_final_name(archive)
+
+    store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
+    entries = store.manifest(UDID)
+    assert {entry.status for entry in entries} == {"archived"}
+    assert all(store.archive_entry(entry.archive_path or "") for entry in entries)
+    store.close()
+    assert service.terminate() == 0
+
+
+def test_replug_copies_only_new_files_and_nothing_new_costs_no_per_file_stat(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    roll = media.make_camera_roll(tmp_path / "phone")
+    service = start_service()
+    simulator.add_phone(UDID, roll.root)
+    service.wait_for("backup_finished", udid=UDID)
+
+    simulator.unplug(UDID)
+    service.wait_for("phone_detached", udid=UDID)
+    added = media.make_camera_roll(tmp_path / "phone", first_number=100)
+    simulator.plug(UDID)
+    second = service.wait_for("backup_finished", count=2, udid=UDID)[1]
+    assert second["outcome"] == "complete"
+    assert second["files_copied"] == len(added.files)
+
+    simulator.unplug(UDID)
+    service.wait_for("phone_detached", udid=UDID, count=2)
+    simulator.reset_counts(UDID)
+    simulator.plug(UDID)
+    third = service.wait_for("backup_finished", count=3, udid=UDID)[2]
+    assert third["files_copied"] == 0
+    requests = simulator.afc_request_counts(UDID)
+    # One listing of /DCIM and one of its folder; the single stat is the canary that detects an
+    # erased phone refilled under the same names, whatever the number of files.
+    assert requests["READ_DIR"] == 2
+    assert requests["GET_FILE_INFO"] == 1
+    assert requests["READ"] == 0
+    assert service.terminate() == 0
+
+
+def test_same_names_with_new_content_keep_both_versions(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    first = media.make_camera_roll(tmp_path / "phone")
+    service = start_service()
+    simulator.add_phone(UDID, first.root)
+    service.wait_for("backup_finished", udid=UDID)
+    old_hashes = {item.name: hash_file(item.host_path) for item in first.files}
+
+    simulator.unplug(UDID)
+    service.wait_for("phone_detached", udid=UDID)
+    # The phone was erased and filled again: the same names, other content and times.
+    shutil.rmtree(tmp_path / "phone" / "DCIM")
+    from datetime import UTC, datetime
+
+    second = media.make_camera_roll(tmp_path / "phone", file_time=datetime(2025, 6, 1, tzinfo=UTC))
+    simulator.plug(UDID)
+    finished = service.wait_for("backup_finished", count=2, udid=UDID)[1]
+    assert finished["outcome"] == "complete"
+    stored = archive_files(tmp_path / "archive")
+    stored_hashes = set(stored.values())
+    for item in second.files:
+        assert hash_file(item.host_path) in stored_hashes
+        assert old_hashes[item.name] in stored_hashes
+    assert service.terminate() == 0
+
+
+def test_unplug_mid_video_resumes_at_the_partial_offset(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    root = tmp_path / "phone"
+    video = media.make_blob(root / "DCIM" / "100APPLE" / "IMG_0001.MOV", 40 * 1024 * 1024)
+    phone_path = "/DCIM/100APPLE/IMG_0001.MOV"
+    cut_at = 17 * 1024 * 1024 + 12345
+    service = start_service()
+    simulator.add_phone(UDID, root, faults=AfcFaults(unplug_after_bytes={phone_path: cut_at}))
+    service.wait_for("phone_detached", udid=UDID)
+    assert not (tmp_path / "archive" / "2024").exists() or no_partial_under_final_name(
+        tmp_path / "archive"
+    )
+
+    simulator.set_faults(UDID, AfcFaults())
+    simulator.reset_counts(UDID)
+    simulator.plug(UDID)
+    finished = service.wait_for("backup_finished", udid=UDID, outcome="complete")[0]
+    assert finished["files_copied"] == 1
+    resumed = service.wait_for("partial_resumed", udid=UDID)[0]
+    # Everything before the last chunk written survived the unplug.
+    assert resumed["offset"] >= cut_at - 2 * 4 * 1024 * 1024
+    served_again = simulator.afc_bytes_served(UDID)[phone_path]
+    assert served_again == video.stat().st_size - resumed["offset"]
+    # Bytes the phone had to send twice: at most the one chunk in flight when the cable went.
+    read_twice = served_again - (video.stat().st_size - cut_at)
+    assert 0 <= read_twice <= 4 * 1024 * 1024
+    stored = archive_files(tmp_path / "archive")
+    assert list(stored.values()) == [hash_file(video)]
+    assert service.terminate() == 0
+
+
+def test_locked_then_unlocked_phone_is_retried_and_shown(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    roll = media.make_camera_roll(tmp_path / "phone")
+    service = start_service()
+    simulator.add_phone(UDID, roll.root, locked=True)
+    service.wait_for("phone_unavailable", udid=UDID, state="waiting_for_unlock")
+    store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
+    device = store.device(UDID)
+    assert device is not None and device.state == "waiting_for_unlock"
+    simulator.unlock(UDID)
+    finished = service.wait_for("backup_finished", udid=UDID)[0]
+    assert finished["outcome"] == "complete"
+    device = store.device(UDID)
+    assert device is not None and device.state == "up_to_date"
+    store.close()
+    assert service.terminate() == 0
+
+
+def test_trust_dialog_pending_then_accepted(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    roll = media.make_camera_roll(tmp_path / "phone")
+    service = start_service()
+    simulator.add_phone(UDID, roll.root, trust=TrustPolicy.ACCEPT, pending_polls=2)
+    service.wait_for("phone_unavailable", udid=UDID, state="waiting_for_trust")
+    finished = service.wait_for("backup_finished", udid=UDID)[0]
+    assert finished["outcome"] == "complete"
+    pairing = tmp_path / "pairing"
+    assert (pairing.stat().st_mode & 0o777) == 0o700
+    records = [path for path in pairing.iterdir() if path.is_file()]
+    assert records, "the pair record is kept in our own folder"
+    assert all((path.stat().st_mode & 0o777) == 0o600 for path in records)
+    assert service.terminate() == 0
+
+
+def test_dont_trust_stops_retrying_until_replugged(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    roll = media.make_camera_roll(tmp_path / "phone")
+    service = start_service()
+    simulator.add_phone(UDID, roll.root, trust=TrustPolicy.DENY, pending_polls=0)
+    service.wait_for("phone_unavailable", udid=UDID, state="trust_denied")
+    store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
+    device = store.device(UDID)
+    assert device is not None and device.state == "trust_denied"
+    # No retry is scheduled after Don't Trust: the only schedule is the one from the attach.
+    assert len(service.named("backup_scheduled", udid=UDID)) == 1
+    simulator.set_trust(UDID, TrustPolicy.ACCEPT, pending_polls=0)
+    simulator.unplug(UDID)
+    service.wait_for("phone_detached", udid=UDID)
+    simulator.plug(UDID)
+    finished = service.wait_for("backup_finished", udid=UDID)[0]
+    assert finished["outcome"] == "complete"
+    store.close()
+    assert service.terminate() == 0
+
+
+def test_two_phones_at_once_are_both_backed_up(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    first = media.make_camera_roll(tmp_path / "phone-a")
+    second = media.make_camera_roll(tmp_path / "phone-b", first_number=500)
+    service = start_service()
+    simulator.add_phone(UDID, first.root, name="Ana's iPhone")
+    simulator.add_phone(OTHER_UDID, second.root, name="Bo's iPhone")
+    service.wait_for("backup_finished", udid=UDID, outcome="complete")
+    service.wait_for("backup_finished", udid=OTHER_UDID, outcome="complete")
+    stored = set(archive_files(tmp_path / "archive").values())
+    for item in (*first.files, *second.files):
+        assert hash_file(item.host_path) in stored
+    store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
+    names = {device.udid: device.name for device in store.devices()}
+    assert names == {UDID: "Ana's iPhone", OTHER_UDID: "Bo's iPhone"}
+    store.close()
+    assert service.terminate() == 0
