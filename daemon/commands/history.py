@@ -45,7 +45,10 @@ def _find_device(devices: list[DeviceRecord], wanted: str) -> DeviceRecord:
     by_name = [device for device in devices if device.name == wanted]
     if len(by_name) == 1:
         return by_name[0]
-    known = ", ".join(f"{device.udid} ({device.name})" for device in devices) or "none yet"
+    known = (
+        ", ".join(f"{d.udid} ({d.name})" for d in sorted(devices, key=lambda d: d.udid))
+        or "none yet"
+    )
     if by_name:
         raise HistoryError(f"several phones are named {wanted!r}; use a UDID: {known}")
     raise HistoryError(f"no phone {wanted!r} in the state database; known phones: {known}")
