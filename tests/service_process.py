@@ -121,10 +121,11 @@ class ServiceProcess:
             )
             found = matching()
         if len(found) < count:
+            code = self.process.poll()
+            state = "running" if code is None else f"exited {code}"
             raise AssertionError(
-                f"waited {timeout}s for {count} x {name} {fields}; process "
-                f"{'exited ' + str(self.process.returncode) if self.process.poll() is not None else 'running'}"
-                f" (woke={done}); last events: {self.tail()}"
+                f"waited {timeout}s for {count} x {name} {fields}; process {state} "
+                f"(woke={done}); last events: {self.tail()}"
             )
         return found
 
