@@ -1,0 +1,158 @@
+"""Carrying out install/uninstall plans on a real folder, with the service manager's commands
+answered by a recorder (systemctl/launchctl cannot run here; their files and order can)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from daemon.service_install import (
+    InstallInputs,
+    MakeDir,
+    RunCommand,
+    ServiceInstallError,
+    ServicePlan,
+    execute_plan,
+    plan_install,
+    plan_uninstall,
+    rollkeeper_command,
+    writable_roots,
+)
+
+
+class Manager:
+    """Answers service-manager commands and remembers them."""
+
+    def __init__(self, failing: dict[str, tuple[int, str]] | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.failing = failing or {}
+
+    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(argv))
+        code, stderr = self.failing.get(" ".join(argv), (0, ""))
+        return subprocess.CompletedProcess(list(argv), code, "", stderr)
+
+
+def inputs(home: Path, platform: str = "linux") -> InstallInputs:
+    return InstallInputs(
+        platform=platform,  # type: ignore[arg-type]
+        command=("/opt/rk/bin/rollkeeper",),
+        config_path=home / "rollkeeper.toml",
+        archive_path=home / "Pictures" / "iPhone",
+        state_path=home / ".local" / "state" / "rollkeeper" / "state.sqlite3",
+        pairing_dir=home / ".local" / "state" / "rollkeeper" / "pairing",
+        environ={"HOME": str(home)},
+        uid=1000,
+    )
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_linux_install_writes_the_unit_then_enables_and_restarts(tmp_path: Path) -> None:
+    (tmp_path / "Pictures").mkdir(mode=0o755)
+    (tmp_path / "Pictures").chmod(0o755)
+    manager = Manager()
+
+    execute_plan(plan_install(inputs(tmp_path), True), runner=manager, echo=lambda _: None)
+
+    unit = tmp_path / ".config" / "systemd" / "user" / "rollkeeper.service"
+    assert 'ExecStart="/opt/rk/bin/rollkeeper" --config' in unit.read_text()
+    assert manager.calls == [
+        ["systemctl", "--user", "daemon-reload"],
+        ["systemctl", "--user", "enable", "rollkeeper.service"],
+        ["systemctl", "--user", "restart", "rollkeeper.service"],
+    ]
+    assert mode(tmp_path / ".local" / "state" / "rollkeeper") == 0o700
+    assert mode(tmp_path / ".local" / "state" / "rollkeeper" / "pairing") == 0o700
+    assert (tmp_path / "Pictures" / "iPhone").is_dir()
+    assert mode(tmp_path / "Pictures") == 0o755  # an existing folder of the user's is left alone
+
+
+def test_macos_install_replaces_a_loaded_agent(tmp_path: Path) -> None:
+    # bootout of an agent that is not loaded fails; that must not stop the install.
+    manager = Manager({"launchctl bootout gui/1000/org.rollkeeper.agent": (3, "No such process")})
+
+    execute_plan(
+        plan_install(inputs(tmp_path, "macos"), False), runner=manager, echo=lambda _: None
+    )
+
+    plist = tmp_path / "Library" / "LaunchAgents" / "org.rollkeeper.agent.plist"
+    assert plist.is_file()
+    assert manager.calls == [
+        ["launchctl", "bootout", "gui/1000/org.rollkeeper.agent"],
+        ["launchctl", "enable", "gui/1000/org.rollkeeper.agent"],
+        ["launchctl", "bootstrap", "gui/1000", str(plist)],
+    ]
+    assert (tmp_path / "Library" / "Logs" / "rollkeeper").is_dir()
+
+
+def test_a_missing_user_bus_explains_linger(tmp_path: Path) -> None:
+    manager = Manager(
+        {"systemctl --user daemon-reload": (1, "Failed to connect to bus: No medium found")}
+    )
+
+    with pytest.raises(ServiceInstallError) as failed:
+        execute_plan(plan_install(inputs(tmp_path), True), runner=manager, echo=lambda _: None)
+
+    assert "Failed to connect to bus" in str(failed.value)
+    assert "loginctl enable-linger" in str(failed.value)
+    assert len(manager.calls) == 1  # nothing after the failed step
+
+
+def test_uninstall_removes_the_unit_and_keeps_the_data(tmp_path: Path) -> None:
+    execute_plan(plan_install(inputs(tmp_path), True), runner=Manager(), echo=lambda _: None)
+    manager = Manager({"systemctl --user disable --now rollkeeper.service": (1, "not loaded")})
+
+    plan = plan_uninstall("linux", {"HOME": str(tmp_path)}, 1000)
+    execute_plan(plan, runner=manager, echo=lambda _: None)
+
+    assert not plan.unit_path.exists()
+    assert (tmp_path / ".local" / "state" / "rollkeeper").is_dir()
+    assert (tmp_path / "Pictures" / "iPhone").is_dir()
+    assert manager.calls == [
+        ["systemctl", "--user", "disable", "--now", "rollkeeper.service"],
+        ["systemctl", "--user", "daemon-reload"],
+    ]
+
+
+def test_a_file_where_a_private_folder_belongs_stops_the_plan(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file, not a folder")
+    plan = ServicePlan("linux", tmp_path / "unit")
+    plan.steps = [MakeDir(blocker, private=True), RunCommand(("systemctl", "--user", "x"))]
+    manager = Manager()
+
+    with pytest.raises(NotADirectoryError):
+        execute_plan(plan, runner=manager, echo=lambda _: None)
+    assert manager.calls == []
+
+
+def test_writable_roots_drop_nested_and_repeated_folders() -> None:
+    roots = writable_roots(
+        [
+            Path("/data/photos"),
+            Path("/home/a/state"),
+            Path("/home/a/state/pairing"),
+            Path("/data/photos/"),
+        ]
+    )
+    assert roots == [Path("/data/photos"), Path("/home/a/state")]
+
+
+def test_rollkeeper_command_prefers_the_running_script(tmp_path: Path) -> None:
+    script = tmp_path / "bin" / "rollkeeper"
+    assert rollkeeper_command(str(script), which=lambda _: None) == [str(script)]
+    assert rollkeeper_command("rollkeeper", which=lambda _: "/usr/bin/rollkeeper") == [
+        "/usr/bin/rollkeeper"
+    ]
+    # Started as `python -m daemon` with no rollkeeper on PATH: this interpreter, as a module.
+    fallback = rollkeeper_command("/src/daemon/__main__.py", which=lambda _: None)
+    assert fallback == [os.path.abspath(sys.executable), "-m", "daemon"]
