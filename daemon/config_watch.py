@@ -109,7 +109,8 @@ class ConfigWatcher:
             self._worker.join()
 
     def request_reload(self) -> None:
-        """Load the file again even if its content did not change (SIGHUP, `reload`).
+        """Load the file again even if its content did not change (SIGHUP, `reload`), and
+        even if it is empty (an empty file is otherwise taken as a save in progress).
 
         Useful when something outside the file changed: an environment override, or the
         archive folder that a previous load found unwritable.
@@ -184,6 +185,13 @@ class ConfigWatcher:
             )
             return
         if content == self._last_content and not forced:
+            return
+        if content == b"" and not forced:
+            # An editor writing in place truncates first: an empty file is most likely a save
+            # in progress, and applying it would switch every setting to its default for a
+            # moment. The write that follows wakes us again; request_reload() applies a file
+            # emptied on purpose.
+            log.debug("config_file_empty_waiting", path=self._label)
             return
         self._last_content = content
         if content is None:

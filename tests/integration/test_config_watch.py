@@ -143,6 +143,28 @@ def test_saving_the_same_content_calls_nobody_back(
     assert recorder.calls.empty()
 
 
+def test_an_emptied_file_waits_for_the_rest_of_the_save(
+    watcher: ConfigWatcher, config_file: Path, recorder: Recorder
+) -> None:
+    config_file.write_bytes(b"")  # what an in-place save looks like before its write
+
+    assert watcher.wait_for_checks(1, CEILING_SECONDS)
+    assert recorder.calls.empty()
+    config_file.write_text(debounce_config(2.5))
+    assert recorder.next_config().schedule.debounce_seconds == 2.5
+
+
+def test_an_emptied_file_applies_the_defaults_on_request(
+    watcher: ConfigWatcher, config_file: Path, recorder: Recorder
+) -> None:
+    config_file.write_bytes(b"")
+    assert watcher.wait_for_checks(1, CEILING_SECONDS)
+
+    watcher.request_reload()
+
+    assert recorder.next_config().schedule.debounce_seconds == 2.0  # the default
+
+
 def test_a_burst_of_writes_is_loaded_once_with_the_final_content(
     config_file: Path, recorder: Recorder, environ: dict[str, str]
 ) -> None:
