@@ -15,6 +15,7 @@ certificate. Python's :mod:`ssl` has no verify callback, hence pyOpenSSL over me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import os
 import plistlib
@@ -23,14 +24,13 @@ import uuid
 from typing import Any
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from daemon.simulator.pairing import (
     TrustedHost,
     certificate_matches_key,
     device_public_key_pem,
+    load_certificate,
     trusted_host_from_record,
 )
 from daemon.simulator.phone import TrustPolicy
@@ -229,7 +229,14 @@ class _Channel:
             pass
         except SSL.ZeroReturnError:
             # close_notify: the client left TLS (libimobiledevice after StopSession) or is about
-            # to close. Either way the stream continues in the clear.
+            # to close; the stream continues in the clear. A closing client gets our
+            # close_notify back (asyncio's TLS transport waits a second for it before closing);
+            # after StopSession it does not, because a client may go on in plain text and would
+            # read our alert as a garbled length prefix.
+            if not self.may_leave_tls:
+                with contextlib.suppress(SSL.Error):
+                    self.tls.shutdown()
+                await self._flush_tls()
             self.tls = None
             self.may_leave_tls = False
             return
@@ -319,7 +326,7 @@ def _session_context(runtime: PhoneRuntime, host: TrustedHost) -> SSL.Context:
     ) -> bool:
         # Every certificate the client shows must be one of the pair record's: that is the
         # check, not OpenSSL's chain building (which fails on lockdown's empty names).
-        presented = certificate.to_cryptography().public_bytes(serialization.Encoding.DER)
+        presented = crypto.dump_certificate(crypto.FILETYPE_ASN1, certificate)
         return presented in accepted
 
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
@@ -328,7 +335,7 @@ def _session_context(runtime: PhoneRuntime, host: TrustedHost) -> SSL.Context:
     # request instead of a failed handshake (an open question for real phones, see the docs).
     context.set_min_proto_version(SSL.TLS1_2_VERSION)
     context.set_max_proto_version(SSL.TLS1_2_VERSION)
-    context.use_certificate(x509.load_pem_x509_certificate(host.device_certificate))
+    context.use_certificate(load_certificate(host.device_certificate))
     context.use_privatekey(runtime.device_key)
     context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
     return context
@@ -385,10 +392,10 @@ class LockdownConnection:
             self.events.record("tls_rejected", self.udid, host_id=host.host_id, error=repr(error))
             log.info("lockdown_tls_rejected", udid=self.udid, host_id=host.host_id)
             raise ClientGone("TLS handshake refused") from error
-        presented = connection.get_peer_certificate(as_cryptography=True)
+        presented = connection.get_peer_certificate()
         if presented is None:
             raise ClientGone("no client certificate")
-        presented_der = presented.public_bytes(serialization.Encoding.DER)
+        presented_der = crypto.dump_certificate(crypto.FILETYPE_ASN1, presented)
         # Which certificate the client chose is a difference between clients worth seeing.
         which = "host" if presented_der == host.host_certificate_der() else "root"
         self.events.record(
@@ -526,6 +533,7 @@ class LockdownConnection:
         return reply | {"Port": port, "EnableServiceSSL": False}
 
     def _goodbye(self, _request: dict[str, Any]) -> dict[str, Any]:
+        self.events.record("goodbye", self.udid)
         return {"Request": "Goodbye", "Result": "Success"}
 
 

@@ -21,6 +21,7 @@ import os
 import plistlib
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 #: Environment variable naming a folder where simulator keys are shared between processes.
 KEY_DIR_ENV = "ROLLKEEPER_SIMULATOR_KEY_DIR"
@@ -150,9 +152,20 @@ def certificate_pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+def load_certificate(pem: bytes) -> x509.Certificate:
+    """Parse a PEM certificate a host sent, tolerating libimobiledevice's serial number 0.
+
+    libimobiledevice 1.3.0 issues its certificates with serial 0, which RFC 5280 forbids and
+    ``cryptography`` warns about on every parse; real phones accept them, so the simulator does.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificate(pem)
+
+
 def certificate_der_from_pem(pem: bytes) -> bytes:
     """DER bytes of a PEM certificate: what two certificates are compared by."""
-    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return load_certificate(pem).public_bytes(serialization.Encoding.DER)
 
 
 @dataclass(frozen=True)
@@ -222,7 +235,7 @@ def trusted_host_from_record(record: dict[str, Any]) -> TrustedHost:
             device_certificate=bytes(record["DeviceCertificate"]),
         )
         host.accepted_client_certificates()
-        x509.load_pem_x509_certificate(host.device_certificate)
+        load_certificate(host.device_certificate)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"unusable pair record: {error}") from error
     return host
@@ -230,7 +243,7 @@ def trusted_host_from_record(record: dict[str, Any]) -> TrustedHost:
 
 def certificate_matches_key(certificate_pem_data: bytes, key: rsa.RSAPrivateKey) -> bool:
     """Whether a certificate carries ``key``'s public half (a Pair's DeviceCertificate must)."""
-    public = x509.load_pem_x509_certificate(certificate_pem_data).public_key()
+    public = load_certificate(certificate_pem_data).public_key()
     wanted = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import tempfile
 import threading
@@ -20,10 +19,11 @@ from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import structlog
 
+from daemon.simulator.afc import AfcServer
 from daemon.simulator.pairing import (
     cached_rsa_key,
     generate_pair_record,
@@ -41,12 +41,6 @@ _Parameters = ParamSpec("_Parameters")
 
 #: How long a synchronous call into the simulator's loop may take before it is an error.
 CALL_TIMEOUT_SECONDS = 30.0
-
-
-class _AfcServing(Protocol):
-    """The AFC server's contract (daemon/simulator/afc.py)."""
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
 
 
 def parse_tcp_address(text: str) -> tuple[str, int]:
@@ -328,9 +322,8 @@ class Simulator:
         writer: asyncio.StreamWriter,
     ) -> None:
         """Serve a connection to a started service (AFC) on the client's own socket."""
-        afc_module = importlib.import_module("daemon.simulator.afc")
         udid = runtime.udid
-        server: _AfcServing = afc_module.AfcServer(runtime.state, lambda: self.unplug(udid))
+        server = AfcServer(runtime.state, lambda: self.unplug(udid))
         self.events.record("afc_connected", udid, port=port)
         try:
             await server.serve(reader, writer)
