@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import blake3
 from PIL import Image
@@ -54,8 +55,8 @@ def pseudo_random_bytes(seed: str, size: int, offset: int = 0) -> bytes:
     return blake3.blake3(seed.encode()).digest(length=size, seek=offset)
 
 
-def _write_payload(handle: object, seed: str, size: int) -> None:
-    write = handle.write  # type: ignore[attr-defined]
+def _write_payload(handle: BinaryIO, seed: str, size: int) -> None:
+    write = handle.write
     done = 0
     while done < size:
         step = min(_CHUNK, size - done)
@@ -128,20 +129,26 @@ def make_jpeg(
     *,
     size: tuple[int, int] = (64, 48),
     raw_date: str | None = None,
+    seed: str | None = None,
 ) -> Path:
     """A JPEG with EXIF DateTimeOriginal (+ OffsetTimeOriginal when ``offset`` is given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     exif = exif_bytes(taken, offset, raw_date=raw_date)
-    _image(str(path), size).save(path, format="JPEG", exif=exif, quality=80)
+    _image(seed or str(path), size).save(path, format="JPEG", exif=exif, quality=80)
     return path
 
 
 def make_png_screenshot(
-    path: Path, taken: datetime | None, offset: timedelta | None = None, *, exif: bool = True
+    path: Path,
+    taken: datetime | None,
+    offset: timedelta | None = None,
+    *,
+    exif: bool = True,
+    seed: str | None = None,
 ) -> Path:
     """A PNG screenshot; iOS stores EXIF (``UserComment: Screenshot``) in an ``eXIf`` chunk."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = _image(str(path), (40, 80))
+    image = _image(seed or str(path), (40, 80))
     if exif:
         image.save(path, format="PNG", exif=exif_bytes(taken, offset, user_comment="Screenshot"))
     else:
@@ -149,10 +156,12 @@ def make_png_screenshot(
     return path
 
 
-def make_dng(path: Path, taken: datetime | None, offset: timedelta | None = None) -> Path:
+def make_dng(
+    path: Path, taken: datetime | None, offset: timedelta | None = None, *, seed: str | None = None
+) -> Path:
     """A TIFF-structured file named like ProRAW (``.DNG``) with the same EXIF tags."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _image(str(path), (32, 24)).save(path, format="TIFF", exif=exif_bytes(taken, offset))
+    _image(seed or str(path), (32, 24)).save(path, format="TIFF", exif=exif_bytes(taken, offset))
     return path
 
 
@@ -162,12 +171,13 @@ def make_heic(
     offset: timedelta | None = None,
     *,
     apple_iloc: bool = True,
+    seed: str | None = None,
 ) -> Path:
     """A HEIC with EXIF, encoded by pillow-heif; see the module docstring for ``apple_iloc``."""
     import pillow_heif
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    heif = pillow_heif.from_pillow(_image(str(path), (64, 48)))
+    heif = pillow_heif.from_pillow(_image(seed or str(path), (64, 48)))
     heif.info["exif"] = exif_bytes(taken, offset)
     heif.save(path, quality=50)
     if apple_iloc:
@@ -498,6 +508,7 @@ def make_camera_roll(
     big_video_bytes: int | None = None,
     file_time: datetime | None = None,
     birth_zone: timezone | None = None,
+    variant: str = "",
 ) -> CameraRoll:
     """Lay out ``root/DCIM/<folder>/`` like a phone's camera roll and describe every file.
 
@@ -511,7 +522,9 @@ def make_camera_roll(
       * IMG_(n+6).MOV: with ``big_video_bytes``, a large video of that size (moov at the end).
     Host mtimes are set to ``file_time`` plus a few seconds per file. ``birth_zone`` is the zone
     in which birth-time fallbacks are expected (None = the host's local zone), used for the
-    sidecars, which carry no date of their own.
+    sidecars, which carry no date of their own. Content is unique per path and ``variant``: the
+    same names with another ``variant`` (and a later ``file_time``) make an IMG_9999 -> IMG_0001
+    rollover or a new phone: same names, different bytes.
     """
     file_time = file_time or datetime(2024, 3, 9, 10, 0, 0, tzinfo=UTC)
     directory = root / "DCIM" / folder
@@ -546,14 +559,18 @@ def make_camera_roll(
             )
         )
 
+    def seed(name: str) -> str:
+        return f"{folder}/{name}#{variant}"
+
     n = first_number
     # 1. Live Photo.
     live_taken = datetime(2023, 7, 14, 18, 32, 5)
     key = f"IMG_{n:04d}"
-    path = make_heic(directory / f"{key}.HEIC", live_taken, plus_two)
+    path = make_heic(directory / f"{key}.HEIC", live_taken, plus_two, seed=seed(f"{key}.HEIC"))
     record(path, "photo", key, live_taken, plus_two, "exif")
     path = make_video(
         directory / f"{key}.MOV",
+        seed=seed(f"{key}.MOV"),
         created_utc=(live_taken - plus_two).replace(tzinfo=UTC),
         apple_creationdate=apple_date_text(live_taken, plus_two),
         payload_bytes=300_000,
@@ -563,24 +580,30 @@ def make_camera_roll(
     # 2. An edited photo with its sidecars.
     edit_taken = datetime(2023, 7, 15, 8, 1, 30)
     key = f"IMG_{n + 1:04d}"
-    path = make_heic(directory / f"{key}.HEIC", edit_taken, plus_two)
+    path = make_heic(directory / f"{key}.HEIC", edit_taken, plus_two, seed=seed(f"{key}.HEIC"))
     record(path, "photo", key, edit_taken, plus_two, "exif")
-    path = make_heic(directory / f"IMG_E{n + 1:04d}.HEIC", edit_taken, plus_two)
+    path = make_heic(
+        directory / f"IMG_E{n + 1:04d}.HEIC", edit_taken, plus_two, seed=seed(f"E{n + 1}")
+    )
     record(path, "photo", key, edit_taken, plus_two, "exif")
     for sidecar in (f"{key}.AAE", f"IMG_O{n + 1:04d}.AAE"):
-        path = make_aae(directory / sidecar)
+        path = make_aae(directory / sidecar, seed=seed(sidecar))
         record(path, "sidecar", key, None, None, "birth_time")
 
     # 3. A JPEG taken years before its file time (a photo saved from elsewhere, a restore).
     old_taken = datetime(2016, 12, 24, 23, 59, 58)
     key = f"IMG_{n + 2:04d}"
-    path = make_jpeg(directory / f"{key}.JPG", old_taken, timedelta(hours=1))
+    path = make_jpeg(
+        directory / f"{key}.JPG", old_taken, timedelta(hours=1), seed=seed(f"{key}.JPG")
+    )
     record(path, "photo", key, old_taken, timedelta(hours=1), "exif")
 
     # 4. A screenshot.
     shot_taken = datetime(2024, 1, 2, 3, 4, 5)
     key = f"IMG_{n + 3:04d}"
-    path = make_png_screenshot(directory / f"{key}.PNG", shot_taken, timedelta(hours=1))
+    path = make_png_screenshot(
+        directory / f"{key}.PNG", shot_taken, timedelta(hours=1), seed=seed(f"{key}.PNG")
+    )
     record(path, "photo", key, shot_taken, timedelta(hours=1), "exif")
 
     # 5. A video on a trip (Apple key, local time of capture in UTC-7).
@@ -588,6 +611,7 @@ def make_camera_roll(
     key = f"IMG_{n + 4:04d}"
     path = make_video(
         directory / f"{key}.MOV",
+        seed=seed(f"{key}.MOV"),
         created_utc=(trip_taken - minus_seven).replace(tzinfo=UTC),
         apple_creationdate=apple_date_text(trip_taken, minus_seven),
         payload_bytes=200_000,
@@ -598,7 +622,11 @@ def make_camera_roll(
     mp4_utc = datetime(2021, 5, 6, 7, 8, 9, tzinfo=UTC)
     key = f"IMG_{n + 5:04d}"
     path = make_video(
-        directory / f"{key}.MP4", created_utc=mp4_utc, payload_bytes=100_000, brand=b"mp42"
+        directory / f"{key}.MP4",
+        created_utc=mp4_utc,
+        payload_bytes=100_000,
+        brand=b"mp42",
+        seed=seed(f"{key}.MP4"),
     )
     local_mp4 = mp4_utc.astimezone(birth_zone)
     record(path, "video", key, local_mp4.replace(tzinfo=None), local_mp4.utcoffset(), "quicktime")
@@ -609,6 +637,7 @@ def make_camera_roll(
         key = f"IMG_{n + 6:04d}"
         path = make_video(
             directory / f"{key}.MOV",
+            seed=seed(f"{key}.MOV"),
             created_utc=(big_taken - plus_two).replace(tzinfo=UTC),
             apple_creationdate=apple_date_text(big_taken, plus_two),
             payload_bytes=big_video_bytes,

@@ -83,3 +83,14 @@ def test_camera_roll_groups_match_the_domain_grouping(tmp_path: Path) -> None:
         roll.by_name("IMG_0042.AAE").group_capture_local
         == roll.by_name("IMG_0042.HEIC").capture_local
     )
+
+
+def test_a_variant_gives_the_same_names_with_other_bytes(tmp_path: Path) -> None:
+    first = make_camera_roll(tmp_path / "a", birth_zone=UTC)
+    again = make_camera_roll(tmp_path / "b", birth_zone=UTC)
+    rolled = make_camera_roll(tmp_path / "c", birth_zone=UTC, variant="new phone")
+    assert phone_paths(first.files) == phone_paths(rolled.files)
+    for item in first.files:
+        content = item.host_path.read_bytes()
+        assert again.by_name(item.name).host_path.read_bytes() == content, item.name
+        assert rolled.by_name(item.name).host_path.read_bytes() != content, item.name
