@@ -10,6 +10,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from daemon.importer.hashing import hash_file
 from daemon.simulator import SimulatorThread
 from daemon.store import StateStore
@@ -33,6 +35,7 @@ def files_under(folder: Path) -> dict[Path, str]:
     }
 
 
+@pytest.mark.slow
 def test_adopted_half_is_recorded_in_place_and_only_the_other_half_is_copied(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
