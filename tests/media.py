@@ -522,9 +522,9 @@ def make_camera_roll(
       * IMG_(n+6).MOV: with ``big_video_bytes``, a large video of that size (moov at the end).
     Host mtimes are set to ``file_time`` plus a few seconds per file. ``birth_zone`` is the zone
     in which birth-time fallbacks are expected (None = the host's local zone), used for the
-    sidecars, which carry no date of their own. Content is unique per path and ``variant``: the
-    same names with another ``variant`` (and a later ``file_time``) make an IMG_9999 -> IMG_0001
-    rollover or a new phone: same names, different bytes.
+    sidecars, which carry no date of their own. Content is unique per name, ``file_time`` and
+    ``variant`` and reproducible: the same names with another ``file_time`` or ``variant`` make
+    an IMG_9999 -> IMG_0001 rollover or a new phone (same names, different bytes).
     """
     file_time = file_time or datetime(2024, 3, 9, 10, 0, 0, tzinfo=UTC)
     directory = root / "DCIM" / folder
@@ -560,7 +560,7 @@ def make_camera_roll(
         )
 
     def seed(name: str) -> str:
-        return f"{folder}/{name}#{variant}"
+        return f"{folder}/{name}#{variant}#{file_time.isoformat()}"
 
     n = first_number
     # 1. Live Photo.

@@ -6,7 +6,7 @@ description is what the real readers find in the real files it wrote.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import blake3
@@ -89,8 +89,12 @@ def test_a_variant_gives_the_same_names_with_other_bytes(tmp_path: Path) -> None
     first = make_camera_roll(tmp_path / "a", birth_zone=UTC)
     again = make_camera_roll(tmp_path / "b", birth_zone=UTC)
     rolled = make_camera_roll(tmp_path / "c", birth_zone=UTC, variant="new phone")
-    assert phone_paths(first.files) == phone_paths(rolled.files)
+    later = make_camera_roll(
+        tmp_path / "d", birth_zone=UTC, file_time=datetime(2025, 6, 1, tzinfo=UTC)
+    )
+    assert phone_paths(first.files) == phone_paths(rolled.files) == phone_paths(later.files)
     for item in first.files:
         content = item.host_path.read_bytes()
         assert again.by_name(item.name).host_path.read_bytes() == content, item.name
         assert rolled.by_name(item.name).host_path.read_bytes() != content, item.name
+        assert later.by_name(item.name).host_path.read_bytes() != content, item.name
