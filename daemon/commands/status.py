@@ -114,6 +114,7 @@ class PhoneStatus:
     counts: FileCounts
     archived_files: int
     archived_bytes: int
+    archived_not_on_phone: int
     last_run: RunRecord | None
     current_run: RunRecord | None
     progress: Progress | None
@@ -261,6 +262,7 @@ def _phone_status(
         counts=counts,
         archived_files=archived_files,
         archived_bytes=archived_bytes,
+        archived_not_on_phone=reports.archived_not_on_phone(device.udid),
         last_run=last_run,
         current_run=current_run,
         progress=progress,
@@ -375,9 +377,7 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
                     "failed": phone.counts.failed,
                     "excluded": phone.counts.excluded,
                 },
-                "originals_not_on_phone": (
-                    None if phone.last_run is None else phone.last_run.files_not_on_phone
-                ),
+                "archived_not_on_phone": phone.archived_not_on_phone,
                 "archived": {"files": phone.archived_files, "bytes": phone.archived_bytes},
                 "last_run": None if phone.last_run is None else run_as_dict(phone.last_run),
                 "current_run": (
@@ -522,10 +522,10 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         f"{counts.archived:,} archived, {counts.pending:,} pending, {counts.failed:,} failed, "
         f"{counts.excluded:,} excluded\n"
     )
-    if phone.last_run is not None and phone.last_run.files_not_on_phone:
+    if phone.archived_not_on_phone:
         write(
-            f"  Not on phone: {_plural(phone.last_run.files_not_on_phone, 'original')} only in "
-            "iCloud (Optimize iPhone Storage) at the last run\n"
+            f"  Gone from the phone: {_plural(phone.archived_not_on_phone, 'file')} kept in "
+            "the archive (deleted on the phone, or offloaded to iCloud)\n"
         )
     write(
         f"  Archived:     {_plural(phone.archived_files, 'file')}, "

@@ -72,6 +72,15 @@ class Reports:
         ).fetchone()
         return FileCounts(*(int(value) for value in row))
 
+    def archived_not_on_phone(self, udid: str) -> int:
+        """Files of this phone the archive keeps that the phone no longer lists (deleted on the
+        phone, or offloaded to iCloud): the archive is add-only, so they stay."""
+        row = self._connection.execute(
+            "SELECT count(*) FROM phone_files WHERE udid = ? AND present = 0 AND status = ?",
+            (udid, ARCHIVED),
+        ).fetchone()
+        return int(row[0])
+
     def last_finished_run(self, udid: str) -> RunRecord | None:
         """The newest run of a phone that has ended (any outcome but ``running``)."""
         row = self._connection.execute(

@@ -295,15 +295,24 @@ def test_new_files_seen_after_the_backup_mean_not_backed_up(
     store.observe_file(UDID, "/DCIM/100APPLE", "IMG_0009.HEIC", 10, 10, 10, now=NOW)
     excluded = store.observe_file(UDID, "/DCIM/100APPLE", "IMG_0010.PNG", 10, 11, 11, now=NOW)
     store.set_file_status(excluded.id, "excluded")
+    # Deleted on the phone after its backup: kept in the archive, no longer on the phone.
+    store.mark_absent(UDID, "/DCIM/100APPLE", ["IMG_0000.HEIC"], now=NOW)
     store.close()
     [device] = setup.status_json()["devices"]
     assert device["verdict"] == "not_backed_up"
     assert device["backed_up"] is False
-    assert device["files"]["pending"] == 1
-    assert device["files"]["excluded"] == 1
-    assert device["files"]["on_phone"] == 5
+    assert device["files"] == {
+        "on_phone": 4,
+        "archived": 2,
+        "pending": 1,
+        "failed": 0,
+        "excluded": 1,
+    }
+    assert device["archived_not_on_phone"] == 1
+    assert device["archived"] == {"files": 3, "bytes": 6_000_000}
     _, text = setup.status()
     assert "NOT fully backed up" in text
+    assert "Gone from the phone: 1 file kept in the archive" in text
     assert "Backup:       backed up" not in text
 
 
