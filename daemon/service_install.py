@@ -182,6 +182,34 @@ def render_systemd_unit(
     return _fill(template, replacements)
 
 
+def exec_start_argv(unit_text: str) -> list[str]:
+    """The argv that systemd would run for the unit's ``ExecStart=`` (as rendered here).
+
+    Undoes :func:`systemd_quote`: quotes and backslashes, ``%%`` everywhere, ``$$`` in the
+    arguments. Tests use it to start the service exactly as systemd would. Other specifiers
+    (``%h``) and ``$VARIABLES`` are not expanded; a unit using them raises ``ValueError``.
+    """
+    import shlex
+
+    lines = [line for line in unit_text.splitlines() if line.startswith("ExecStart=")]
+    if len(lines) != 1:
+        raise ValueError(f"expected one ExecStart= line, found {len(lines)}")
+    words = shlex.split(lines[0][len("ExecStart=") :])
+    argv: list[str] = []
+    for index, word in enumerate(words):
+        pieces = word.split("%%")
+        if any("%" in piece for piece in pieces):
+            raise ValueError(f"unsupported specifier in {word!r}")
+        unescaped = "%".join(pieces)
+        if index > 0:
+            pieces = unescaped.split("$$")
+            if any("$" in piece for piece in pieces):
+                raise ValueError(f"unsupported variable in {word!r}")
+            unescaped = "$".join(pieces)
+        argv.append(unescaped)
+    return argv
+
+
 def render_launchd_plist(
     template: str,
     command: Sequence[str],

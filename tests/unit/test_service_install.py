@@ -18,9 +18,12 @@ from daemon.service_install import (
     RunCommand,
     ServiceInstallError,
     ServicePlan,
+    exec_start_argv,
     execute_plan,
     plan_install,
     plan_uninstall,
+    read_template,
+    render_systemd_unit,
     rollkeeper_command,
     writable_roots,
 )
@@ -156,3 +159,23 @@ def test_rollkeeper_command_prefers_the_running_script(tmp_path: Path) -> None:
     # Started as `python -m daemon` with no rollkeeper on PATH: this interpreter, as a module.
     fallback = rollkeeper_command("/src/daemon/__main__.py", which=lambda _: None)
     assert fallback == [os.path.abspath(sys.executable), "-m", "daemon"]
+
+
+def test_exec_start_argv_undoes_the_unit_quoting(tmp_path: Path) -> None:
+    odd = tmp_path / 'it\'s 100% "$HOME"\\x'
+    command = (str(odd / "rollkeeper"),)
+    config = odd / "my $config.toml"
+    unit = render_systemd_unit(
+        read_template("linux"), command, config, [tmp_path], {"XDG_STATE_HOME": str(odd)}, True
+    )
+
+    assert exec_start_argv(unit) == [str(odd / "rollkeeper"), "--config", str(config), "run"]
+
+
+def test_exec_start_argv_refuses_what_it_cannot_expand() -> None:
+    with pytest.raises(ValueError, match="specifier"):
+        exec_start_argv("ExecStart=%h/bin/rollkeeper run\n")
+    with pytest.raises(ValueError, match="variable"):
+        exec_start_argv("ExecStart=/bin/rollkeeper --config $CONFIG run\n")
+    with pytest.raises(ValueError, match="one ExecStart"):
+        exec_start_argv("[Service]\n")
