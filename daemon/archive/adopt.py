@@ -25,7 +25,8 @@ from pathlib import Path
 import structlog
 
 from daemon.archive.locations import recorded_path, walk_files
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
+from daemon.archive.verify import hash_with_progress
+from daemon.importer.hashing import HASH_ALGORITHM
 from daemon.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -145,11 +146,20 @@ def adopt_candidates(
 ) -> AdoptReport:
     """Hash each candidate that has no row yet and record it as adopted."""
     for candidate in candidates:
-        try:
-            _adopt_one(store, candidate, report, now)
-        finally:
+        reported = 0
+
+        def counted(done: int) -> None:
+            nonlocal reported
+            reported += done
             if progress is not None:
-                progress(candidate.size)
+                progress(done)
+
+        try:
+            _adopt_one(store, candidate, report, now, counted)
+        finally:
+            # Skipped or shorter files still move the bar by their listed size.
+            if progress is not None and reported < candidate.size:
+                progress(candidate.size - reported)
     log.info(
         "adopt_finished",
         folder=report.folder,
@@ -164,7 +174,11 @@ def adopt_candidates(
 
 
 def _adopt_one(
-    store: StateStore, candidate: AdoptCandidate, report: AdoptReport, now: datetime | None
+    store: StateStore,
+    candidate: AdoptCandidate,
+    report: AdoptReport,
+    now: datetime | None,
+    progress: ProgressCallback,
 ) -> None:
     existing = store.archive_entry(candidate.recorded_path)
     if existing is not None:
@@ -176,7 +190,7 @@ def _adopt_one(
         return
     try:
         before = candidate.path.stat()
-        content_hash = hash_file(candidate.path)
+        content_hash = hash_with_progress(candidate.path, progress)
         after = candidate.path.stat()
     except OSError as error:
         report.unreadable.append((candidate.recorded_path, error.strerror or type(error).__name__))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon.archive.locations import entry_location, recorded_path, walk_files
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
+from daemon.importer.hashing import HASH_ALGORITHM, READ_CHUNK_BYTES, new_hasher
 from daemon.store.state import ArchiveEntry
 
 #: Outcomes of checking one archived file.
@@ -110,11 +110,44 @@ class VerifyReport:
         }
 
 
-def check_entry(archive_root: Path, entry: ArchiveEntry) -> EntryCheck:
+def hash_with_progress(path: Path, progress: ProgressCallback | None = None) -> str:
+    """Hash a file like :func:`~daemon.importer.hashing.hash_file`, reporting each chunk read.
+
+    Progress per chunk, not per file, so a bar over a 4 GB video still moves.
+    """
+    hasher = new_hasher()
+    with path.open("rb", buffering=0) as stream:
+        while chunk := stream.read(READ_CHUNK_BYTES):
+            hasher.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return hasher.hexdigest()
+
+
+def check_entry(
+    archive_root: Path, entry: ArchiveEntry, progress: ProgressCallback | None = None
+) -> EntryCheck:
     """Re-hash one archived file and compare it with its record. Reads, never writes.
 
     A size mismatch is reported as changed without reading the file (cheap, and certain).
+    ``progress`` is told about exactly ``entry.size`` bytes in all, whatever the outcome, so a
+    bar over the sum of recorded sizes ends full.
     """
+    reported = 0
+
+    def counted(done: int) -> None:
+        nonlocal reported
+        reported += done
+        if progress is not None:
+            progress(done)
+
+    check = _check_entry(archive_root, entry, counted)
+    if progress is not None and reported != entry.size:
+        progress(entry.size - reported)
+    return check
+
+
+def _check_entry(archive_root: Path, entry: ArchiveEntry, progress: ProgressCallback) -> EntryCheck:
     location = entry_location(archive_root, entry.relative_path)
     base = EntryCheck(
         relative_path=entry.relative_path,
@@ -138,7 +171,7 @@ def check_entry(archive_root: Path, entry: ArchiveEntry) -> EntryCheck:
     if status.st_size != entry.size:
         return _replace(base, CHANGED, actual_size=status.st_size, detail="size differs")
     try:
-        actual_hash = hash_file(location)
+        actual_hash = hash_with_progress(location, progress)
     except FileNotFoundError:
         return _replace(base, MISSING, detail="vanished while being read")
     except OSError as error:
@@ -184,13 +217,7 @@ def check_entries(
     progress: ProgressCallback | None = None,
 ) -> list[EntryCheck]:
     """Check each entry in turn (the slow, I/O-bound part: run it off the event loop)."""
-    checks = []
-    for entry in entries:
-        check = check_entry(archive_root, entry)
-        checks.append(check)
-        if progress is not None:
-            progress(entry.size)
-    return checks
+    return [check_entry(archive_root, entry, progress) for entry in entries]
 
 
 def find_untracked(archive_root: Path, tracked: Iterable[str]) -> list[str]:

@@ -14,6 +14,7 @@ from daemon.archive.verify import (
     CHANGED,
     MISSING,
     archive_is_reachable,
+    check_entries,
     check_entry,
 )
 from daemon.cli import main
@@ -275,3 +276,18 @@ def test_a_broken_config_is_one_clear_error(
     assert code == 2
     assert captured.err.startswith("rollkeeper: the config cannot be used:")
     assert "Traceback" not in captured.err
+
+
+def test_progress_moves_per_chunk_and_ends_at_the_recorded_total(
+    setup: tuple[Path, Path, StateStore],
+) -> None:
+    _, root, store = setup
+    archive_file(store, root, "2024/2024-09/IMG_0003.MOV", os.urandom(9 * 1024 * 1024))
+    (root / "2024/2024-07/IMG_0001.HEIC").unlink()  # missing: never read
+    (root / "2024/2024-08/IMG_0002.JPG").write_bytes(b"short")  # size differs: never read
+    entries = store.archive_entries()
+    steps: list[int] = []
+    checks = check_entries(root, entries, steps.append)
+    assert [check.outcome for check in checks] == [MISSING, "ok", CHANGED, "ok"]
+    assert sum(steps) == sum(entry.size for entry in entries)
+    assert steps.count(4 * 1024 * 1024) == 2  # the 9 MiB video moved the bar three times
