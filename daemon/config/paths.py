@@ -110,7 +110,11 @@ def expand_path(value: str, environ: Mapping[str, str] | None = None) -> str:
             raise UnsetVariableError(name)
         return env[name]
 
-    expanded = _VARIABLE_PATTERN.sub(substitute, value)
-    if expanded == "~" or expanded.startswith("~/"):
-        expanded = str(_home(env)) + expanded[1:]
-    return expanded
+    return expand_home(_VARIABLE_PATTERN.sub(substitute, value), env)
+
+
+def expand_home(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace a leading ``~`` (alone or followed by ``/``) with the home folder."""
+    if value == "~" or value.startswith("~/"):
+        return str(_home(_environ(environ))) + value[1:]
+    return value

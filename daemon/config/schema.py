@@ -27,7 +27,12 @@ from pydantic import (
     field_validator,
 )
 
-from daemon.config.paths import UnsetVariableError, default_state_dir, expand_path
+from daemon.config.paths import (
+    UnsetVariableError,
+    default_state_dir,
+    expand_home,
+    expand_path,
+)
 from daemon.config.suggest import did_you_mean
 from daemon.domain.layout import LAYOUT_PLACEHOLDERS
 from daemon.domain.layout import validate_layout as layout_problems
@@ -52,9 +57,17 @@ def _check_filesystem(info: ValidationInfo) -> bool:
 
 
 def _expand_path_value(value: Any, info: ValidationInfo) -> Any:
-    """Expand ``~`` and ``$VARS`` (from the loader's environment), then insist on absolute."""
+    """Expand ``~`` and ``$VARS`` (from the loader's environment), then insist on absolute.
+
+    A ``Path`` comes from code (a default, or a platform folder built from ``HOME``): only its
+    leading ``~`` is expanded, so a ``$`` in someone's home folder name is not mistaken for a
+    variable.
+    """
     if isinstance(value, Path):
-        value = str(value)
+        from_code = Path(expand_home(str(value), _context_environ(info)))
+        if not from_code.is_absolute():
+            raise ValueError(f"'{value}' is a relative path; write an absolute one")
+        return Path(os.path.normpath(from_code))
     if not isinstance(value, str):
         return value  # pydantic reports the wrong type
     if not value:
@@ -482,11 +495,11 @@ SECTIONS: dict[str, type[Section]] = {
 }
 
 
-def environment_defaults(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+def environment_defaults(environ: Mapping[str, str]) -> dict[str, dict[str, Path]]:
     """Defaults that depend on the environment (XDG folders, HOME), for the loader to fill in
     before validation so that ``load_config(..., environ=...)`` never reads ``os.environ``."""
     state_dir = default_state_dir(environ)
     return {
-        "state": {"path": str(state_dir / "state.sqlite3")},
-        "device": {"pairing_dir": str(state_dir / "pairing")},
+        "state": {"path": state_dir / "state.sqlite3"},
+        "device": {"pairing_dir": state_dir / "pairing"},
     }
