@@ -12,6 +12,7 @@ import pytest
 
 from daemon.config import (
     Config,
+    ConfigProblem,
     default_config_path,
     default_state_dir,
     load_config,
@@ -250,3 +251,24 @@ def test_resolve_config_path_order(tmp_path: Path) -> None:
     environ["ROLLKEEPER_CONFIG"] = "~/from-env.toml"
     assert resolve_config_path(None, environ) == tmp_path / "from-env.toml"
     assert resolve_config_path("$HOME/cli.toml", environ) == tmp_path / "cli.toml"
+
+
+def test_a_dollar_in_the_home_folder_is_not_taken_for_a_variable(tmp_path: Path) -> None:
+    home = tmp_path / "pay$roll"
+    home.mkdir()
+
+    config = load_config(None, {"HOME": str(home)})
+
+    assert config.archive.path == home / "Pictures" / "rollkeeper"
+    assert config.state.path == home / ".local/state/rollkeeper/state.sqlite3"
+
+
+def test_problem_text_without_a_line_or_a_key() -> None:
+    assert str(ConfigProblem("c.toml", None, None, "", "no such file")) == "c.toml: no such file"
+    assert str(ConfigProblem("c.toml", 3, 7, "a.b", "bad")) == "c.toml:3: a.b: bad"
+    assert str(ConfigProblem("c.toml", 3, 7, "", "TOML syntax error: x")) == (
+        "c.toml:3:7: TOML syntax error: x"
+    )
+    assert str(ConfigProblem("ROLLKEEPER_A__B", None, None, "a.b", "bad")) == (
+        "ROLLKEEPER_A__B: a.b: bad"
+    )
