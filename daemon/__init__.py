@@ -1,4 +1,4 @@
-"""rollkeeper: back up an iPhone's photos and videos to a folder you own, every time it is plugged in.
+"""rollkeeper: back up an iPhone's photos and videos to a folder you own, at every plug-in.
 
 The import name is ``daemon``; the command is ``rollkeeper`` (see :mod:`daemon.cli`).
 """

@@ -2,8 +2,9 @@
 
 This is the contract shared by the simulator's parts: the usbmuxd and lockdownd servers read
 identity, plug, lock and trust state from here; the AFC server reads the media root, the faults
-and the throttle, and counts requests here. Tests change it through :class:`daemon.simulator.Simulator`
-(thread-safe), never by poking these objects from another thread.
+and the throttle, and counts requests here. Tests change it through
+:class:`daemon.simulator.Simulator` (thread-safe), never by poking these objects from another
+thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ class TrustPolicy(enum.Enum):
 
     #: A pair record for the host already exists: ReadPairRecord serves it, ValidatePair passes.
     PAIRED = "paired"
-    #: Not paired yet: Pair answers PairingDialogResponsePending ``pending_polls`` times, then pairs.
+    #: Not paired yet: Pair answers PairingDialogResponsePending ``pending_polls`` times, then
+    #: pairs.
     ACCEPT = "accept"
     #: Not paired yet: Pair answers PairingDialogResponsePending, then UserDeniedPairing.
     DENY = "deny"
@@ -56,7 +58,7 @@ class HostileEntry:
 
 @dataclass
 class AfcFaults:
-    """Faults the AFC server injects; all keyed by the phone-side path (``/DCIM/100APPLE/X.MOV``)."""
+    """Faults the AFC server injects, keyed by the phone-side path (``/DCIM/100APPLE/X.MOV``)."""
 
     #: Drop the whole phone (as an unplug: every connection closes, Detached is sent) once this
     #: many bytes of the file have been served in total across all reads of it.
