@@ -111,6 +111,17 @@ def test_a_save_by_renaming_a_temporary_file_over_the_config_is_seen(
     assert recorder.next_config().schedule.debounce_seconds == 5.0
 
 
+def test_a_vim_style_save_moving_the_original_aside_is_seen(
+    watcher: ConfigWatcher, config_file: Path, recorder: Recorder
+) -> None:
+    backup = config_file.with_name("config.toml~")
+    os.rename(config_file, backup)
+    config_file.write_text(debounce_config(4.5))
+    backup.unlink()
+
+    assert recorder.next_config().schedule.debounce_seconds == 4.5
+
+
 def test_delete_then_recreate_reports_the_gap_then_applies_the_new_file(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
