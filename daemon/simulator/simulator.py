@@ -307,6 +307,7 @@ class Simulator:
                 "trust": runtime.state.trust.value,
                 "trusted_hosts": len(runtime.trusted_hosts),
                 "open_connections": len(runtime.tunnels),
+                "throttle_bytes_per_second": runtime.state.faults.throttle_bytes_per_second,
                 "media_root": str(runtime.state.media_root),
             }
             for runtime in self._phones.values()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Coroutine
@@ -42,3 +44,51 @@ def run_tool(
     return subprocess.run(
         arguments, env=environment, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+class SimulateProcess:
+    """``rollkeeper simulate`` as a subprocess; :attr:`first_line` is its first stdout line.
+
+    The command prints that line only once it listens, so there is nothing to wait for after
+    :meth:`start` returns. Stopped with SIGTERM on exit.
+    """
+
+    def __init__(self, arguments: list[str]) -> None:
+        self.arguments = [str(VENV_BIN / "rollkeeper"), "simulate", *arguments]
+        self.process: subprocess.Popen[str] | None = None
+        self.first_line = ""
+
+    def start(self, timeout: float = 30.0) -> SimulateProcess:
+        """Start the simulator and wait (select, with a ceiling) for its first line."""
+        self.process = subprocess.Popen(
+            self.arguments,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.stop()
+            raise TimeoutError(f"rollkeeper simulate printed nothing in {timeout}s")
+        self.first_line = self.process.stdout.readline().rstrip("\n")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()
+
+    def __enter__(self) -> SimulateProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
