@@ -119,7 +119,15 @@ def test_a_vim_style_save_moving_the_original_aside_is_seen(
     config_file.write_text(debounce_config(4.5))
     backup.unlink()
 
-    assert recorder.next_config().schedule.debounce_seconds == 4.5
+    kind, value = recorder.next()
+    # On a slow machine the watcher may look between the move and the write and report the
+    # file as gone; what matters is that the new file is then applied.
+    if isinstance(value, ConfigError):
+        assert [problem.message for problem in value.problems] == [FILE_REMOVED_MESSAGE]
+        kind, value = recorder.next()
+    assert kind == "change"
+    assert isinstance(value, Config)
+    assert value.schedule.debounce_seconds == 4.5
 
 
 def test_delete_then_recreate_reports_the_gap_then_applies_the_new_file(
