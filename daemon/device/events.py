@@ -127,6 +127,7 @@ class UsbmuxEvents:
                 await self._detach_all()
             if self._stopping.is_set():
                 break
+            log.debug("usbmuxd_reconnect_scheduled", address=address, delay_seconds=backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), backoff)
             backoff = min(backoff * 2, self._maximum_backoff)
