@@ -58,25 +58,42 @@ def walk_files(folder: Path, *, skip_working_folder_of: Path | None = None) -> I
     and a link is not content the archive holds. ``skip_working_folder_of`` names an archive root
     whose ``.rollkeeper`` working folder is skipped.
     """
+    for path in walk_file_paths(str(folder), skip_working_folder_of=skip_working_folder_of):
+        yield Path(path)
+
+
+def walk_file_paths(folder: str, *, skip_working_folder_of: Path | None = None) -> Iterator[str]:
+    """:func:`walk_files` as plain strings (``folder`` + ``/`` + the rest).
+
+    Uses ``os.scandir``'s cached file types and no ``Path`` objects, so a walk of 400,000 files
+    costs one directory read per folder and no stat per file.
+    """
     working = (
         None
         if skip_working_folder_of is None
-        else (skip_working_folder_of / WORKING_FOLDER_NAME).resolve()
+        else str((skip_working_folder_of / WORKING_FOLDER_NAME).resolve())
     )
-    for current, folders, files in os.walk(folder, followlinks=False):
-        current_path = Path(current)
-        kept = []
-        for name in sorted(folders):
-            if name in CLUTTER_FOLDERS:
-                continue
-            if working is not None and (current_path / name).resolve() == working:
-                continue
-            kept.append(name)
-        folders[:] = kept
-        for name in sorted(files):
-            if is_clutter(name):
-                continue
-            path = current_path / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            yield path
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in CLUTTER_FOLDERS:
+                    continue
+                if (
+                    working is not None
+                    and entry.name == WORKING_FOLDER_NAME
+                    and os.path.realpath(entry.path) == working
+                ):
+                    continue
+                subfolders.append(entry.path)
+            elif entry.is_file(follow_symlinks=False) and not is_clutter(entry.name):
+                yield entry.path
+        # Depth first, in name order: reversed because the list is used as a stack.
+        pending.extend(reversed(subfolders))

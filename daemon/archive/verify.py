@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.archive.locations import entry_location, recorded_path, walk_files
+from daemon.archive.locations import entry_location, walk_file_paths
 from daemon.importer.hashing import HASH_ALGORITHM, READ_CHUNK_BYTES, new_hasher
 from daemon.store.state import ArchiveEntry
 
@@ -224,14 +224,19 @@ def find_untracked(archive_root: Path, tracked: Iterable[str]) -> list[str]:
     """Files in the archive folder no ``archive_files`` row vouches for, as relative paths.
 
     Skips the importer's ``.rollkeeper`` working folder, OS clutter (``.DS_Store`` ...) and
-    symlinks. Tracked paths are compared after the same normalisation the records use.
+    symlinks. The root is resolved once and walked without following links, so each relative
+    path is already in the form the records use.
     """
     tracked_set = set(tracked)
     untracked: list[str] = []
     if not archive_root.is_dir():
         return untracked
-    for path in walk_files(archive_root, skip_working_folder_of=archive_root):
-        key = recorded_path(archive_root, path)
+    resolved_root = archive_root.resolve()
+    prefix_length = len(os.path.join(str(resolved_root), ""))
+    for path in walk_file_paths(str(resolved_root), skip_working_folder_of=resolved_root):
+        key = path[prefix_length:]
+        if os.sep != "/":
+            key = key.replace(os.sep, "/")
         if key not in tracked_set:
             untracked.append(key)
     return untracked
