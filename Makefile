@@ -33,5 +33,9 @@ format: $(BIN)/rollkeeper
 bench: $(BIN)/rollkeeper
 	$(BIN)/python -m bench.run_all
 
+## config-example: regenerate config.example.toml from the schema (a test checks they match)
+config-example: $(BIN)/rollkeeper
+	$(BIN)/python -m daemon.config.template > config.example.toml
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -95,3 +95,10 @@ def config_as_toml_data(config: Config) -> dict[str, dict[str, Any]]:
 def config_as_toml(config: Config) -> str:
     """The effective config as a TOML document that loads back to the same config."""
     return tomli_w.dumps(config_as_toml_data(config))
+
+
+if __name__ == "__main__":
+    # `make config-example`: regenerate config.example.toml from the schema.
+    import sys
+
+    sys.stdout.write(render_starter_config())
