@@ -10,14 +10,18 @@ import os
 import plistlib
 import re
 import shutil
+import signal
+import socket
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from daemon.service_install import LAUNCHD_TEMPLATE, SYSTEMD_TEMPLATE
+from daemon.service_install import LAUNCHD_TEMPLATE, SYSTEMD_TEMPLATE, exec_start_argv
 
 ROLLKEEPER = Path(sys.executable).parent / "rollkeeper"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -88,8 +92,10 @@ def systemd_verify(unit_file: Path, runtime_dir: Path) -> subprocess.CompletedPr
     )
 
 
-def render_unit(home: Path, *arguments: str, executable: Path = ROLLKEEPER) -> tuple[str, str]:
-    config = write_config(home)
+def render_unit(
+    home: Path, *arguments: str, executable: Path = ROLLKEEPER, config: Path | None = None
+) -> tuple[str, str]:
+    config = config or write_config(home)
     result = rollkeeper(
         home,
         "--config",
@@ -415,3 +421,77 @@ def test_status_reports_installation_drift_and_the_running_process(tmp_path: Pat
     assert exit_code == 1
     assert report["up_to_date"] is False
     assert any("service install" in problem for problem in report["problems"])
+
+
+# -- the unit's own command line, run the way systemd runs it -------------------------------
+
+
+def receive_until(receiver: socket.socket, wanted: str, seen: list[str]) -> None:
+    """Collect datagrams until one carries ``wanted`` (each recv waits for the next one)."""
+    while True:
+        message = receiver.recv(65536).decode("utf-8")
+        seen.append(message)
+        if wanted in message.splitlines():
+            return
+
+
+def test_the_units_exec_start_speaks_sd_notify_and_stops_cleanly(tmp_path: Path) -> None:
+    """Start exactly what the installed unit would start, with systemd's environment
+    (NOTIFY_SOCKET, WATCHDOG_USEC, the unit's umask): READY=1, STATUS=, WATCHDOG=1 pings,
+    a second copy refused while it runs, then SIGTERM -> STOPPING=1 and exit 0."""
+    config = write_config(tmp_path)
+    with config.open("a", encoding="utf-8") as extra:  # [device] is the last section
+        extra.write(f'usbmux_address = "{tmp_path / "no-usbmuxd"}"\n')
+    unit, _ = render_unit(tmp_path, config=config)
+    argv = exec_start_argv(unit)
+    assert argv == [str(ROLLKEEPER), "--config", str(config), "run"]
+
+    with tempfile.TemporaryDirectory(prefix="rk-unit-") as short:
+        notify_path = Path(short) / "notify"
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        receiver.bind(str(notify_path))
+        receiver.settimeout(60)  # a ceiling per datagram, not a pacing
+        environment = {
+            **clean_environment(tmp_path),
+            "NOTIFY_SOCKET": str(notify_path),
+            "WATCHDOG_USEC": "2000000",
+            "PYTHONUNBUFFERED": "1",
+        }
+        service = subprocess.Popen(
+            argv,
+            env=environment,
+            cwd="/",
+            umask=0o077,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        seen: list[str] = []
+        try:
+            receive_until(receiver, "READY=1", seen)
+            receive_until(receiver, "WATCHDOG=1", seen)
+
+            second = subprocess.run(
+                argv, env=clean_environment(tmp_path), capture_output=True, text=True, timeout=120
+            )
+            assert second.returncode == 1
+            assert f"process {service.pid} holds" in second.stderr
+
+            service.send_signal(signal.SIGTERM)
+            receive_until(receiver, "STOPPING=1", seen)
+            assert service.wait(timeout=60) == 0
+        finally:
+            if service.poll() is None:
+                service.kill()
+                service.wait(timeout=30)
+            receiver.close()
+
+    assert any(message.startswith("STATUS=") for message in seen)
+    assert seen.index("READY=1") < seen.index("STOPPING=1")
+    state = tmp_path / "state"
+    assert stat_mode(state) == 0o700
+    assert stat_mode(state / "state.sqlite3") == 0o600
+
+
+def stat_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
