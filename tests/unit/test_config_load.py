@@ -161,9 +161,7 @@ def test_the_example_file_is_what_the_schema_generates() -> None:
     example = (REPO_ROOT / "config.example.toml").read_text()
 
     assert example == render_starter_config(), (
-        "config.example.toml drifted from the schema: regenerate it with\n"
-        "  .venv/bin/python -c 'from daemon.config.template import render_starter_config as r; "
-        'open("config.example.toml", "w").write(r())\''
+        "config.example.toml drifted from the schema: regenerate it with `make config-example`"
     )
 
 
