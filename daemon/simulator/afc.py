@@ -103,6 +103,31 @@ class _ConnectionEnded(Exception):
     """The connection is over (unplug fault, or a reply that could not be completed)."""
 
 
+class _SendfileUnavailable(Exception):
+    """sendfile(2) cannot be used on this connection; copy through a buffer instead."""
+
+
+#: sendfile(2) errors that mean "not for this kind of descriptor", not "the peer is gone".
+_SENDFILE_UNSUPPORTED = frozenset(
+    {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK, errno.ENOTSUP}
+)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, descriptor: int) -> None:
+    """Wait until ``descriptor`` can take more bytes (the client is reading again)."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(descriptor, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(descriptor)
+
+
 def canonical_path(phone_path: str) -> str:
     """``/DCIM//100APPLE/./X`` -> ``/DCIM/100APPLE/X``; any ``..`` is refused (PERM_DENIED).
 
@@ -232,10 +257,15 @@ class _Connection:
         self.next_handle = FIRST_HANDLE
         #: READs never answered (stuck_reads fault), kept so the reason is visible in a debugger.
         self.unanswered: list[int] = []
+        #: Cleared at the first sign that sendfile(2) does not work for this socket.
+        self.sendfile_works = hasattr(os, "sendfile")
 
     # ---- the request loop ----------------------------------------------------------------
 
     async def run(self) -> None:
+        # drain() then waits until every byte is handed to the kernel, which READ relies on
+        # before it writes the file's bytes past the transport (see _sendfile).
+        self.writer.transport.set_write_buffer_limits(high=0)
         try:
             while True:
                 try:
@@ -575,29 +605,92 @@ class _Connection:
         sent = 0
         while sent < count:
             bucket = self._bucket()
-            piece = min(count - sent, bucket.piece_bytes if bucket else READ_PIECE_BYTES)
             offset = position + sent
+            if bucket is not None:
+                piece = min(count - sent, bucket.piece_bytes)
+            elif offset < real_size and self._can_sendfile(handle.source):
+                piece = count - sent  # the kernel streams it; no reason to cut it up
+            else:
+                piece = min(count - sent, READ_PIECE_BYTES)
+            data = b""
             if offset < real_size:
                 piece = min(piece, real_size - offset)
-                try:
-                    data = await handle.source.read(offset, piece)
-                except OSError as error:
-                    log.warning("afc_host_read_failed", path=key, error=str(error))
-                    raise _ConnectionEnded from error
-                if not data:
-                    return sent
             else:
                 data = grown_bytes(offset, piece)
             if bucket is not None:
-                delay = bucket.reserve(len(data))
+                delay = bucket.reserve(piece)
                 if delay > 0:
                     await asyncio.sleep(delay)
             if self.writer.transport.is_closing():
                 raise _ConnectionEnded
+            if offset < real_size:
+                done = await self._send_from_file(handle, offset, piece)
+                if not done:
+                    return sent
+            else:
+                self.writer.write(data)
+                await self.writer.drain()
+                done = len(data)
+            self.phone.afc_bytes_served[key] += done
+            sent += done
+        return sent
+
+    def _can_sendfile(self, source: _Source) -> bool:
+        return self.sendfile_works and isinstance(source, _HostFile)
+
+    async def _send_from_file(self, handle: _Handle, offset: int, count: int) -> int:
+        """Send up to ``count`` bytes of the file at ``offset``; 0 means its end came first."""
+        source = handle.source
+        if isinstance(source, _HostFile) and self.sendfile_works:
+            try:
+                return await self._sendfile(source.descriptor, offset, count)
+            except _SendfileUnavailable:
+                self.sendfile_works = False
+        try:
+            data = await source.read(offset, count)
+        except OSError as error:
+            log.warning("afc_host_read_failed", path=handle.fault_key, error=str(error))
+            raise _ConnectionEnded from error
+        if data:
             self.writer.write(data)
-            self.phone.afc_bytes_served[key] += len(data)
-            sent += len(data)
             await self.writer.drain()
+        return len(data)
+
+    async def _sendfile(self, descriptor: int, offset: int, count: int) -> int:
+        """sendfile(2) from the host file to the client's socket: no copy through Python.
+
+        Why not ``loop.sendfile``: the transport helper's unplug aborts the transport and
+        cancels this task; asyncio's sendfile then leaves its writer callback registered on the
+        closed descriptor, which breaks the next connection that reuses that number. Writing
+        through a duplicate of the socket's descriptor, registered and unregistered here, keeps
+        the loop's bookkeeping clean whatever closes first. The transport's buffer is empty
+        (the header was drained with a zero high-water mark), so nothing can interleave.
+        """
+        await self.writer.drain()
+        if self.writer.transport.get_write_buffer_size():
+            raise _SendfileUnavailable
+        sock = self.writer.get_extra_info("socket")
+        if sock is None or self.writer.get_extra_info("ssl_object") is not None:
+            raise _SendfileUnavailable
+        duplicate = os.dup(sock.fileno())
+        loop = asyncio.get_running_loop()
+        sent = 0
+        try:
+            while sent < count:
+                try:
+                    done = os.sendfile(duplicate, descriptor, offset + sent, count - sent)
+                except BlockingIOError:
+                    await _writable(loop, duplicate)
+                    continue
+                except OSError as error:
+                    if sent == 0 and error.errno in _SENDFILE_UNSUPPORTED:
+                        raise _SendfileUnavailable from error
+                    raise _ConnectionEnded from error
+                if done == 0:
+                    break
+                sent += done
+        finally:
+            os.close(duplicate)
         return sent
 
     def _bucket(self) -> TokenBucket | None:

@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +34,7 @@ from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService, list_t
 
 from daemon.simulator import AfcFaults, HostileEntry, SimulatorThread
 from daemon.simulator.afc import grown_bytes
+from daemon.simulator.afc_protocol import Operation, packet
 from tests.simulator.clients import PHONE_UDID, VENV_BIN, run
 
 FOLDER = "/DCIM/100APPLE"
@@ -126,7 +129,7 @@ def test_listdir_stat_and_pull_arrive_intact(
     assert photo["st_size"] == 30_000 and photo["st_ifmt"] == "S_IFREG"
     assert movie["st_size"] == MOVIE_BYTES
     host_mtime = (phone_root / MOVIE.lstrip("/")).stat().st_mtime_ns
-    assert movie["st_birthtime"] == datetime.fromtimestamp(host_mtime / 1e9)
+    assert movie["st_birthtime"] == datetime.fromtimestamp(host_mtime / 10**9)  # as the client
     for path in (PHOTO, MOVIE):
         pulled = destination / "100APPLE" / Path(path).name
         assert pulled.read_bytes() == content_of(phone_root, path)
@@ -463,6 +466,57 @@ def test_the_throttle_never_serves_faster_than_its_rate(
     # rate) plus the rate times the time the client waited. The exact arithmetic of the bucket
     # is tested with an injected clock in test_afc_server.py.
     assert served <= rate * 0.02 + rate * elapsed
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    """Block until ``condition()`` holds, checking it on a short Event wait; ceiling ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        pause.wait(0.005)
+
+
+def test_an_unplug_while_a_read_waits_on_the_client_leaves_the_simulator_healthy(
+    phone: SimulatorThread, phone_root: Path, pair_records: Path
+) -> None:
+    """A READ blocked on a client that stops reading, then an unplug: later reads still work.
+
+    The unplug aborts the socket under the server's sendfile wait; the loop's bookkeeping must
+    stay clean so the descriptor number can be reused by the next connections.
+    """
+
+    async def blocked_read() -> None:
+        async with lockdown_session(pair_records) as lockdown:
+            service = await lockdown.start_lockdown_service("com.apple.afc")
+            open_request = struct.pack("<Q", 1) + MOVIE.encode() + b"\0"
+            read_request = struct.pack("<QQ", 1, MOVIE_BYTES)  # the first handle is 1
+            await service.sendall(
+                packet(Operation.FILE_OPEN, 0, open_request)
+                + packet(Operation.READ, 1, read_request)
+            )
+            # Never read the reply: the server fills the socket and waits for room.
+            await asyncio.to_thread(
+                wait_until, lambda: phone.afc_request_counts(PHONE_UDID)["READ"] == 1
+            )
+            mark = phone.mark()
+            await asyncio.to_thread(phone.unplug, PHONE_UDID)
+            await asyncio.to_thread(phone.wait_for, "detached", PHONE_UDID, after=mark)
+            await service.close()
+
+    run(blocked_read())
+    assert phone.afc_bytes_served(PHONE_UDID)[MOVIE] < MOVIE_BYTES
+    phone.plug(PHONE_UDID)
+
+    async def read_again() -> list[bytes]:
+        contents = []
+        for _ in range(3):
+            async with afc_session(pair_records) as afc:
+                contents.append(await read_all(afc, MOVIE))
+        return contents
+
+    assert run(read_again()) == [content_of(phone_root, MOVIE)] * 3
 
 
 # ---- a 1 GiB file through `rollkeeper simulate` ----------------------------------------------

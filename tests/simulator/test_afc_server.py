@@ -238,6 +238,24 @@ def test_open_read_seek_tell_close_follow_the_file(phone: PhoneState) -> None:
     assert phone.afc_requests["FILE_CLOSE"] == 1
 
 
+def test_reads_are_the_same_without_sendfile(
+    phone: PhoneState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where sendfile(2) is missing (or refuses the socket) READ copies through a buffer."""
+    monkeypatch.delattr(os, "sendfile")
+    content = (phone.media_root / MOVIE.lstrip("/")).read_bytes()
+
+    async def body(harness: DirectAfc) -> list[bytes]:
+        async with harness.client() as afc:
+            handle = await afc.fopen(MOVIE)
+            pieces = [await afc.fread(handle, 300_000) for _ in range(4)]
+            await afc.fclose(handle)
+            return pieces
+
+    assert b"".join(run_direct(phone, body)) == content
+    assert phone.afc_bytes_served[MOVIE] == len(content)
+
+
 def test_a_folder_cannot_be_opened_and_a_fifo_does_not_hang(phone: PhoneState) -> None:
     os.mkfifo(phone.media_root / "DCIM" / "pipe")
 
