@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "daemon.commands.devices",
     "daemon.commands.status",
     "daemon.commands.history",
+    "daemon.commands.audit",
     "daemon.commands.config",
     "daemon.commands.simulate",
     "daemon.commands.verify",
