@@ -77,7 +77,9 @@ def resolve_config_path(cli_value: str | None, environ: Mapping[str, str]) -> Pa
     if that file exists, else ``None`` (run on defaults).
 
     An explicitly named file is returned even when it does not exist, so that loading it
-    reports "no such file" instead of silently falling back to defaults.
+    reports "no such file" instead of silently falling back to defaults. ``~`` and ``$VARS``
+    in the name are expanded; an unset variable raises :class:`UnsetVariableError` (a
+    ``ValueError``): callers turn it into a one-line message.
     """
     if cli_value:
         return Path(expand_path(cli_value, environ))
