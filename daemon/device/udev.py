@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -340,3 +341,54 @@ class UsbmuxdWatchdog:
             self._notify(title, body)
         except Exception as error:  # a broken notifier must not hide the log line above
             log.exception("usbmuxd_notification_failed", error=str(error))
+
+
+class UsbmuxdGuard:
+    """The watcher and the watchdog wired together: what the service starts on Linux.
+
+    ``start()`` returns False (and the service simply goes without it) on macOS, or where
+    pyudev or libudev cannot be loaded. Apple devices already plugged in when it starts are
+    checked too, so a phone attached before the service came up is not missed. ``notify`` is
+    called from a worker thread.
+    """
+
+    def __init__(
+        self,
+        usbmux_address: str | None,
+        notify: Callable[[str, str], None],
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        on_unreachable: Callable[[AppleUsbEvent], None] | None = None,
+    ) -> None:
+        address = resolve_usbmuxd_address(usbmux_address)
+        self.watchdog = UsbmuxdWatchdog(
+            reachable=lambda: usbmuxd_reachable(address, timeout=1.0),
+            notify=notify,
+            address=address,
+            grace_seconds=grace_seconds,
+            on_unreachable=on_unreachable,
+        )
+        self.watcher = AppleUsbWatcher(self.watchdog.handle)
+        self._started = False
+
+    def start(self) -> bool:
+        """Start watching; False when udev is not available here (nothing else to do then)."""
+        if sys.platform != "linux":
+            return False
+        try:
+            self.watcher.start()
+            present = self.watcher.present_devices()
+        except (ImportError, OSError) as error:
+            # No libudev (a minimal container) or no netlink: backups still work via usbmuxd.
+            log.info("udev_unavailable", error=str(error))
+            return False
+        self._started = True
+        for event in present:
+            self.watchdog.handle(event)
+        return True
+
+    def stop(self) -> None:
+        """Stop the watcher and any check in progress."""
+        if self._started:
+            self.watcher.stop()
+            self._started = False
+        self.watchdog.close()

@@ -103,6 +103,42 @@ print(json.dumps({
 }))
 """.replace("SYSTEM_DIST_PACKAGES", repr(SYSTEM_DIST_PACKAGES))
 
+COLDPLUG_SCENARIO = r"""
+import json, sys
+sys.path.append(SYSTEM_DIST_PACKAGES)
+import gi
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev
+from structlog.testing import capture_logs
+from daemon.device.udev import UsbmuxdGuard
+
+config = json.loads(sys.argv[1])
+testbed = UMockdev.Testbed.new()
+device = config["devices"][0]
+# Plugged in before the service starts: its "add" uevent happened with nobody listening.
+testbed.add_device(
+    "usb", device["name"], None,
+    [item for pair in device["attributes"].items() for item in pair],
+    [item for pair in device["properties"].items() for item in pair],
+)
+notifications = []
+with capture_logs() as logs:
+    guard = UsbmuxdGuard(
+        config["usbmuxd"], lambda title, body: notifications.append(title),
+        grace_seconds=config["grace_seconds"],
+    )
+    started = guard.start()
+    if not guard.watchdog.wait_idle(30.0):
+        raise SystemExit("the usbmuxd check did not finish")
+    guard.stop()
+print(json.dumps({
+    "started": started,
+    "notifications": notifications,
+    "logs": [{k: v for k, v in entry.items() if isinstance(v, (str, int, float, bool))}
+             for entry in logs],
+}))
+""".replace("SYSTEM_DIST_PACKAGES", repr(SYSTEM_DIST_PACKAGES))
+
 IPHONE = {
     "name": "1-1",
     "attributes": {
@@ -186,7 +222,11 @@ def listening_usbmuxd(short_dir: Path) -> Iterator[str]:
 
 
 def run_scenario(
-    usbmuxd: str, devices: list[dict[str, Any]], expected_apple_events: int, grace: float = 0.5
+    usbmuxd: str,
+    devices: list[dict[str, Any]],
+    expected_apple_events: int,
+    grace: float = 0.5,
+    scenario: str = SCENARIO,
 ) -> dict[str, Any]:
     config = {
         "usbmuxd": usbmuxd,
@@ -197,7 +237,7 @@ def run_scenario(
     environment = {**os.environ}
     environment.pop("USBMUXD_SOCKET_ADDRESS", None)
     completed = subprocess.run(
-        ["umockdev-wrapper", sys.executable, "-c", SCENARIO, json.dumps(config)],
+        ["umockdev-wrapper", sys.executable, "-c", scenario, json.dumps(config)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -266,3 +306,25 @@ def test_other_apple_and_foreign_usb_devices_never_alarm(short_dir: Path) -> Non
     ]
     assert result["notifications"] == []
     assert events_named(result, "usbmuxd_unreachable") == []
+
+
+@pytest.mark.usefixtures("umockdev")
+def test_a_phone_plugged_in_before_the_service_started_is_checked_too(short_dir: Path) -> None:
+    missing = str(short_dir / "no-usbmuxd-here")
+
+    result = run_scenario(missing, [IPHONE], 0, scenario=COLDPLUG_SCENARIO)
+
+    assert result["started"] is True
+    assert result["notifications"] == ["iPhone plugged in, but usbmuxd is not running"]
+    assert len(events_named(result, "usbmuxd_unreachable")) == 1
+
+
+@pytest.mark.usefixtures("umockdev")
+def test_a_phone_plugged_in_before_the_service_with_usbmuxd_up_is_fine(
+    listening_usbmuxd: str,
+) -> None:
+    result = run_scenario(listening_usbmuxd, [IPHONE], 0, scenario=COLDPLUG_SCENARIO)
+
+    assert result["started"] is True
+    assert result["notifications"] == []
+    assert len(events_named(result, "apple_usb_device_seen")) == 1
