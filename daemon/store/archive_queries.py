@@ -60,13 +60,13 @@ def sample_entries(store: StateStore, count: int) -> list[ArchiveEntry]:
 def least_recently_verified(store: StateStore) -> Generator[ArchiveEntry, None, None]:
     """Archive records lazily, never-verified first, then oldest ``verified_at``.
 
-    Ties are broken by path so the rotation order is stable from run to run. The caller stops
+    SQLite sorts NULL first in ascending order, so never-verified rows lead. Ties are broken by
+    path so the rotation order is stable from run to run. The caller stops
     reading once its byte budget is spent; close the generator (``contextlib.closing``) to
     release the cursor early.
     """
     cursor = _connection(store).execute(
-        f"SELECT {_ARCHIVE_COLUMNS} FROM archive_files"
-        " ORDER BY verified_at IS NOT NULL, verified_at, relative_path"
+        f"SELECT {_ARCHIVE_COLUMNS} FROM archive_files ORDER BY verified_at, relative_path"
     )
     try:
         for row in cursor:
@@ -85,10 +85,7 @@ def oldest_verification(store: StateStore) -> str | None:
     """The oldest ``verified_at`` in the archive (None when empty or something is unverified)."""
     row = (
         _connection(store)
-        .execute(
-            "SELECT verified_at FROM archive_files"
-            " ORDER BY verified_at IS NOT NULL, verified_at LIMIT 1"
-        )
+        .execute("SELECT verified_at FROM archive_files ORDER BY verified_at LIMIT 1")
         .fetchone()
     )
     return None if row is None or row[0] is None else str(row[0])

@@ -21,6 +21,7 @@ from daemon.archive.iopriority import LINUX_IDLE_PRIORITY, idle_io_priority, lin
 from daemon.archive.scrub import (
     SCRUB_JOB_ID,
     ArchiveScrubber,
+    RotationBudget,
     ScrubReport,
     count_runs,
     rotation_budget,
@@ -304,11 +305,17 @@ async def test_the_scheduled_job_hashes_off_the_loop_and_hands_findings_over(
     damaged = sorted(sizes)[3]
     (root / damaged).write_bytes(b"overwritten")
     clock = FakeClock(FIRST_RUN + timedelta(weeks=30))
-    hashing_threads: list[int] = []
+    worker_threads: dict[str, int] = {}
 
     class ObservedScrubber(ArchiveScrubber):
+        def plan(
+            self, store: StateStore, now: datetime
+        ) -> tuple[list[ArchiveEntry], RotationBudget | None]:
+            worker_threads["plan"] = threading.get_ident()
+            return super().plan(store, now)
+
         def check(self, batch: list[ArchiveEntry]) -> tuple[str, list[EntryCheck]]:
-            hashing_threads.append(threading.get_ident())
+            worker_threads["check"] = threading.get_ident()
             return super().check(batch)
 
     scrubber = ObservedScrubber(store, root, bytes_per_run=10**9, rotation_weeks=8, clock=clock)
@@ -332,7 +339,9 @@ async def test_the_scheduled_job_hashes_off_the_loop_and_hands_findings_over(
     assert [check.relative_path for check in report.changed] == [damaged]
     assert report.files_checked == len(sizes)
     assert report.started_at == clock.now
-    assert hashing_threads and hashing_threads[0] != threading.get_ident()
+    # The loop thread neither sorts the archive nor hashes: both happen in the worker.
+    assert set(worker_threads) == {"plan", "check"}
+    assert threading.get_ident() not in worker_threads.values()
     stamps = {entry.relative_path: entry.verified_at for entry in store.archive_entries()}
     assert stamps[damaged] == STORED.isoformat(timespec="milliseconds")
     others = {stamp for path, stamp in stamps.items() if path != damaged}
