@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -321,6 +322,8 @@ def read_capture_date(
     where a UTC-only date (a video's ``mvhd``) becomes local time; None means the host's zone.
     """
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None  # a FIFO or device would block open() or never end
         if kind is MediaKind.PHOTO:
             return _read_exif(path)
         if kind is MediaKind.VIDEO:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -243,6 +244,13 @@ def test_broken_apple_keys_still_leave_the_mvhd_date(tmp_path: Path) -> None:
     assert read_capture_date(path, MediaKind.VIDEO, zone=UTC) == CaptureDate(
         datetime(2019, 5, 6, 7, 8, 9), timedelta(0), "quicktime"
     )
+
+
+def test_a_fifo_or_a_folder_gives_none_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "IMG_1.MOV"
+    os.mkfifo(fifo)
+    assert read_capture_date(fifo, MediaKind.VIDEO) is None
+    assert read_capture_date(tmp_path, MediaKind.PHOTO) is None
 
 
 def test_missing_file_and_sidecars_give_none(tmp_path: Path) -> None:
