@@ -13,7 +13,6 @@ import pytest
 from daemon.permissions import (
     ensure_private_dir,
     make_private,
-    set_private_umask,
     write_private_file,
 )
 
