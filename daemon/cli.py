@@ -69,7 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    exit_code: int = handler(args)
+    from daemon.config.paths import UnsetVariableError
+
+    try:
+        exit_code: int = handler(args)
+    except UnsetVariableError as error:
+        # A $VARIABLE in --config or $ROLLKEEPER_CONFIG that is not set: a usage error.
+        print(f"rollkeeper: the config path uses {error}", file=sys.stderr)
+        return 2
     return exit_code
 
 
