@@ -187,8 +187,8 @@ class UsbmuxDaemon:
                 return
             payload = await reader.readexactly(length - _HEADER.size)
             if version != PLIST_VERSION or message_type != MESSAGE_PLIST:
-                # Only the plist protocol is simulated; this is how usbmuxd turns a binary
-                # request down, and what makes libusbmuxd retry with plists.
+                # Only the plist protocol is simulated. Real usbmuxd also speaks the binary
+                # protocol (version 0); both clients try plists first, so refusing is enough.
                 writer.write(
                     struct.pack(
                         "<IIIII", _HEADER.size + 4, 0, MESSAGE_RESULT, tag, RESULT_BADVERSION
@@ -245,7 +245,9 @@ class UsbmuxDaemon:
         self.pair_records[udid] = data
         self.events.record("pair_record_saved", udid)
         device_id = request.get("DeviceID")
-        if isinstance(device_id, int) and device_id in self.attached:
+        # usbmuxd (src/client.c) announces Paired only for an attached device of that serial.
+        attached = self.attached.get(device_id) if isinstance(device_id, int) else None
+        if attached is not None and attached.udid == udid:
             self._broadcast({"MessageType": "Paired", "DeviceID": device_id})
         return _result(RESULT_OK)
 
