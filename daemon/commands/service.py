@@ -289,11 +289,13 @@ def _status(args: argparse.Namespace) -> int:
     up_to_date: bool | None = None
     if installed and expected:
         # Trailing whitespace is no difference that matters (editors add or drop a newline).
-        up_to_date = unit_path.read_text(encoding="utf-8").rstrip() in expected
+        installed_text = unit_path.read_text(encoding="utf-8").rstrip()
+        up_to_date = installed_text in expected
         if not up_to_date:
             problems.append(
-                "the installed unit differs from what this rollkeeper and config would install "
-                "(paths changed?): run `rollkeeper service install` again"
+                "the installed unit differs from what this rollkeeper and config would install"
+                f"{_first_difference(installed_text, expected)}: "
+                "run `rollkeeper service install` again"
             )
     running_pid = InstanceLock.holder_pid(lock_path) if lock_path.name != "(unknown)" else None
     status = ServiceStatus(
@@ -311,6 +313,33 @@ def _status(args: argparse.Namespace) -> int:
     else:
         _print_status(status)
     return EXIT_OK if installed and not problems else EXIT_FAILED
+
+
+def _first_difference(installed: str, expected: set[str]) -> str:
+    """`` (installed X, now Y)`` for the first setting that changed, against the closest
+    expected variant; comments and blank lines do not count."""
+
+    def settings(text: str) -> list[str]:
+        return [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith(("#", "<!--"))
+        ]
+
+    mine = settings(installed)
+    best: tuple[int, str] | None = None
+    for variant in expected:
+        theirs = settings(variant)
+        changed = [(a, b) for a, b in zip(mine, theirs, strict=False) if a != b]
+        removed = len(mine) != len(theirs)
+        if not changed and not removed:
+            continue
+        score = len(changed) + abs(len(mine) - len(theirs))
+        first = changed[0] if changed else ("(fewer lines)", "(more lines)")
+        text = f" (installed {first[0]!r}, now {first[1]!r})"
+        if best is None or score < best[0]:
+            best = (score, text)
+    return best[1] if best is not None else ""
 
 
 def _print_status(status: ServiceStatus) -> None:

@@ -420,7 +420,10 @@ def test_status_reports_installation_drift_and_the_running_process(tmp_path: Pat
     exit_code, report = status(tmp_path, config)
     assert exit_code == 1
     assert report["up_to_date"] is False
-    assert any("service install" in problem for problem in report["problems"])
+    [problem] = report["problems"]
+    assert "service install" in problem
+    assert "installed 'ReadWritePaths=" in problem  # it names what changed
+    assert str(tmp_path / "elsewhere") in problem
 
 
 # -- the unit's own command line, run the way systemd runs it -------------------------------
