@@ -378,12 +378,30 @@ class _Connection:
         if hostile is not None:
             return hostile
         canonical = canonical_path(requested)
-        relative = canonical.lstrip("/")
-        resolved = os.path.realpath(os.path.join(self.root, relative) if relative else self.root)
-        if resolved != self.root and not resolved.startswith(self.root + os.sep):
-            # A host symlink that leaves the root: on a phone the jail would hide its target.
-            raise AfcRequestError(Status.OBJECT_NOT_FOUND)
-        return _HostTarget(fault_key=canonical, host_path=resolved)
+        return _HostTarget(fault_key=canonical, host_path=self._host_path(canonical))
+
+    def _host_path(self, canonical: str) -> str:
+        """The host path of a canonical phone path, guaranteed to lie under the root.
+
+        Each component below the root is checked with lstat (the root itself is already a
+        real path): plain components cost one system call each, and only a path that holds a
+        symlink pays for ``realpath`` and the check that the link stays inside the root.
+        """
+        current = self.root
+        for part in canonical.split("/")[1:] if canonical != "/" else ():
+            current = current + os.sep + part
+            try:
+                mode = os.lstat(current).st_mode
+            except OSError:
+                # Missing or unreachable: the caller's own system call reports why.
+                return current
+            if stat_module.S_ISLNK(mode):
+                resolved = os.path.realpath(self.root + canonical)
+                if resolved != self.root and not resolved.startswith(self.root + os.sep):
+                    # A host symlink that leaves the root: a phone's jail would hide its target.
+                    raise AfcRequestError(Status.OBJECT_NOT_FOUND)
+                return resolved
+        return current
 
     # ---- READ_DIR, GET_FILE_INFO, GET_DEVINFO ------------------------------------------
 

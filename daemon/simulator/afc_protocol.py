@@ -157,7 +157,8 @@ def decode_name(raw: bytes) -> str:
 
 def cstring_list(items: Iterable[str]) -> bytes:
     """``a\\0b\\0...`` as READ_DIR, GET_FILE_INFO and GET_DEVINFO send them."""
-    return b"".join(encode_name(item) + b"\0" for item in items)
+    listed = list(items)
+    return encode_name("\0".join(listed)) + b"\0" if listed else b""
 
 
 def key_value_list(pairs: Iterable[tuple[str, str]]) -> bytes:
