@@ -40,7 +40,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,6 +101,19 @@ class NotificationSettingsLike(Protocol):
     def min_interval_minutes(self) -> float: ...
 
 
+class RunCountsLike(Protocol):
+    """The counts of a run (:class:`daemon.store.RunCounts`), as far as notices need them."""
+
+    @property
+    def files_copied(self) -> int: ...
+    @property
+    def bytes_copied(self) -> int: ...
+    @property
+    def files_failed(self) -> int: ...
+    @property
+    def files_pending(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunNotice:
     """What a finished backup run tells the notifier."""
@@ -114,6 +127,29 @@ class RunNotice:
     files_failed: int = 0
     files_pending: int = 0
     error: str = ""
+
+    @classmethod
+    def from_counts(
+        cls,
+        udid: str,
+        device_name: str,
+        run_id: int | None,
+        outcome: str,
+        counts: RunCountsLike,
+        error: str = "",
+    ) -> RunNotice:
+        """A notice from a run's outcome and its :class:`~daemon.store.RunCounts`."""
+        return cls(
+            udid=udid,
+            device_name=device_name,
+            run_id=run_id,
+            outcome=outcome,
+            files_copied=counts.files_copied,
+            bytes_copied=counts.bytes_copied,
+            files_failed=counts.files_failed,
+            files_pending=counts.files_pending,
+            error=error,
+        )
 
 
 def _utc_now() -> datetime:
@@ -179,6 +215,26 @@ class Notifier:
         self._settings = settings
 
     # -- the public events -----------------------------------------------------------------
+
+    async def run_finished(self, report: RunNotice) -> None:
+        """Announce a finished run by its outcome; the one call a backup job needs to make.
+
+        ``complete`` is a success. ``failed``, and ``incomplete`` with failed files, are
+        failures: files that could not be copied need the user. A run that only left files
+        pending (unplugged, stopped, ``interrupted``) resumes by itself and is not announced;
+        if it never does, the staleness check speaks up.
+        """
+        if report.outcome == "complete":
+            await self.run_succeeded(report)
+        elif report.outcome == "failed" or report.files_failed:
+            if not report.error and report.files_failed:
+                noun = "file" if report.files_failed == 1 else "files"
+                report = replace(report, error=f"{report.files_failed} {noun} could not be copied")
+            await self.run_failed(report)
+        else:
+            log.debug(
+                "run_not_announced", udid=report.udid, run_id=report.run_id, outcome=report.outcome
+            )
 
     async def run_succeeded(self, report: RunNotice) -> None:
         """A backup run finished; announce it (desktop, ``on_success``, health-check ping)."""

@@ -335,3 +335,36 @@ async def test_a_success_is_only_called_backed_up_when_complete(tmp_path: Path) 
         assert await notifier.wait_idle(30)
     titles = [e["title"] for e in events if e["event"] == "notification_sent"]
     assert titles == ["Ann's iPhone is backed up", "Backup of Ann's iPhone finished, not complete"]
+
+
+async def test_run_finished_routes_by_outcome(tmp_path: Path) -> None:
+    from daemon.store import RunCounts
+
+    calls = tmp_path / "calls"
+    settings = NotificationSettings(
+        desktop=False,
+        on_success=_recording_hook(calls),
+        on_failure=_recording_hook(calls),
+        min_interval_minutes=0,
+    )
+    notifier = Notifier(settings, Clock(), environ=_environ(tmp_path))
+
+    def notice(run_id: int, outcome: str, **counts: int) -> RunNotice:
+        return RunNotice.from_counts(
+            "U1", "Ann", run_id, outcome, RunCounts(files_copied=5, bytes_copied=50, **counts)
+        )
+
+    await notifier.run_finished(notice(1, "complete"))
+    await notifier.run_finished(notice(2, "failed"))
+    await notifier.run_finished(notice(3, "incomplete", files_failed=2, files_pending=1))
+    await notifier.run_finished(notice(4, "incomplete", files_pending=7))
+    await notifier.run_finished(notice(5, "interrupted", files_pending=7))
+    assert await notifier.wait_idle(30)
+    seen = {call["ROLLKEEPER_RUN_ID"]: call for call in _calls(calls)}
+    assert sorted(seen) == ["1", "2", "3"]
+    assert seen["1"]["ROLLKEEPER_EVENT"] == "success"
+    assert seen["1"]["ROLLKEEPER_FILES_COPIED"] == "5"
+    assert seen["2"]["ROLLKEEPER_EVENT"] == "failure"
+    assert seen["3"]["ROLLKEEPER_EVENT"] == "failure"
+    assert seen["3"]["ROLLKEEPER_OUTCOME"] == "incomplete"
+    assert seen["3"]["ROLLKEEPER_ERROR"] == "2 files could not be copied"
