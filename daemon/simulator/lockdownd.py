@@ -379,7 +379,9 @@ class LockdownConnection:
                 elif name == "StopSession" and "Error" not in reply:
                     self.channel.may_leave_tls = True
         except ClientGone as reason:
-            log.debug("lockdown_client_gone", udid=self.udid, reason=str(reason))
+            # A host hanging up is the normal end of a connection; anything else is worth a line.
+            if not isinstance(reason.__cause__, asyncio.IncompleteReadError):
+                log.info("lockdown_client_dropped", udid=self.udid, reason=str(reason))
         except (ConnectionError, SSL.Error) as error:
             log.debug("lockdown_connection_failed", udid=self.udid, error=repr(error))
 
