@@ -1,0 +1,110 @@
+"""The pure classification behind `rollkeeper audit` (no phone, no database)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.commands.audit import ArchiveCheck, PhoneEntry, classify, library_assets
+from daemon.store import ManifestEntry
+
+FOLDER = "/DCIM/100APPLE"
+
+
+def _known(name: str, status: str, reason: str = "", size: int = 10) -> ManifestEntry:
+    return ManifestEntry(
+        id=1,
+        udid="U1",
+        folder=FOLDER,
+        name=name,
+        size=size,
+        birth_time_ns=5,
+        modified_time_ns=5,
+        status=status,
+        present=True,
+        archive_path=f"2025/{name}" if status == "archived" else None,
+        content_hash="h" if status == "archived" else None,
+        failure_reason=reason,
+    )
+
+
+def _manifest(*entries: ManifestEntry) -> dict[tuple[str, str, int, int], ManifestEntry]:
+    return {(e.folder, e.name, e.size, e.birth_time_ns): e for e in entries}
+
+
+def _entry(name: str, size: int = 10) -> PhoneEntry:
+    return PhoneEntry(FOLDER, name, size, 5)
+
+
+def test_archived_only_with_the_same_identity_and_the_file_in_place() -> None:
+    manifest = _manifest(_known("IMG_0001.HEIC", "archived"))
+    fine = classify(_entry("IMG_0001.HEIC"), manifest, None, ArchiveCheck(""))
+    assert (fine.file_class, fine.archive_path) == ("archived", "2025/IMG_0001.HEIC")
+    damaged = classify(
+        _entry("IMG_0001.HEIC"), manifest, None, ArchiveCheck("archive_file_missing")
+    )
+    assert (damaged.file_class, damaged.reason) == ("archive_damaged", "archive_file_missing")
+    # Same name, other size: a different photo (IMG_9999 rolled over), not backed up yet.
+    other = classify(_entry("IMG_0001.HEIC", size=11), manifest, None, None)
+    assert (other.file_class, other.reason) == ("pending", "new_since_last_backup")
+
+
+def test_pending_failed_excluded_and_rejected() -> None:
+    manifest = _manifest(
+        _known("IMG_0002.HEIC", "pending"),
+        _known("IMG_0003.HEIC", "failed", "read_error"),
+        _known("IMG_0004.PNG", "excluded", "screenshot"),
+    )
+    assert classify(_entry("IMG_0002.HEIC"), manifest, None, None).reason == "not_copied_yet"
+    failed = classify(_entry("IMG_0003.HEIC"), manifest, None, None)
+    assert (failed.file_class, failed.reason) == ("failed", "read_error")
+    # The current filter decides: excluded now, whatever an earlier run recorded.
+    excluded = classify(_entry("IMG_0003.HEIC"), manifest, "before_since_date", None)
+    assert (excluded.file_class, excluded.reason) == ("excluded", "before_since_date")
+    no_longer = classify(_entry("IMG_0004.PNG"), manifest, None, None)
+    assert no_longer.file_class == "pending"
+    # An archived file stays archived even if a filter would leave it out now.
+    archived = _manifest(_known("IMG_0005.PNG", "archived"))
+    kept = classify(_entry("IMG_0005.PNG"), archived, "screenshot", ArchiveCheck(""))
+    assert kept.file_class == "archived"
+    rejected = PhoneEntry(FOLDER, "..\\x1b", rejection="name_traversal", detail="'..'")
+    refused = classify(rejected, manifest, None, None)
+    assert (refused.file_class, refused.reason) == ("failed", "name_traversal: '..'")
+
+
+def test_library_assets_reads_dcim_rows_and_skips_the_rest(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "Photos.sqlite"
+    connection = sqlite3.connect(database)
+    connection.execute("CREATE TABLE ZASSET (ZDIRECTORY, ZFILENAME, ZTRASHEDSTATE)")
+    connection.executemany(
+        "INSERT INTO ZASSET VALUES (?, ?, ?)",
+        [
+            ("DCIM/100APPLE", "IMG_0001.HEIC", 0),
+            ("DCIM/101APPLE", "IMG_0002.HEIC", None),
+            ("DCIM/100APPLE", "IMG_0003.HEIC", 1),
+            ("PhotoData/CPLAssets/group1", "X.HEIC", 0),
+            ("DCIM/../etc", "passwd", 0),
+            ("DCIM/100APPLE", "../../x", 0),
+            (None, "IMG_0004.HEIC", 0),
+        ],
+    )
+    connection.commit()
+    connection.close()
+    assert library_assets(database) == [
+        "/DCIM/100APPLE/IMG_0001.HEIC",
+        "/DCIM/101APPLE/IMG_0002.HEIC",
+    ]
+
+
+def test_an_unknown_library_schema_is_an_error_not_a_guess(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    database = tmp_path / "Photos.sqlite"
+    connection = sqlite3.connect(database)
+    connection.execute("CREATE TABLE ZASSET (ZPATH)")
+    connection.close()
+    with pytest.raises(ValueError, match="ZDIRECTORY"):
+        library_assets(database)
