@@ -85,6 +85,21 @@ def byte_progress(
         yield lambda done: progress.advance(task, done)
 
 
+def printable(text: object) -> str:
+    """Text safe to print on a terminal: control characters shown as ``\\xNN`` escapes.
+
+    Phone names and file names come from the phone or from folders rollkeeper did not write;
+    an escape sequence in one must not drive the user's terminal, and a newline must not split
+    one path into two lines of output.
+    """
+    return "".join(
+        f"\\x{ord(character):02x}"
+        if ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0
+        else character
+        for character in str(text)
+    )
+
+
 def human_bytes(count: int) -> str:
     """Bytes in decimal units, as file managers show them (1.2 GB)."""
     value = float(count)

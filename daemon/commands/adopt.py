@@ -22,6 +22,7 @@ from daemon.archive.console import (
     fail,
     human_bytes,
     load_command_config,
+    printable,
     wants_progress,
 )
 from daemon.store import StateDamagedError, StateStore
@@ -88,14 +89,17 @@ def run_adopt(args: argparse.Namespace) -> int:
         return exit_code
     print(
         f"Adopted {len(report.adopted)} files ({human_bytes(report.bytes_adopted)}) from"
-        f" {report.folder}; {report.already_indexed} were already indexed,"
+        f" {printable(report.folder)}; {report.already_indexed} were already indexed,"
         f" {report.duplicates} have the same content as a file already in the archive,"
         f" {report.not_media} are not photos or videos and were left alone."
     )
     for path in report.size_conflicts:
-        print(f"CONFLICT   {path} (recorded with another size; run `rollkeeper verify`)")
+        print(f"CONFLICT   {printable(path)} (recorded with another size; run `rollkeeper verify`)")
     for path in report.changed_while_reading:
-        print(f"BUSY       {path} (changed while being read; adopt again when the copy is done)")
+        print(
+            f"BUSY       {printable(path)}"
+            " (changed while being read; adopt again when the copy is done)"
+        )
     for path, reason in report.unreadable:
-        print(f"UNREADABLE {path} ({reason})")
+        print(f"UNREADABLE {printable(path)} ({printable(reason)})")
     return exit_code

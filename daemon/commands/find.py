@@ -14,6 +14,7 @@ from daemon.archive.console import (
     CommandError,
     fail,
     load_command_config,
+    printable,
 )
 from daemon.archive.find import FindQueryError, build_query
 from daemon.archive.locations import entry_location
@@ -112,10 +113,11 @@ def run_find(args: argparse.Namespace) -> int:
         return exit_code
     for match in matches:
         if match.archive_path is not None:
-            print(entry_location(archive_root, match.archive_path))
+            print(printable(entry_location(archive_root, match.archive_path)))
         else:
             print(
-                f"{match.folder}/{match.name} on {match.device_name or match.udid}:"
+                f"{printable(match.folder)}/{printable(match.name)} on"
+                f" {printable(match.device_name or match.udid)}:"
                 f" {match.status}, not in the archive yet",
                 file=sys.stderr,
             )

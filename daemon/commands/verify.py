@@ -16,6 +16,7 @@ from daemon.archive.console import (
     fail,
     human_bytes,
     load_command_config,
+    printable,
     wants_progress,
 )
 from daemon.archive.locations import entry_location
@@ -165,13 +166,15 @@ def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = 
             f" {len(report.changed)} changed, {len(report.unreadable)} unreadable."
         )
     for check in report.missing:
-        print(f"MISSING    {entry_location(archive_root, check.relative_path)}")
+        print(f"MISSING    {printable(entry_location(archive_root, check.relative_path))}")
     for check in report.changed:
-        print(f"CHANGED    {entry_location(archive_root, check.relative_path)} ({check.detail})")
+        location = printable(entry_location(archive_root, check.relative_path))
+        print(f"CHANGED    {location} ({check.detail})")
     for check in report.unreadable:
-        print(f"UNREADABLE {entry_location(archive_root, check.relative_path)} ({check.detail})")
+        location = printable(entry_location(archive_root, check.relative_path))
+        print(f"UNREADABLE {location} ({printable(check.detail)})")
     for path in report.untracked[:UNTRACKED_SHOWN]:
-        print(f"UNTRACKED  {entry_location(archive_root, path)}")
+        print(f"UNTRACKED  {printable(entry_location(archive_root, path))}")
     if len(report.untracked) > UNTRACKED_SHOWN:
         print(
             f"... and {len(report.untracked) - UNTRACKED_SHOWN} more untracked (--json lists all)"

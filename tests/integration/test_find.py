@@ -155,3 +155,21 @@ def test_query_parsing() -> None:
     with pytest.raises(FindQueryError):
         build_query(None, None, None)
     assert build_query(None, ANA, None).name_globs == ()
+
+
+def test_names_from_the_phone_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    store = StateStore.open(state)
+    store.record_device_seen(ANA, name="\x1b]0;owned\x07Ana")
+    phone_file(store, ANA, "IMG_0001\n.HEIC", None, None)
+    store.close()
+    path = tmp_path / "config.toml"
+    path.write_text(f'[archive]\npath = "{tmp_path}"\n\n[state]\npath = "{state}"\n')
+    code, out, err = find(path, capsys, "IMG_0001*")
+    assert out == ""
+    assert code == 0
+    assert "\x1b" not in err and "\x07" not in err
+    assert err.count("\n") == 1  # one file, one line
+    assert "IMG_0001\\x0a.HEIC on \\x1b]0;owned\\x07Ana: pending" in err

@@ -291,3 +291,15 @@ def test_progress_moves_per_chunk_and_ends_at_the_recorded_total(
     assert [check.outcome for check in checks] == [MISSING, "ok", CHANGED, "ok"]
     assert sum(steps) == sum(entry.size for entry in entries)
     assert steps.count(4 * 1024 * 1024) == 2  # the 9 MiB video moved the bar three times
+
+
+def test_odd_file_names_print_escaped_on_one_line(
+    setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, root, _ = setup
+    (root / "2024/evil\x1b[2J\nname.jpg").write_bytes(b"x")
+    code = main(["--config", str(config), "verify"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "\x1b" not in out
+    assert f"UNTRACKED  {root}/2024/evil\\x1b[2J\\x0aname.jpg\n" in out
