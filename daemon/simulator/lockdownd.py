@@ -368,9 +368,7 @@ class LockdownConnection:
             while True:
                 request = await self.channel.read_message()
                 name = str(request.get("Request", ""))
-                reply = await self._answer(name, request)
-                if reply is None:
-                    return
+                reply = self._answer(name, request)
                 await self.channel.write_message(reply)
                 if name == "Goodbye":
                     return
@@ -404,7 +402,7 @@ class LockdownConnection:
             "session_started", self.udid, host_id=host.host_id, client_certificate=which
         )
 
-    async def _answer(self, name: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    def _answer(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
         handlers = {
             "QueryType": self._query_type,
             "GetValue": self._get_value,

@@ -22,6 +22,7 @@ from daemon.simulator.phone import PhoneState
 
 #: Where started services listen: real lockdownd hands out ports from the dynamic range.
 FIRST_SERVICE_PORT = 49152
+LAST_SERVICE_PORT = 65535
 
 
 @dataclass(eq=False)
@@ -81,7 +82,7 @@ class PhoneRuntime:
     def allocate_service_port(self, service: str) -> int:
         """Reserve a port for a started service; one connection may use it."""
         port = self.next_service_port
-        self.next_service_port = FIRST_SERVICE_PORT + (port + 1 - FIRST_SERVICE_PORT) % 16000
+        self.next_service_port = port + 1 if port < LAST_SERVICE_PORT else FIRST_SERVICE_PORT
         self.service_ports[port] = service
         return port
 
