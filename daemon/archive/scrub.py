@@ -45,6 +45,7 @@ from daemon.archive.verify import (
     check_entry,
 )
 from daemon.store.archive_queries import (
+    entries_inside_archive,
     largest_entry_size,
     least_recently_verified,
     mark_verified_many,
@@ -309,8 +310,9 @@ class ArchiveScrubber:
             store.close()
 
     def _run(self, store: StateStore, now: datetime) -> ScrubReport:
-        files, _ = store.archive_size()
-        if files > 0 and not archive_is_reachable(self.archive_root):
+        # Only files recorded inside the archive folder depend on it being there; files adopted
+        # from elsewhere are checked where they are.
+        if entries_inside_archive(store) > 0 and not archive_is_reachable(self.archive_root):
             return self._unreachable(now)
         batch, budget = self.plan(store, now)
         priority, checks = self.check(batch)

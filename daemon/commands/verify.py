@@ -131,7 +131,8 @@ def run_verify(args: argparse.Namespace) -> int:
         return fail(str(error))
     try:
         entries = _select(store, args)
-        if entries and not archive_is_reachable(archive_root):
+        inside = [entry for entry in entries if not Path(entry.relative_path).is_absolute()]
+        if inside and not archive_is_reachable(archive_root):
             return fail(
                 f"{archive_root}: the archive folder is missing, empty or unreadable"
                 f" (is its disk mounted?); {len(entries)} archived files were not checked"

@@ -75,6 +75,16 @@ def least_recently_verified(store: StateStore) -> Generator[ArchiveEntry, None, 
         cursor.close()
 
 
+def entries_inside_archive(store: StateStore) -> int:
+    """How many records point inside the archive folder (not adopted by absolute path)."""
+    row = (
+        _connection(store)
+        .execute("SELECT count(*) FROM archive_files WHERE substr(relative_path, 1, 1) != '/'")
+        .fetchone()
+    )
+    return int(row[0])
+
+
 def largest_entry_size(store: StateStore) -> int:
     """The size of the largest archived file (0 for an empty archive)."""
     row = _connection(store).execute("SELECT coalesce(max(size), 0) FROM archive_files").fetchone()

@@ -346,3 +346,16 @@ async def test_the_scheduled_job_hashes_off_the_loop_and_hands_findings_over(
     assert stamps[damaged] == STORED.isoformat(timespec="milliseconds")
     others = {stamp for path, stamp in stamps.items() if path != damaged}
     assert others == {clock.now.isoformat(timespec="milliseconds")}
+
+
+def test_adopted_files_elsewhere_scrub_while_the_archive_is_still_empty(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    root.mkdir()
+    outside = tmp_path / "old" / "DSC_0001.JPG"
+    outside.parent.mkdir()
+    outside.write_bytes(b"adopted")
+    store = StateStore.open(tmp_path / "state.sqlite3")
+    store.add_archive_entry(str(outside), hash_file(outside), HASH_ALGORITHM, 7, "adopted", STORED)
+    report = ArchiveScrubber(store, root, bytes_per_run=100, rotation_weeks=4).run_once(FIRST_RUN)
+    assert not report.archive_unreachable and not report.has_findings
+    assert report.verified_paths == [str(outside)]

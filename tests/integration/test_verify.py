@@ -303,3 +303,20 @@ def test_odd_file_names_print_escaped_on_one_line(
     assert code == 0
     assert "\x1b" not in out
     assert f"UNTRACKED  {root}/2024/evil\\x1b[2J\\x0aname.jpg\n" in out
+
+
+def test_files_adopted_from_elsewhere_verify_while_the_archive_is_still_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "archive"
+    root.mkdir()
+    state = tmp_path / "state.sqlite3"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[archive]\npath = "{root}"\n\n[state]\npath = "{state}"\n')
+    outside = tmp_path / "old" / "IMG_0001.JPG"
+    outside.parent.mkdir()
+    outside.write_bytes(b"copied before rollkeeper")
+    store = StateStore.open(state)
+    store.add_archive_entry(str(outside), hash_file(outside), HASH_ALGORITHM, 24, "adopted")
+    code, report = run_verify(config, capsys)
+    assert code == 0 and report["matched"] == 1
