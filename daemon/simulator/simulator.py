@@ -365,6 +365,8 @@ class SimulatorThread:
     def stop(self) -> None:
         """Stop the servers, the loop and the thread."""
         if not self._thread.is_alive():
+            if not self._thread.ident and not self._loop.is_closed():
+                self._loop.close()  # never started: nothing runs on the loop
             return
         try:
             self._run(self.simulator.stop())
