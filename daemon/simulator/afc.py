@@ -13,8 +13,9 @@ Why it is built this way:
   future per packet number and routes every reply to it), so pipelining works; the order of
   replies carries no meaning. A stuck READ (fault) is simply never answered, so the requests
   behind it are still served.
-* READ streams from disk in pieces (``os.pread`` in a worker thread, written as each piece
-  arrives), so memory stays flat however large the file and however much the client asks for.
+* READ streams from disk without holding the file: ``sendfile(2)`` from the host file to the
+  client's socket, or, where that is unavailable, 1 MiB pieces read with ``os.pread`` in a worker
+  thread. Memory stays flat however large the file and however much the client asks for.
 * Every path is resolved strictly inside the media root: ``..`` is refused, and a host symlink
   whose target lies outside the root is "not found". Files are opened with ``O_NOFOLLOW`` on the
   resolved path and must be regular files. Hostile entries (faults) are produced from
@@ -88,7 +89,13 @@ def grown_bytes(offset: int, count: int) -> bytes:
     Byte ``i`` of the file (counted from the file's start) is ``i % 251``: deterministic, so a
     test can tell exactly which bytes it received, and not a repeat of the real content.
     """
-    return bytes((offset + index) % 251 for index in range(count))
+    start = offset % _GROWN_PERIOD
+    repeats = (start + count) // _GROWN_PERIOD + 1
+    return (_GROWN_PATTERN * repeats)[start : start + count]
+
+
+_GROWN_PERIOD = 251
+_GROWN_PATTERN = bytes(range(_GROWN_PERIOD))
 
 
 class AfcRequestError(Exception):
@@ -665,7 +672,9 @@ class _Connection:
             except _SendfileUnavailable:
                 self.sendfile_works = False
         try:
-            data = await source.read(offset, count)
+            # Without sendfile, copy at most one piece at a time: memory stays flat even for a
+            # client that asks for a whole large file in one READ.
+            data = await source.read(offset, min(count, READ_PIECE_BYTES))
         except OSError as error:
             log.warning("afc_host_read_failed", path=handle.fault_key, error=str(error))
             raise _ConnectionEnded from error

@@ -241,19 +241,27 @@ def test_open_read_seek_tell_close_follow_the_file(phone: PhoneState) -> None:
 def test_reads_are_the_same_without_sendfile(
     phone: PhoneState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Where sendfile(2) is missing (or refuses the socket) READ copies through a buffer."""
+    """Where sendfile(2) is missing (or refuses the socket) READ copies 1 MiB pieces."""
     monkeypatch.delattr(os, "sendfile")
+    big = phone.media_root / "DCIM" / "100APPLE" / "BIG.MOV"
+    big.write_bytes(os.urandom(3 * 1024 * 1024 + 5))
     content = (phone.media_root / MOVIE.lstrip("/")).read_bytes()
 
-    async def body(harness: DirectAfc) -> list[bytes]:
+    async def body(harness: DirectAfc) -> tuple[list[bytes], bytes]:
         async with harness.client() as afc:
             handle = await afc.fopen(MOVIE)
             pieces = [await afc.fread(handle, 300_000) for _ in range(4)]
             await afc.fclose(handle)
-            return pieces
+            handle = await afc.fopen("/DCIM/100APPLE/BIG.MOV")
+            whole = await afc.fread(handle, 4 * 1024 * 1024)  # one READ, several pieces
+            return pieces, whole
 
-    assert b"".join(run_direct(phone, body)) == content
+    pieces, whole = run_direct(phone, body)
+
+    assert b"".join(pieces) == content
+    assert whole == big.read_bytes()
     assert phone.afc_bytes_served[MOVIE] == len(content)
+    assert phone.afc_requests["READ"] == 5
 
 
 def test_a_folder_cannot_be_opened_and_a_fifo_does_not_hang(phone: PhoneState) -> None:
