@@ -297,7 +297,7 @@ class _Connection:
                     continue
                 payload = await self.reader.readexactly(payload_length) if payload_length else b""
                 await self._handle(code, packet_num, payload)
-        except (_ConnectionEnded, ConnectionError, asyncio.IncompleteReadError):
+        except (_ConnectionEnded, OSError, asyncio.IncompleteReadError):
             return
         finally:
             for handle in self.handles.values():
