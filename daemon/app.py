@@ -74,6 +74,12 @@ def state_lock_path(config: Config) -> Path:
     return state.with_name(state.name + ".lock")
 
 
+def scrub_report_path(config: Config) -> Path:
+    """Where the service keeps the findings of the last scrub that found something."""
+    state = Path(config.state.path)
+    return state.with_name(state.name + ".scrub.json")
+
+
 def acquire_instance_lock(config: Config) -> InstanceLock:
     """Take the single-instance lock beside the state database (creating its folder 0700).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -22,12 +23,14 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from daemon import app
+from daemon.app import scrub_report_path
+from daemon.archive.scrub import ArchiveScrubber, ScrubReport, schedule_scrub
 from daemon.config import Config, ConfigError, load_config
 from daemon.config_watch import ConfigWatcher
 from daemon.device.events import UsbmuxEvents, describe_usbmux_address
 from daemon.importer.job import RunResult
 from daemon.logs import configure_logging
-from daemon.permissions import set_private_umask
+from daemon.permissions import set_private_umask, write_private_file
 from daemon.sd_notify import ServiceNotifier
 from daemon.service import BackupService
 from daemon.single_instance import AlreadyRunningError
@@ -59,6 +62,9 @@ class ServiceRuntime:
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._run_listeners: list[Callable[[RunResult], Awaitable[None]]] = []
+        self._scrubber: ArchiveScrubber | None = None
+        self._scrub_listeners: list[Callable[[ScrubReport], Awaitable[None]]] = []
+        self._scheduler: AsyncIOScheduler | None = None
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -107,11 +113,40 @@ class ServiceRuntime:
             configure_logging(config.logging.level, config.logging.format)
         if self._service is not None:
             self._service.apply_settings(app.service_settings(config))
+        self._apply_scrub_settings(config)
         if old.device.usbmux_address != config.device.usbmux_address:
             log.warning("restart_needed", key="device.usbmux_address")
         if old.state.path != config.state.path:
             log.warning("restart_needed", key="state.path")
         log.info("config_reloaded", path=str(self._config_path))
+
+    def _apply_scrub_settings(self, config: Config) -> None:
+        """A new scrub schedule or budget applies from the next scrub run."""
+        if self._scrubber is None or self._scheduler is None:
+            return
+        schedule = config.schedule
+        self._scrubber.archive_root = Path(config.archive.path)
+        self._scrubber.bytes_per_run = schedule.scrub_bytes_per_run
+        self._scrubber.rotation_weeks = schedule.scrub_rotation_weeks
+        try:
+            schedule_scrub(self._scheduler, self._scrubber, schedule.scrub_cron, self._scrubbed)
+        except ValueError as error:
+            log.error("scrub_schedule_invalid", cron=schedule.scrub_cron, error=str(error))
+
+    async def _scrubbed(self, report: ScrubReport) -> None:
+        """A scrub found something: keep the report for ``status`` and tell the user."""
+        findings = report.as_dict()
+        path = scrub_report_path(self._config)
+        with contextlib.suppress(OSError):
+            write_private_file(path, json.dumps(findings, default=str, indent=2).encode())
+        log.error(
+            "scrub_findings",
+            report_path=str(path),
+            **{key: value for key, value in findings.items() if isinstance(value, int | str)},
+        )
+        for listener in self._scrub_listeners:
+            with contextlib.suppress(Exception):
+                await listener(report)
 
     # -- main ------------------------------------------------------------------------------
 
@@ -132,7 +167,8 @@ class ServiceRuntime:
             return 1
         self._loop = asyncio.get_running_loop()
         store = app.open_state(config)
-        scheduler = AsyncIOScheduler(event_loop=self._loop, timezone="UTC")
+        # The scheduler's zone is the host's: the scrub's crontab line is in local time.
+        scheduler = AsyncIOScheduler(event_loop=self._loop)
         events: UsbmuxEvents | None = None
         events_task: asyncio.Task[None] | None = None
         try:
@@ -149,6 +185,14 @@ class ServiceRuntime:
                 on_run_finished=self._run_finished,
             )
             self._service = service
+            self._scrubber = ArchiveScrubber(
+                store,
+                Path(config.archive.path),
+                bytes_per_run=config.schedule.scrub_bytes_per_run,
+                rotation_weeks=config.schedule.scrub_rotation_weeks,
+            )
+            self._scheduler = scheduler
+            schedule_scrub(scheduler, self._scrubber, config.schedule.scrub_cron, self._scrubbed)
             self._install_signals(self._loop)
             events = UsbmuxEvents(
                 app.usbmux_address(config),

@@ -168,13 +168,16 @@ def validate_layout(layout: str) -> str:
 
 
 def _validate_cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    # The same parser as the scheduler, so the check and the schedule agree on day numbers
+    # (crontab's Sunday = 0; APScheduler's own from_crontab counts Monday as 0).
+    from daemon.archive.crontab import crontab_trigger
 
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        crontab_trigger(value, timezone="UTC")
     except ValueError as error:
+        detail = str(error).removeprefix(f"{value!r}: ")
         raise ValueError(
-            f"{value!r} is not a crontab line (minute hour day-of-month month day-of-week): {error}"
+            f"{value!r} is not a crontab line (minute hour day-of-month month day-of-week): {detail}"
         ) from None
     return value
 
