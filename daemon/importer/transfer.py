@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,8 +56,16 @@ class _PartialSink:
         self._hasher = hasher
 
     def __call__(self, chunk: bytes) -> None:
-        self._stream.write(chunk)
-        self._hasher.update(chunk)
+        # An unbuffered write may take only part of the chunk (a disk filling up takes what
+        # fits and says so by the count, not by an error): write the rest, whose failure then
+        # raises (ENOSPC). Hash only what is on disk, so the partial stays an exact prefix.
+        view = memoryview(chunk)
+        while view:
+            written = self._stream.write(view)
+            if not written:
+                raise OSError(errno.ENOSPC, "the partial file took no more bytes")
+            self._hasher.update(view[:written])
+            view = view[written:]
 
 
 def _open_partial(partial: Path, keep_bytes: int) -> BinaryIO:
@@ -68,8 +77,12 @@ def _open_partial(partial: Path, keep_bytes: int) -> BinaryIO:
     return stream
 
 
-def _finish(stream: BinaryIO) -> None:
+def _finish(stream: BinaryIO, expected_size: int) -> None:
+    """fsync the partial after checking that it holds every byte (never trust a write count)."""
     stream.flush()
+    on_disk = os.fstat(stream.fileno()).st_size
+    if on_disk != expected_size:
+        raise OSError(errno.EIO, f"the partial file holds {on_disk} bytes, not {expected_size}")
     os.fsync(stream.fileno())
 
 
@@ -122,7 +135,7 @@ async def download_to_partial(
             stream.close()
             partial.unlink(missing_ok=True)
             raise SizeMismatchError(phone_path, expected_size, received)
-        await asyncio.to_thread(_finish, stream)
+        await asyncio.to_thread(_finish, stream, expected_size)
     finally:
         if pending_write is not None:
             # Let the write in flight land so the partial stays an exact prefix of the file.
