@@ -35,6 +35,7 @@ from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService, list_t
 from daemon.simulator import AfcFaults, HostileEntry, SimulatorThread
 from daemon.simulator.afc import grown_bytes
 from daemon.simulator.afc_protocol import Operation, packet
+from daemon.simulator.afc_throttle import BURST_SECONDS
 from tests.simulator.clients import PHONE_UDID, VENV_BIN, run
 
 FOLDER = "/DCIM/100APPLE"
@@ -462,10 +463,10 @@ def test_the_throttle_never_serves_faster_than_its_rate(
     assert photo == content_of(phone_root, PHOTO)
     served = sum(phone.afc_bytes_served(PHONE_UDID).values())
     assert served == MOVIE_BYTES + 30_000
-    # An upper bound only, so a slow machine cannot fail it: the bucket's burst (20 ms of the
+    # An upper bound only, so a slow machine cannot fail it: the bucket's burst (50 ms of the
     # rate) plus the rate times the time the client waited. The exact arithmetic of the bucket
     # is tested with an injected clock in test_afc_server.py.
-    assert served <= rate * 0.02 + rate * elapsed
+    assert served <= rate * BURST_SECONDS + rate * elapsed
 
 
 def wait_until(condition: Any, timeout: float = 10.0) -> None:
