@@ -12,7 +12,7 @@ from pymobiledevice3 import usbmux
 from pymobiledevice3.exceptions import BadDevError, ConnectionFailedError, NotPairedError
 from pymobiledevice3.usbmux import PlistMuxConnection
 
-from daemon.simulator import PhoneIdentity, SimulatorThread, TrustPolicy
+from daemon.simulator import SimulatorThread, TrustPolicy
 from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 
 
@@ -174,6 +174,34 @@ def test_save_and_delete_pair_record_over_the_raw_protocol(
     assert simulator.pair_record(PHONE_UDID) is None
 
 
+def test_a_saved_pair_record_is_announced_to_listeners_as_paired(
+    simulator: SimulatorThread, media_root: Path
+) -> None:
+    state = simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT)
+
+    with _raw_connection(simulator.address) as listener:
+        assert _exchange(listener, 5, {"MessageType": "Listen"})[1]["Number"] == 0
+        attached = _read_packet(listener)
+        with _raw_connection(simulator.address) as saver:
+            _exchange(
+                saver,
+                1,
+                {
+                    "MessageType": "SavePairRecord",
+                    "PairRecordID": PHONE_UDID,
+                    "PairRecordData": plistlib.dumps({"HostID": "H"}),
+                    "DeviceID": state.device_id,
+                },
+            )
+        paired = _read_packet(listener)
+
+    tag, message = attached
+    assert (tag, message["MessageType"], message["DeviceID"]) == (0, "Attached", state.device_id)
+    properties = message["Properties"]
+    assert isinstance(properties, dict) and properties["SerialNumber"] == PHONE_UDID
+    assert paired == (0, {"MessageType": "Paired", "DeviceID": state.device_id})
+
+
 def test_binary_protocol_requests_are_turned_down_with_badversion(
     simulator: SimulatorThread,
 ) -> None:
@@ -183,15 +211,6 @@ def test_binary_protocol_requests_are_turned_down_with_badversion(
         length, version, message, tag, result = struct.unpack("<IIIII", _receive(connection, 20))
 
     assert (length, version, message, tag, result) == (20, 0, 1, 9, 6)
-
-
-def test_identity_override_reaches_the_client(simulator: SimulatorThread, media_root: Path) -> None:
-    identity = PhoneIdentity(udid=OTHER_UDID, name="Old phone", product_type="iPhone10,4")
-    simulator.add_phone(OTHER_UDID, media_root, identity=identity)
-
-    (device,) = run(usbmux.list_devices())
-
-    assert device.serial == OTHER_UDID
 
 
 def _raw_connection(address: str) -> socket.socket:
@@ -210,12 +229,16 @@ def _receive(connection: socket.socket, size: int) -> bytes:
     return data
 
 
+def _read_packet(connection: socket.socket) -> tuple[int, dict[str, object]]:
+    length, _version, _message, tag = struct.unpack("<IIII", _receive(connection, 16))
+    reply = plistlib.loads(_receive(connection, length - 16))
+    assert isinstance(reply, dict)
+    return tag, reply
+
+
 def _exchange(
     connection: socket.socket, tag: int, message: dict[str, object]
 ) -> tuple[int, dict[str, object]]:
     payload = plistlib.dumps(message)
     connection.sendall(struct.pack("<IIII", 16 + len(payload), 1, 8, tag) + payload)
-    length, _version, _message, reply_tag = struct.unpack("<IIII", _receive(connection, 16))
-    reply = plistlib.loads(_receive(connection, length - 16))
-    assert isinstance(reply, dict)
-    return reply_tag, reply
+    return _read_packet(connection)
