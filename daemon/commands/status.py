@@ -56,6 +56,9 @@ stale_after_days, failed files, Trust refused) or 2 (critical: the last run fail
 is not running, the config is broken), for cron, Nagios or Uptime Kuma.
 """
 
+#: Width of the labels of a phone's lines in the text output.
+LABEL_WIDTH = 16
+
 _STATE_WORDS = {
     "disconnected": "not connected",
     "connected": "connected",
@@ -498,6 +501,10 @@ def render_text(report: StatusReport, out: TextIO) -> None:
 def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None:
     device = phone.device
     assessment = phone.assessment
+
+    def field(label: str, value: str) -> None:
+        write(f"  {label + ':':<{LABEL_WIDTH}} {value}\n")
+
     title = device.name or "(unnamed phone)"
     model = ", ".join(
         part
@@ -508,43 +515,43 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if part
     )
     write(f"\n{title}" + (f" ({model})" if model else "") + f"  {device.udid}\n")
-    verdict = _VERDICT_WORDS.get(assessment.verdict, assessment.verdict)
-    write(f"  Backup:       {verdict}\n")
-    write(f"  Last complete backup: {local_time(device.last_complete_at)}")
+    field("Backup", _VERDICT_WORDS.get(assessment.verdict, assessment.verdict))
+    last_complete = local_time(device.last_complete_at)
     if assessment.staleness.stale:
-        write(f"  - {format_duration(assessment.staleness.age)} ago, too long")
-    write("\n")
-    write(f"  Now:          {_state_line(phone, service_running)}\n")
-    write(f"  Last seen:    {local_time(device.last_seen_at)}\n")
+        last_complete += f" ({format_duration(assessment.staleness.age)} ago: too long)"
+    field("Last complete", last_complete)
+    field("Now", _state_line(phone, service_running))
+    field("Last seen", local_time(device.last_seen_at))
     counts = phone.counts
-    write(
-        f"  On the phone: {_plural(counts.on_phone, 'file')} at the last scan: "
-        f"{counts.archived:,} archived, {counts.pending:,} pending, {counts.failed:,} failed, "
-        f"{counts.excluded:,} excluded\n"
+    field(
+        "On the phone",
+        f"{_plural(counts.on_phone, 'file')} at the last scan: {counts.archived:,} archived, "
+        f"{counts.pending:,} pending, {counts.failed:,} failed, {counts.excluded:,} excluded",
     )
     if phone.archived_not_on_phone:
-        write(
-            f"  Gone from the phone: {_plural(phone.archived_not_on_phone, 'file')} kept in "
-            "the archive (deleted on the phone, or offloaded to iCloud)\n"
+        field(
+            "Gone from phone",
+            f"{_plural(phone.archived_not_on_phone, 'file')} kept in the archive "
+            "(deleted on the phone, or offloaded to iCloud)",
         )
-    write(
-        f"  Archived:     {_plural(phone.archived_files, 'file')}, "
-        f"{format_bytes(phone.archived_bytes)}\n"
+    field(
+        "Archived",
+        f"{_plural(phone.archived_files, 'file')}, {format_bytes(phone.archived_bytes)}",
     )
     run = phone.last_run
     if run is not None:
-        line = (
-            f"  Last run:     #{run.id} {run.outcome}, {local_time(run.finished_at)}: "
+        summary = (
+            f"#{run.id} {run.outcome}, {local_time(run.finished_at)}: "
             f"{run.files_copied:,} copied ({format_bytes(run.bytes_copied)}), "
             f"{run.files_failed:,} failed, {run.files_pending:,} pending"
         )
         if run.error:
-            line += f"; {run.error}"
-        write(line + "\n")
+            summary += f"; {run.error}"
+        field("Last run", summary)
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:
-        write("    see `rollkeeper history --failed`\n")
+        write("    which files and why: `rollkeeper history --failed`\n")
 
 
 def run_status(

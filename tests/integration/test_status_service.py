@@ -121,7 +121,7 @@ def test_status_before_during_and_after_a_throttled_backup(
         assert during["current_run"]["outcome"] == "running"
         _, text = _status_process(config, environment)
         assert f"of {FILES} files" in text
-        assert "Backup:       backing up now" in text
+        assert "Backup:          backing up now" in text
         simulator.set_faults(UDID, AfcFaults())
 
         finished = service.wait_for("backup_finished", udid=UDID, timeout=120)[0]
