@@ -279,13 +279,20 @@ class RemoveFile:
 
 @dataclass(frozen=True)
 class MakeDir:
-    """Create a folder the service writes to; ``private`` ones are made 0700."""
+    """Create a folder the service writes to; ``private`` ones are made 0700 with their parents.
+
+    A non-private folder (the archive) is only created inside an existing parent: a missing
+    parent is most likely an unplugged disk's mount point, and creating the folder there would
+    fill the system disk instead of the backup disk.
+    """
 
     path: Path
     private: bool
 
     def describe(self) -> str:
-        return f"create folder {self.path}" + (" (0700)" if self.private else "")
+        return f"create folder {self.path}" + (
+            " (0700)" if self.private else " (if its parent folder exists)"
+        )
 
 
 @dataclass(frozen=True)
@@ -469,9 +476,16 @@ def execute_plan(
         elif isinstance(step, MakeDir):
             if step.private:
                 ensure_private_dir(step.path)
-            else:
+            elif step.path.parent.is_dir():
                 # An existing folder (say ~/Pictures) keeps its mode: it is not ours to change.
-                step.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                step.path.mkdir(mode=0o700, exist_ok=True)
+            else:
+                echo(
+                    f"  not creating {step.path}: {step.path.parent} does not exist "
+                    "(an unplugged disk?); rollkeeper will say so until it is there"
+                )
+                results.append(StepResult(step, False, "parent missing"))
+                continue
             results.append(StepResult(step, True))
         else:
             try:

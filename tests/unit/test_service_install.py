@@ -111,6 +111,7 @@ def test_a_missing_user_bus_explains_linger(tmp_path: Path) -> None:
 
 
 def test_uninstall_removes_the_unit_and_keeps_the_data(tmp_path: Path) -> None:
+    (tmp_path / "Pictures").mkdir()
     execute_plan(plan_install(inputs(tmp_path), True), runner=Manager(), echo=lambda _: None)
     manager = Manager({"systemctl --user disable --now rollkeeper.service": (1, "not loaded")})
 
@@ -179,3 +180,18 @@ def test_exec_start_argv_refuses_what_it_cannot_expand() -> None:
         exec_start_argv("ExecStart=/bin/rollkeeper --config $CONFIG run\n")
     with pytest.raises(ValueError, match="one ExecStart"):
         exec_start_argv("[Service]\n")
+
+
+def test_an_archive_on_a_missing_mount_point_is_not_created(tmp_path: Path) -> None:
+    """Creating /media/disk/photos while the disk is unplugged would fill the system disk."""
+    settings = inputs(tmp_path)
+    unplugged = tmp_path / "media" / "backup-disk" / "photos"
+    settings = InstallInputs(**{**settings.__dict__, "archive_path": unplugged})
+    lines: list[str] = []
+
+    execute_plan(plan_install(settings, True), runner=Manager(), echo=lines.append)
+
+    assert not (tmp_path / "media").exists()
+    assert any("not creating" in line and "unplugged" in line for line in lines)
+    unit = tmp_path / ".config" / "systemd" / "user" / "rollkeeper.service"
+    assert f'"-{unplugged}"' in unit.read_text()  # still writable once the disk is back
