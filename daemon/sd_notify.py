@@ -29,6 +29,9 @@ NOTIFY_SOCKET_VARIABLE = "NOTIFY_SOCKET"
 WATCHDOG_USEC_VARIABLE = "WATCHDOG_USEC"
 WATCHDOG_PID_VARIABLE = "WATCHDOG_PID"
 
+#: The longest one message may wait for room in the service manager's queue.
+DEFAULT_SEND_TIMEOUT_SECONDS = 0.2
+
 
 class ServiceNotifier:
     """Sends sd_notify messages to the service manager; does nothing when there is none.
@@ -41,11 +44,15 @@ class ServiceNotifier:
         self,
         socket_address: str | None,
         watchdog_usec: int | None = None,
+        send_timeout_seconds: float = DEFAULT_SEND_TIMEOUT_SECONDS,
     ) -> None:
         """``socket_address`` as found in ``$NOTIFY_SOCKET`` (``None``: notifications are off);
-        ``watchdog_usec`` the watchdog timeout meant for this process, if any."""
+        ``watchdog_usec`` the watchdog timeout meant for this process, if any;
+        ``send_timeout_seconds`` the longest a send may block when the manager's queue is full.
+        """
         self._address = _socket_address(socket_address) if socket_address else None
         self._watchdog_usec = watchdog_usec
+        self._send_timeout_seconds = send_timeout_seconds
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._failures_logged: set[str] = set()
@@ -120,6 +127,9 @@ class ServiceNotifier:
             try:
                 if self._socket is None:
                     self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    # A datagram send blocks while the receiver's queue is full; a stuck
+                    # manager must not stall the event loop that calls this.
+                    self._socket.settimeout(self._send_timeout_seconds)
                 self._socket.sendto(payload, self._address)
             except OSError as error:
                 self._log_failure_once(error)

@@ -151,3 +151,22 @@ def test_watchdog_interval_is_half_the_timeout_for_this_process_only(
 ) -> None:
     notifier = ServiceNotifier.from_environment({"NOTIFY_SOCKET": "/nonexistent", **environ})
     assert notifier.watchdog_interval_seconds == expected
+
+
+def test_a_manager_that_stops_reading_cannot_stall_the_service(
+    manager_socket: tuple[socket.socket, str],
+) -> None:
+    """Datagram sends block on a full queue; the notifier gives up after its send timeout."""
+    receiver, address = manager_socket
+    notifier = ServiceNotifier(address, send_timeout_seconds=0.05)
+
+    with capture_logs() as logs:
+        # Far more than any datagram queue holds (net.unix.max_dgram_qlen is 10-512).
+        for _ in range(5000):
+            notifier.status("x" * 1000)
+            if logs:
+                break
+
+    assert [entry["event"] for entry in logs] == ["sd_notify_failed"]
+    assert logs[0]["error_type"] in {"TimeoutError", "BlockingIOError"}
+    assert receive(receiver).startswith("STATUS=x")  # what was queued is still delivered
