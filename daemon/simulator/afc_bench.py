@@ -7,7 +7,9 @@ Run a simulator (``rollkeeper simulate --root DIR --tcp 127.0.0.1:0``), export t
 
 It reads the file through pymobiledevice3 in chunks (4 MiB, as rollkeeper does), hashing
 nothing so the figure is the transport's, then stats every name of a folder with 1 and with 64
-requests in flight. It prints one JSON object. Works against a real phone too (same client).
+requests in flight. ``--pipeline N`` also reads the file with N READs in flight on the AFC
+socket that pymobiledevice3 opened (raw requests, replies discarded): the server's ceiling
+rather than the Python client's. It prints one JSON object. Works against a real phone too.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import struct
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 CHUNK_BYTES = 4 * 1024 * 1024
+_HEADER = struct.Struct("<8sQQQQ")
+_STATUS, _FILE_OPEN, _READ = 0x01, 0x0D, 0x0F
 
 
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,6 +54,10 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
                         "mib_per_second": round(received / seconds / 2**20, 1),
                         "chunk_bytes": args.chunk,
                     }
+                if args.path and args.pipeline:
+                    results["pipelined_read"] = await _pipelined_read(
+                        afc, args.path, args.chunk, args.pipeline
+                    )
                 if args.stat_path:
                     names = [
                         f"{args.stat_path}/{name}" for name in await afc.listdir(args.stat_path)
@@ -61,6 +70,58 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await lockdown.close()
     return results
+
+
+def _packet(operation: int, number: int, payload: bytes) -> bytes:
+    length = _HEADER.size + len(payload)
+    return _HEADER.pack(b"CFA6LPAA", length, length, number, operation) + payload
+
+
+async def _pipelined_read(afc: Any, path: str, chunk: int, in_flight: int) -> dict[str, Any]:
+    """Read ``path`` with ``in_flight`` READs outstanding on a fresh AFC connection."""
+    service = await afc.lockdown.start_lockdown_service(afc.service_name)
+    try:
+        reader, writer = service.reader, service.writer
+        writer.write(_packet(_FILE_OPEN, 0, struct.pack("<Q", 1) + path.encode() + b"\0"))
+        header = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+        (handle,) = struct.unpack("<Q", await reader.readexactly(header[1] - _HEADER.size))
+        request = struct.pack("<QQ", handle, chunk)
+        started = time.perf_counter()
+        received = 0
+        number = 1
+        outstanding = in_flight
+        for _ in range(in_flight):
+            writer.write(_packet(_READ, number, request))
+            number += 1
+        while True:
+            header = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+            length = header[1] - _HEADER.size
+            if header[4] == _STATUS:
+                status = struct.unpack("<Q", await reader.readexactly(length))[0]
+                raise RuntimeError(f"READ failed with AFC status {status}")
+            received += length
+            while length:
+                piece = await reader.read(min(length, 1 << 20))
+                if not piece:
+                    raise ConnectionError("the AFC connection closed mid-reply")
+                length -= len(piece)
+            if header[1] == _HEADER.size:
+                # An empty reply is the end of the file: stop once every READ came back.
+                outstanding -= 1
+                if outstanding == 0:
+                    break
+                continue
+            writer.write(_packet(_READ, number, request))
+            number += 1
+        seconds = time.perf_counter() - started
+    finally:
+        await service.close()
+    return {
+        "bytes": received,
+        "seconds": round(seconds, 3),
+        "mib_per_second": round(received / seconds / 2**20, 1),
+        "in_flight": in_flight,
+    }
 
 
 async def _stat_rate(afc: Any, paths: list[str], in_flight: int) -> float:
@@ -83,6 +144,9 @@ def main() -> int:
     parser.add_argument("--udid", default=None, help="the phone (default: the first one)")
     parser.add_argument("--path", help="a file to read whole, e.g. /DCIM/100APPLE/BIG.MOV")
     parser.add_argument("--chunk", type=int, default=CHUNK_BYTES, help="bytes per READ (4 MiB)")
+    parser.add_argument(
+        "--pipeline", type=int, default=0, metavar="N", help="also read with N READs in flight"
+    )
     parser.add_argument("--stat-path", help="a folder whose entries are stat'ed")
     parser.add_argument("--stats", type=int, default=20_000, help="how many stats per run")
     parser.add_argument(
