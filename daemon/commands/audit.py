@@ -576,6 +576,12 @@ def run_audit(args: argparse.Namespace, *, environ: Mapping[str, str], out: Text
         first = error.problems[0] if error.problems else error
         sys.stderr.write(f"rollkeeper audit: the config is broken: {first}\n")
         return EXIT_CANNOT_AUDIT
+    from daemon.logs import configure_logging
+
+    # Log events of the libraries and adapters go to standard error, warnings and worse only,
+    # so that standard output stays the report (and valid JSON with --json).
+    level = config.logging.level if config.logging.level in ("warning", "error") else "warning"
+    configure_logging(level, config.logging.format, sys.stderr)
     try:
         audits = asyncio.run(audit_attached(config, args.device, args.hash))
     except AuditError as error:
