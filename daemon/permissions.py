@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def write_private_file(path: Path, data: bytes) -> None:
     fsynced: a crash leaves the old file or the new one, never a mix.
     """
     folder = path.parent
-    temporary = folder / f".{path.name}.{os.getpid()}.tmp"
+    # Unique per call: two threads saving the same file must not collide on O_EXCL.
+    temporary = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     descriptor = os.open(
         temporary,
         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
