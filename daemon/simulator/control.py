@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from daemon.simulator.simulator import Simulator
+from daemon.simulator.usbmuxd import claim_socket_path
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,7 @@ class ControlServer:
 
     async def start(self) -> None:
         """Listen on :attr:`path`, readable and writable by the owner only."""
+        claim_socket_path(str(self.path))
         previous_umask = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
@@ -75,9 +77,10 @@ class ControlServer:
 
     async def stop(self) -> None:
         """Stop listening and remove the socket file."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._server is None:
+            return  # never listened: the path belongs to someone else, if to anyone
+        self._server.close()
+        await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

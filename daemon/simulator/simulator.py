@@ -101,7 +101,8 @@ class Simulator:
         for runtime in self._phones.values():
             runtime.drop_connections()
         await self.usbmuxd.close()
-        if self._socket_path is not None:
+        # Only a socket this simulator created is removed: a refused start leaves the path alone.
+        if self._socket_path is not None and self._address is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._socket_path.unlink()
 
@@ -359,7 +360,11 @@ class SimulatorThread:
     def start(self) -> SimulatorThread:
         """Start the thread and the servers; returns self."""
         self._thread.start()
-        self._run(self.simulator.start())
+        try:
+            self._run(self.simulator.start())
+        except BaseException:
+            self.stop()  # a refused start must not leave a loop running in a thread
+            raise
         return self
 
     def stop(self) -> None:

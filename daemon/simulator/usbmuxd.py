@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import plistlib
 import socket
+import stat
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +46,28 @@ RESULT_ENOENT = 2
 MAX_PACKET_BYTES = 1 << 20
 #: Apple's USB product id of recent iPhones ("iPhone 5/5C/5S/6/SE/7/8/X/XR" in usbmuxd).
 IPHONE_PRODUCT_ID = 0x12A8
+
+
+def claim_socket_path(path: str) -> None:
+    """Refuse a UNIX socket path that something still listens on, or that is not a socket.
+
+    asyncio would silently unlink any socket file in the way; at ``/var/run/usbmuxd`` that would
+    cut the real usbmuxd off from its clients. A stale socket (nobody listening) may go.
+
+    :raises FileExistsError: the path is taken.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise FileExistsError(f"{path} exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return
+    raise FileExistsError(f"something already listens on {path}")
 
 
 def encode_packet(tag: int, message: dict[str, Any], *, version: int = PLIST_VERSION) -> bytes:
@@ -102,7 +126,8 @@ class UsbmuxDaemon:
         self.system_buid = SIMULATOR_SYSTEM_BUID
 
     async def listen_unix(self, path: str) -> None:
-        """Serve on a UNIX socket (replacing a stale socket file there)."""
+        """Serve on a UNIX socket (replacing a stale socket file there, never a live one)."""
+        claim_socket_path(path)
         self._server = await asyncio.start_unix_server(self._handle_client, path=path)
 
     async def listen_tcp(self, host: str, port: int) -> int:

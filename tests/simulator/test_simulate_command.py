@@ -134,3 +134,22 @@ def test_control_of_a_simulator_that_is_not_running_fails_clearly(tmp_path: Path
     assert result.returncode == 1
     assert "cannot reach the simulator's control socket" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_refuses_a_socket_path_that_is_a_regular_file(media_root: Path, tmp_path: Path) -> None:
+    occupied = tmp_path / "usbmuxd"
+    occupied.write_text("not a socket")
+
+    result = subprocess.run(
+        [ROLLKEEPER, "simulate", "--root", str(media_root), "--socket", str(occupied)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"rollkeeper simulate: {occupied} exists and is not a socket"
+    )
+    assert result.stdout == ""
+    assert occupied.read_text() == "not a socket"

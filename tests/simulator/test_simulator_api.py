@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import plistlib
+import socket
 import subprocess
 import sys
 import threading
@@ -151,3 +152,36 @@ def test_control_socket_commands(media_root: Path, socket_folder: Path) -> None:
     assert not control_path.exists()
     with pytest.raises(ControlError):
         send_command(control_path, "status")
+
+
+def test_a_live_or_foreign_socket_path_is_never_taken_over(
+    simulator: SimulatorThread, media_root: Path, socket_folder: Path
+) -> None:
+    """asyncio would unlink any socket in the way; at /var/run/usbmuxd that is the real one."""
+    simulator.add_phone(PHONE_UDID, media_root)
+    regular_file = socket_folder / "not-a-socket"
+    regular_file.write_text("keep me")
+
+    threads_before = threading.active_count()
+
+    with pytest.raises(FileExistsError, match="already listens"):
+        SimulatorThread(socket_path=simulator.address).start()
+    with pytest.raises(FileExistsError, match="not a socket"):
+        SimulatorThread(socket_path=regular_file).start()
+
+    assert threading.active_count() == threads_before
+
+    assert [device.serial for device in run(usbmux.list_devices())] == [PHONE_UDID]
+    assert regular_file.read_text() == "keep me"
+
+
+def test_a_stale_socket_file_is_replaced(media_root: Path, socket_folder: Path) -> None:
+    stale = socket_folder / "stale"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as abandoned:
+        abandoned.bind(str(stale))  # bound, never listening: what a crashed daemon leaves
+
+    with SimulatorThread(socket_path=stale) as simulator:
+        simulator.add_phone(PHONE_UDID, media_root)
+        devices = run(usbmux.list_devices(usbmux_address=simulator.address))
+
+    assert [device.serial for device in devices] == [PHONE_UDID]
