@@ -12,10 +12,11 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from daemon.domain.health import Staleness, StaleNotice, stale_notice_due, staleness
 from daemon.logs import get_logger
@@ -154,3 +155,61 @@ async def check_staleness(
         except OSError as error:
             log.warning("stale_ledger_unwritable", path=str(ledger.path), error=str(error))
     return findings
+
+
+#: The scheduler job id of the periodic staleness check.
+STALENESS_JOB_ID = "staleness_check"
+#: How often the service checks for stale phones. Hourly is plenty for a rule counted in days,
+#: and cheap: one small query per phone.
+STALENESS_CHECK_INTERVAL = timedelta(hours=1)
+#: The first check after start-up waits this long, so start-up work (attached phones) goes first.
+STALENESS_FIRST_CHECK_DELAY = timedelta(minutes=1)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_staleness_job(
+    store: StateStore,
+    notifier: Notifier,
+    settings: Callable[[], StaleSettingsLike],
+    clock: Callable[[], datetime] = _utc_now,
+) -> list[StaleFinding]:
+    """One scheduled run: the current settings (the config may have been reloaded), the clock's
+    now. A failure is logged, never raised: the next hour tries again."""
+    try:
+        return await check_staleness(store, notifier, settings(), clock())
+    except Exception:
+        log.exception("staleness_check_failed")
+        return []
+
+
+def add_staleness_job(
+    scheduler: Any,
+    store: StateStore,
+    notifier: Notifier,
+    settings: Callable[[], StaleSettingsLike],
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    interval: timedelta = STALENESS_CHECK_INTERVAL,
+    first_check_delay: timedelta = STALENESS_FIRST_CHECK_DELAY,
+) -> None:
+    """Schedule :func:`run_staleness_job` on an APScheduler 3 ``AsyncIOScheduler``.
+
+    ``settings`` returns the config's ``[schedule]`` section in force. One job, replaced if it
+    exists, never two at once, missed runs coalesced: after a laptop sleeps a week, one check.
+    """
+    scheduler.add_job(
+        run_staleness_job,
+        "interval",
+        seconds=interval.total_seconds(),
+        args=(store, notifier, settings, clock),
+        id=STALENESS_JOB_ID,
+        name="staleness check",
+        next_run_time=clock() + first_check_delay,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        replace_existing=True,
+    )

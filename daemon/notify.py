@@ -32,11 +32,13 @@ through :mod:`daemon.health_job`'s ledger.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine, Mapping
@@ -202,6 +204,9 @@ class Notifier:
         self._platform = platform or sys.platform
         self._last_sent: dict[tuple[str, str], datetime] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Alerts asked for from other threads (the udev watchdog), not yet finished.
+        self._thread_requests: set[concurrent.futures.Future[None]] = set()
+        self._thread_requests_lock = threading.Lock()
         self._hook_processes: set[asyncio.subprocess.Process] = set()
         self._desktop_unavailable_logged = False
 
@@ -298,15 +303,44 @@ class Notifier:
         if self._allowed(EVENT_ALERT, title):
             self._dispatch(EVENT_ALERT, clean_text(title, 120), clean_text(body, 400), "", {})
 
+    def alert_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[str, str], None]:
+        """A plain ``notify(title, body)`` for code running in other threads (the udev
+        watchdog): it hands the alert to ``loop`` and returns at once, never raising."""
+
+        def notify(title: str, body: str) -> None:
+            try:
+                future = asyncio.run_coroutine_threadsafe(self.alert(title, body), loop)
+            except RuntimeError as error:  # the loop is closed: the service is stopping
+                log.warning("notification_dropped", title=title, error=str(error))
+                return
+            with self._thread_requests_lock:
+                self._thread_requests.add(future)
+            future.add_done_callback(self._thread_request_done)
+
+        return notify
+
+    def _thread_request_done(self, future: concurrent.futures.Future[None]) -> None:
+        with self._thread_requests_lock:
+            self._thread_requests.discard(future)
+
     # -- waiting and stopping ----------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
         """True while some delivery is still under way."""
+        with self._thread_requests_lock:
+            if self._thread_requests:
+                return True
         return bool(self._tasks)
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every delivery started so far has ended; False if ``timeout`` ran out."""
+        with self._thread_requests_lock:
+            requests = [asyncio.wrap_future(future) for future in self._thread_requests]
+        if requests:
+            _done, still_pending = await asyncio.wait(requests, timeout=timeout)
+            if still_pending:
+                return False
         while self._tasks:
             pending = set(self._tasks)
             _done, still_pending = await asyncio.wait(pending, timeout=timeout)

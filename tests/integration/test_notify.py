@@ -368,3 +368,22 @@ async def test_run_finished_routes_by_outcome(tmp_path: Path) -> None:
     assert seen["3"]["ROLLKEEPER_EVENT"] == "failure"
     assert seen["3"]["ROLLKEEPER_OUTCOME"] == "incomplete"
     assert seen["3"]["ROLLKEEPER_ERROR"] == "2 files could not be copied"
+
+
+async def test_alerts_from_another_thread_reach_the_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    record = tmp_path / "notify-send.args"
+    _fake_notify_send(tmp_path / "bin", record)
+    environ = _environ(
+        tmp_path, PATH=f"{tmp_path / 'bin'}:/usr/bin:/bin", DBUS_SESSION_BUS_ADDRESS="unix:x"
+    )
+    notifier = Notifier(NotificationSettings(desktop=True), Clock(), environ=environ)
+    notify = notifier.alert_from_thread(asyncio.get_running_loop())
+    # The udev watchdog calls from its worker thread and must never wait for the desktop.
+    await asyncio.to_thread(notify, "usbmuxd is not running", "sudo systemctl start usbmuxd")
+    assert await notifier.wait_idle(30)
+    assert record.read_text().splitlines()[-2:] == [
+        "usbmuxd is not running",
+        "sudo systemctl start usbmuxd",
+    ]

@@ -101,3 +101,44 @@ async def test_a_damaged_ledger_costs_one_repeat_not_the_check(tmp_path: Path) -
     assert [finding.notified for finding in findings] == [True]
     assert any(event["event"] == "stale_ledger_unreadable" for event in events)
     assert set(StaleNoticeLedger(ledger_path(state_path)).load()) == {"U1"}
+
+
+async def test_the_staleness_job_runs_on_a_real_scheduler(tmp_path: Path) -> None:
+    import asyncio
+
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from daemon.health_job import STALENESS_JOB_ID, add_staleness_job
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    store = StateStore.open(tmp_path / "state.sqlite3")
+    real_now = datetime.now(UTC)
+    store.record_device_seen("U1", name="Ann", now=real_now - timedelta(days=3))
+    hook = f'env | grep "^ROLLKEEPER_" | sort > "{calls}/call.$$"'
+    notifier = Notifier(
+        NotificationSettings(desktop=False, on_stale=hook), environ={"PATH": os.environ["PATH"]}
+    )
+    schedule = ScheduleSettings(stale_after_days=2)
+    finished: asyncio.Queue[JobExecutionEvent] = asyncio.Queue()
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_listener(finished.put_nowait, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    scheduler.start()
+    try:
+        add_staleness_job(
+            scheduler, store, notifier, lambda: schedule, first_check_delay=timedelta(0)
+        )
+        job = scheduler.get_job(STALENESS_JOB_ID)
+        assert job.trigger.interval == timedelta(hours=1)
+        event = await asyncio.wait_for(finished.get(), 30)
+        assert event.exception is None
+        assert [finding.udid for finding in event.retval] == ["U1"]
+        assert await notifier.wait_idle(30)
+        # Adding it again (a config reload) replaces the job instead of doubling it.
+        add_staleness_job(scheduler, store, notifier, lambda: schedule)
+        assert [job.id for job in scheduler.get_jobs()] == [STALENESS_JOB_ID]
+    finally:
+        scheduler.shutdown(wait=False)
+        store.close()
+    assert len(_calls(calls)) == 1
