@@ -73,6 +73,12 @@ HOOK_VARIABLES: tuple[str, ...] = (
     "ROLLKEEPER_LAST_COMPLETE_AT",
 )
 
+#: Variables of systemd's and launchd's protocols that a hook must not inherit (a hook calling
+#: systemd-notify would otherwise speak for the service).
+_SERVICE_MANAGER_VARIABLES = frozenset(
+    {"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"}
+)
+
 #: How long the platform notifier and a health-check ping may take before they are given up.
 DESKTOP_TIMEOUT_SECONDS = 10.0
 PING_TIMEOUT_SECONDS = 10.0
@@ -493,7 +499,12 @@ class Notifier:
 
     async def _run_hook(self, kind: str, command: str, hook_env: Mapping[str, str]) -> None:
         timeout = self._settings.hook_timeout_seconds
-        env = dict(self._environ)
+        env = {
+            name: value
+            for name, value in self._environ.items()
+            # The service manager's channels are the service's, not the hook's.
+            if name not in _SERVICE_MANAGER_VARIABLES
+        }
         # Variables from an earlier event never leak into this one.
         for name in HOOK_VARIABLES:
             env[name] = ""
@@ -539,18 +550,17 @@ class Notifier:
                     _kill_group(process, signal.SIGKILL)
                     await process.wait()
             try:
-                # Children the hook left in the background may hold the pipe open.
+                # Children the hook left in the background may hold the pipe open: a hook that
+                # finished in time may leave them running (its business), but we stop reading.
                 await asyncio.wait_for(asyncio.shield(reader), 1.0)
             except TimeoutError:
-                _kill_group(process, signal.SIGKILL)
                 reader.cancel()
         finally:
             self._hook_processes.discard(process)
             if not reader.done():
                 reader.cancel()
-        # A hook that finished in time but left children behind would keep them in its group:
-        # they are the hook's business, but not after a timeout.
         if timed_out:
+            # Whatever of the group survived SIGTERM goes too.
             _kill_group(process, signal.SIGKILL)
         text = output.decode("utf-8", "replace")
         truncated = len(output) >= HOOK_OUTPUT_LIMIT

@@ -41,9 +41,12 @@ def _environ(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _recording_hook(directory: Path) -> str:
-    # One file per call, holding the ROLLKEEPER_* environment the hook saw.
+    # One file per call, holding the ROLLKEEPER_* environment (and NOTIFY_SOCKET) the hook saw.
     directory.mkdir(exist_ok=True)
-    return f'env | grep "^ROLLKEEPER_" | sort > "{directory}/call.$$"; echo hook ran'
+    return (
+        f'env | grep -E "^(ROLLKEEPER_|NOTIFY_SOCKET)" | sort > "{directory}/call.$$"; '
+        "echo hook ran"
+    )
 
 
 def _calls(directory: Path) -> list[dict[str, str]]:
@@ -78,7 +81,9 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
         desktop=False, on_failure=_recording_hook(calls), min_interval_minutes=30
     )
     clock = Clock()
-    notifier = Notifier(settings, clock, environ=_environ(tmp_path))
+    # Left over from an earlier hook's world, and systemd's channel: neither reaches the hook.
+    environ = _environ(tmp_path, ROLLKEEPER_RUN_ID="999", NOTIFY_SOCKET="/run/notify")
+    notifier = Notifier(settings, clock, environ=environ)
     with structlog.testing.capture_logs() as events:
         await notifier.run_failed(_failure(1))
         assert await notifier.wait_idle(30)
@@ -387,3 +392,23 @@ async def test_alerts_from_another_thread_reach_the_loop(tmp_path: Path) -> None
         "usbmuxd is not running",
         "sudo systemctl start usbmuxd",
     ]
+
+
+async def test_a_hook_that_leaves_a_child_holding_its_output_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    child_pid_file = tmp_path / "child.pid"
+    hook = f'sleep 60 & echo $! > "{child_pid_file}"; echo done'
+    settings = NotificationSettings(desktop=False, on_failure=hook, hook_timeout_seconds=30)
+    notifier = Notifier(settings, Clock(), environ=_environ(tmp_path))
+    try:
+        with structlog.testing.capture_logs() as events:
+            await notifier.run_failed(_failure(1))
+            assert await notifier.wait_idle(20)
+        [finished] = [event for event in events if event["event"] == "hook_finished"]
+        assert (finished["exit_code"], finished["timed_out"]) == (0, False)
+        assert finished["output"] == "done\n"
+        # The hook ended in time: what it left running is its own business.
+        assert not _process_gone(int(child_pid_file.read_text()))
+    finally:
+        os.kill(int(child_pid_file.read_text()), 9)
