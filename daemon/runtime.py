@@ -28,8 +28,11 @@ from daemon.archive.scrub import ArchiveScrubber, ScrubReport, schedule_scrub
 from daemon.config import Config, ConfigError, load_config
 from daemon.config_watch import ConfigWatcher
 from daemon.device.events import UsbmuxEvents, describe_usbmux_address
+from daemon.device.udev import UsbmuxdGuard
+from daemon.health_job import add_staleness_job
 from daemon.importer.job import RunResult
 from daemon.logs import configure_logging
+from daemon.notify import Notifier, RunNotice
 from daemon.permissions import set_private_umask, write_private_file
 from daemon.sd_notify import ServiceNotifier
 from daemon.service import BackupService
@@ -58,6 +61,7 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._interrupts = 0
         self._notifier = ServiceNotifier.from_environment(self._environ)
+        self._alerts = Notifier(config.notifications, environ=self._environ)
         self._service: BackupService | None = None
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -114,6 +118,7 @@ class ServiceRuntime:
         if self._service is not None:
             self._service.apply_settings(app.service_settings(config))
         self._apply_scrub_settings(config)
+        self._alerts.update_settings(config.notifications)
         if old.device.usbmux_address != config.device.usbmux_address:
             log.warning("restart_needed", key="device.usbmux_address")
         if old.state.path != config.state.path:
@@ -144,6 +149,11 @@ class ServiceRuntime:
             report_path=str(path),
             **{key: value for key, value in findings.items() if isinstance(value, int | str)},
         )
+        await self._alerts.alert(
+            "rollkeeper: archive check found problems",
+            f"The scheduled check of the archive found damaged or missing files; see {path} "
+            "and run `rollkeeper verify`.",
+        )
         for listener in self._scrub_listeners:
             with contextlib.suppress(Exception):
                 await listener(report)
@@ -171,6 +181,8 @@ class ServiceRuntime:
         scheduler = AsyncIOScheduler(event_loop=self._loop)
         events: UsbmuxEvents | None = None
         events_task: asyncio.Task[None] | None = None
+        guard: UsbmuxdGuard | None = None
+        guard_started = False
         try:
             interrupted = store.close_unfinished_runs()
             if interrupted:
@@ -193,6 +205,11 @@ class ServiceRuntime:
             )
             self._scheduler = scheduler
             schedule_scrub(scheduler, self._scrubber, config.schedule.scrub_cron, self._scrubbed)
+            add_staleness_job(scheduler, store, self._alerts, lambda: self._config.schedule)
+            guard = UsbmuxdGuard(
+                app.usbmux_address(config), self._alerts.alert_from_thread(self._loop)
+            )
+            guard_started = await asyncio.to_thread(guard.start)
             self._install_signals(self._loop)
             events = UsbmuxEvents(
                 app.usbmux_address(config),
@@ -234,6 +251,8 @@ class ServiceRuntime:
                     await events_task
             if self._watcher is not None:
                 await asyncio.to_thread(self._watcher.stop)
+            if guard is not None and guard_started:
+                await asyncio.to_thread(guard.stop)
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             store.close()
@@ -268,6 +287,16 @@ class ServiceRuntime:
         return asyncio.create_task(keep_alive(), name="sd-watchdog")
 
     async def _run_finished(self, result: RunResult) -> None:
+        await self._alerts.run_finished(
+            RunNotice.from_counts(
+                udid=result.udid,
+                device_name=result.device_name,
+                run_id=result.run_id,
+                outcome=result.outcome,
+                counts=result.counts,
+                error=result.error,
+            )
+        )
         for listener in self._run_listeners:
             with contextlib.suppress(Exception):
                 await listener(result)
