@@ -33,6 +33,11 @@ format: $(BIN)/rollkeeper
 bench: $(BIN)/rollkeeper
 	$(BIN)/python -m bench.run_all
 
+## bench-venvs: dcimport (a peer in bench/peers.py) in its own venv: it pins pymobiledevice3 9.x
+bench-venvs:
+	$(PYTHON) -m venv bench/.venvs/dcimport
+	bench/.venvs/dcimport/bin/pip install --quiet dcimport==0.2.1
+
 ## config-example: regenerate config.example.toml from the schema (a test checks they match)
 config-example: $(BIN)/rollkeeper
 	$(BIN)/python -m daemon.config.template > config.example.toml

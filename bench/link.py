@@ -1,0 +1,117 @@
+"""2. Link efficiency: rollkeeper's throughput ÷ the link's, with the simulator's AFC reads
+throttled to 35 MB/s (USB 2 as phones deliver it) and 300 MB/s (USB 3).
+
+The time is measured inside the client from the start of the connection to the end of the run
+(:mod:`bench.client`): the link is busy from the first READ, and Python's start-up is not the
+link's time. ``pymobiledevice3 afc pull`` on the same tree, alternating, shows what the plain
+client reaches on the same link (its time is its process's wall time, start-up included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import common, roll
+
+SIZES: dict[str, dict[str, Any]] = {
+    "smoke": {"photos": 12, "videos": 1, "video_mb": (20, 20), "rounds": 1, "links": [35, 300]},
+    "full": {"photos": 150, "videos": 3, "video_mb": (100, 300), "rounds": 3, "links": [35, 300]},
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--photos", type=int, help="photos of 2-5 MB")
+    parser.add_argument("--videos", type=int, help="videos")
+    parser.add_argument("--video-mb", type=int, nargs=2, help="video size range in MB")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (median reported)")
+    parser.add_argument("--links", type=float, nargs="+", help="throttles in MB/s (35 300)")
+
+
+TARGETS = {35.0: 0.95, 300.0: 0.85}
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    size = {**SIZES[args.size], **{k: v for k, v in vars(args).items() if v is not None}}
+    video_mb = size["video_mb"]
+    tree = roll.realistic_roll(
+        work / "phone-link",
+        photos=size["photos"],
+        videos=size["videos"],
+        video_bytes=(video_mb[0] * common.MB, video_mb[1] * common.MB),
+    )
+    print(f"roll: {tree['files']} files, {tree['bytes'] / 1e9:.2f} GB", flush=True)
+    setup = common.RollkeeperSetup(work / "rollkeeper").write()
+    pulled = work / "pull"
+    summary: dict[str, Any] = {"tree": tree, "links": {}}
+    rows = []
+    for link in size["links"]:
+        with common.SimulatorProcess(Path(tree["root"]), throttle_mbps=link) as simulator:
+            environment = common.client_environment(simulator.address)
+
+            def rollkeeper(_: int, environment: dict[str, str] = environment) -> dict[str, Any]:
+                setup.wipe()
+                command = [sys.executable, "-m", "bench.client", "backup"]
+                result = common.run_measured(
+                    [*command, "--config", str(setup.config)], environment, cwd=common.REPO
+                )
+                common.require_ok(result, "bench.client backup")
+                figures = result.json()
+                seconds = figures["seconds"]
+                return {
+                    "seconds": seconds,
+                    "mb_per_second": round(figures["bytes_copied"] / seconds / 1e6, 2),
+                    "outcome": figures["outcome"],
+                }
+
+            def pull(_: int, environment: dict[str, str] = environment) -> dict[str, Any]:
+                common.drop_tree(pulled)
+                pulled.mkdir(parents=True)
+                command = [str(common.VENV_BIN / "pymobiledevice3"), "afc", "pull", "/DCIM"]
+                result = common.run_measured([*command, str(pulled)], environment)
+                common.require_ok(result, "pymobiledevice3 afc pull")
+                return {
+                    "seconds": round(result.seconds, 3),
+                    "mb_per_second": round(tree["bytes"] / result.seconds / 1e6, 2),
+                }
+
+            print(f"link {link:g} MB/s", flush=True)
+            runs = common.paired_rounds(size["rounds"], {"rollkeeper": rollkeeper, "pull": pull})
+        achieved = common.median([r["mb_per_second"] for r in runs["rollkeeper"]])
+        pull_rate = common.median([r["mb_per_second"] for r in runs["pull"]])
+        efficiency = round(achieved / link, 3)
+        target = TARGETS.get(float(link))
+        summary["links"][str(link)] = {
+            "runs": runs,
+            "rollkeeper_mb_per_second": achieved,
+            "pull_mb_per_second": pull_rate,
+            "efficiency": efficiency,
+            "pull_efficiency": round(pull_rate / link, 3),
+            "target": target,
+        }
+        rows.append([f"{link:g}", achieved, efficiency, target or "-", pull_rate])
+    common.drop_tree(pulled)
+    setup.wipe()
+    common.print_table(
+        f"2. link efficiency, {tree['bytes'] / 1e9:.2f} GB (median of {size['rounds']})",
+        ["link MB/s", "rollkeeper MB/s", "achieved/link", "target", "pull MB/s (wall)"],
+        rows,
+    )
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=list(SIZES), default="smoke")
+    parser.add_argument("--work", type=Path, help="keep phone trees here between runs")
+    add_arguments(parser)
+    args = parser.parse_args()
+    with common.work_folder(args.work, "link") as work:
+        common.write_results("link", work, vars(args), run(args, work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""3. Nothing new, 4. first scan, and the scan half of 6. CPU, for phones of N files in folders
+of ~1,000.
+
+For each N: the phone tree (small JPEGs: the file sizes do not matter to a scan, and 100,000
+photos of 3 MB would not fit the disk) is backed up once for real (:mod:`bench.client`, from
+an empty archive). That first backup gives figure 4 — seconds from the start of the
+connection until the plan is complete and until the first byte is copied — and what populating
+the archive costs. Then, alternating, with nothing new on the phone:
+
+* rollkeeper's re-plug: the client from the start of the connection until the run is over
+  (up to date), and the AFC requests the simulator counted;
+* a bare client (:mod:`bench.client` ``list``): connect, READ_DIR /DCIM and each folder;
+* ``dcimport``'s re-run (its process wall time), when it is installed and ``--dcimport`` asks.
+
+Then a ``--full-rescan`` re-plug (a stat for every file, nothing copied): its CPU seconds less
+the nothing-new re-plug's, per 1,000 files, is the CPU cost of scanning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import common, roll
+
+SIZES: dict[str, dict[str, Any]] = {
+    "smoke": {"counts": [300, 1200], "file_kb": 4, "per_folder": 100, "rounds": 2},
+    "full": {"counts": [20_000, 100_000], "file_kb": 4, "per_folder": 1000, "rounds": 5},
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--counts", type=int, nargs="+", help="files on the phone (20000 100000)")
+    parser.add_argument("--file-kb", type=int, help="size of each file in KB")
+    parser.add_argument("--per-folder", type=int, help="files per DCIM folder")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (median reported)")
+    parser.add_argument(
+        "--dcimport",
+        type=int,
+        nargs="*",
+        default=None,
+        help="phone sizes at which dcimport is measured too (default: all, if installed)",
+    )
+
+
+def _client(setup: common.RollkeeperSetup, environment: dict[str, str], *extra: str) -> Any:
+    command = [sys.executable, "-m", "bench.client", "backup", "--config", str(setup.config)]
+    result = common.run_measured([*command, *extra], environment, cwd=common.REPO)
+    common.require_ok(result, "bench.client backup")
+    figures = result.json()
+    figures["cpu_seconds"] = round(result.cpu_seconds, 3)
+    figures["peak_rss_mb"] = round(result.peak_rss_bytes / 1e6, 1)
+    return figures
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    size = {**SIZES[args.size], **{k: v for k, v in vars(args).items() if v is not None}}
+    dcimport = common.DCIMPORT_VENV / "bin" / "dcimport"
+    dcimport_at = size["counts"] if args.dcimport is None else args.dcimport
+    summary: dict[str, Any] = {"phones": {}}
+    rows = []
+    scan_rows = []
+    for count in size["counts"]:
+        tree = roll.many_small_files(
+            work / f"phone-{count}",
+            files=count,
+            file_bytes=size["file_kb"] * 1000,
+            per_folder=size["per_folder"],
+        )
+        setup = common.RollkeeperSetup(work / f"rollkeeper-{count}").write()
+        setup.wipe()
+        figures: dict[str, Any] = {"tree": tree}
+        with common.SimulatorProcess(Path(tree["root"]), counting=True) as simulator:
+            environment = common.client_environment(simulator.address)
+            print(f"{count} files: first backup", flush=True)
+            simulator.reset()
+            first = _client(setup, environment)
+            first["afc_requests"] = sum(simulator.counts().values())
+            figures["first_backup"] = first
+            print(f"  {first}", flush=True)
+
+            def rollkeeper(
+                _: int,
+                setup: common.RollkeeperSetup = setup,
+                environment: dict[str, str] = environment,
+            ) -> dict[str, Any]:
+                simulator.reset()
+                result = _client(setup, environment)
+                counts = simulator.counts()
+                result["afc_requests"] = sum(counts.values())
+                result["afc_requests_by_operation"] = counts
+                return result
+
+            def bare(_: int, environment: dict[str, str] = environment) -> dict[str, Any]:
+                simulator.reset()
+                command = [sys.executable, "-m", "bench.client", "list"]
+                result = common.run_measured(command, environment, cwd=common.REPO)
+                common.require_ok(result, "bench.client list")
+                listed = result.json()
+                listed["afc_requests"] = sum(simulator.counts().values())
+                listed["cpu_seconds"] = round(result.cpu_seconds, 3)
+                return listed
+
+            sides = {"rollkeeper": rollkeeper, "bare_listing": bare}
+            dcimport_out = work / f"dcimport-{count}"
+            if dcimport.exists() and count in dcimport_at:
+                common.drop_tree(dcimport_out)
+                print("  dcimport: first import", flush=True)
+                result = common.run_measured([str(dcimport), str(dcimport_out)], environment)
+                common.require_ok(result, "dcimport")
+                figures["dcimport_first_import_seconds"] = round(result.seconds, 2)
+
+                def dcimport_rerun(
+                    _: int,
+                    dcimport_out: Path = dcimport_out,
+                    environment: dict[str, str] = environment,
+                ) -> dict[str, Any]:
+                    simulator.reset()
+                    result = common.run_measured([str(dcimport), str(dcimport_out)], environment)
+                    common.require_ok(result, "dcimport")
+                    return {
+                        "seconds": round(result.seconds, 3),
+                        "afc_requests": sum(simulator.counts().values()),
+                        "cpu_seconds": round(result.cpu_seconds, 3),
+                    }
+
+                sides["dcimport"] = dcimport_rerun
+            runs = common.paired_rounds(size["rounds"], sides)
+            simulator.reset()
+            rescan = _client(setup, environment, "--full-rescan")
+            rescan["afc_requests"] = sum(simulator.counts().values())
+            figures["full_rescan"] = rescan
+        common.drop_tree(dcimport_out)
+        figures["runs"] = runs
+        medians = {
+            name: {
+                "seconds": common.median([r["seconds"] for r in results]),
+                "afc_requests": common.median([r["afc_requests"] for r in results]),
+            }
+            for name, results in runs.items()
+        }
+        figures["medians"] = medians
+        rk = medians["rollkeeper"]
+        figures["ratio_to_bare_listing"] = common.ratio_of_medians(
+            runs, "seconds", "rollkeeper", "bare_listing"
+        )
+        figures["requests_over_folders"] = rk["afc_requests"] - tree["folders"]
+        nothing_new_cpu = common.median([r["cpu_seconds"] for r in runs["rollkeeper"]])
+        figures["cpu_seconds_per_1000_scanned"] = round(
+            max(0.0, rescan["cpu_seconds"] - nothing_new_cpu) / count * 1000, 4
+        )
+        figures["first_backup_files_per_second"] = round(count / first["seconds"], 1)
+        summary["phones"][str(count)] = figures
+        rows.append(
+            [
+                count,
+                tree["folders"],
+                rk["seconds"],
+                rk["afc_requests"],
+                medians["bare_listing"]["seconds"],
+                figures["ratio_to_bare_listing"],
+                medians.get("dcimport", {}).get("seconds", "-"),
+                medians.get("dcimport", {}).get("afc_requests", "-"),
+            ]
+        )
+        scan_rows.append(
+            [
+                count,
+                first["plan_seconds"],
+                first.get("first_byte_seconds", "-"),
+                first["seconds"],
+                figures["first_backup_files_per_second"],
+                rescan["seconds"],
+                figures["cpu_seconds_per_1000_scanned"],
+            ]
+        )
+    common.print_table(
+        f"3. nothing new (median of {size['rounds']}; targets: requests = folders + a constant, "
+        "<= 1.5x bare, <= 2 s at 100,000)",
+        [
+            "files",
+            "folders",
+            "rollkeeper s",
+            "requests",
+            "bare s",
+            "rk/bare",
+            "dcimport s",
+            "dcimport requests",
+        ],
+        rows,
+    )
+    common.print_table(
+        "4. first backup (target: plan complete and first byte <= 10 s at 100,000) and 6. scan CPU",
+        [
+            "files",
+            "plan s",
+            "first byte s",
+            "whole first backup s",
+            "files/s",
+            "full rescan s",
+            "CPU s / 1,000 scanned",
+        ],
+        scan_rows,
+    )
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=list(SIZES), default="smoke")
+    parser.add_argument("--work", type=Path, help="keep phone trees here between runs")
+    add_arguments(parser)
+    args = parser.parse_args()
+    with common.work_folder(args.work, "replug") as work:
+        common.write_results("replug", work, vars(args), run(args, work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The benchmark scripts run end to end at a tiny size (no figure is asserted against a target:
+speed belongs to bench/, not to the test suite).
+
+Each benchmark starts its own simulator process and its client processes, as ``make bench``
+does; what is checked is that every side copied everything and that the counts the
+benchmarks report are the ones the design promises (a re-plug with nothing new asks for the
+folder listings and one canary stat).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import link, memory, peers, replug, run_all, small_files
+
+pytestmark = pytest.mark.slow
+
+
+def _args(module: Any, **values: Any) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    args = parser.parse_args([])
+    args.size = "smoke"
+    for key, value in values.items():
+        setattr(args, key, value)
+    return args
+
+
+def test_peers_and_small_files_copy_everything(tmp_path: Path) -> None:
+    figures = peers.run(
+        _args(peers, photos=3, videos=1, video_mb=[1, 2], rounds=1, peers=["pull"]), tmp_path
+    )
+    files = figures["tree"]["files"]
+    assert figures["runs"]["rollkeeper"][0]["outcome"] == "complete"
+    assert figures["runs"]["rollkeeper"][0]["files_written"] == files
+    assert figures["runs"]["pull"][0]["files_written"] == files
+    assert figures["ratios"]["rollkeeper_vs_pull"] > 0
+
+    small = small_files.run(
+        _args(small_files, files=12, file_kb=10, rounds=1, peers=["pull"]), tmp_path
+    )
+    rollkeeper = small["runs"]["rollkeeper"][0]
+    # A stat, an open, two reads (data, then end of file) and a close per file, at most.
+    assert 12 <= rollkeeper["afc_requests"] - 1 <= 12 * 5 + 3
+    summary = run_all.targets({"peers": figures, "small_files": small})
+    assert any(row[0].startswith("1. throughput") for row in summary)
+
+
+def test_replug_counts_folders_plus_a_constant(tmp_path: Path) -> None:
+    figures = replug.run(
+        _args(replug, counts=[40], per_folder=10, file_kb=1, rounds=1, dcimport=[]), tmp_path
+    )
+    phone = figures["phones"]["40"]
+    assert phone["first_backup"]["outcome"] == "complete"
+    assert phone["first_backup"]["files_copied"] == 40
+    nothing_new = phone["runs"]["rollkeeper"][0]
+    assert nothing_new["outcome"] == "complete"
+    assert nothing_new["files_copied"] == 0
+    # /DCIM, each of the 4 folders, and the canary stat.
+    assert nothing_new["afc_requests"] == 1 + 4 + 1
+    assert phone["runs"]["bare_listing"][0]["afc_requests"] == 1 + 4
+    assert phone["full_rescan"]["afc_requests"] == 1 + 4 + 40
+
+
+def test_link_and_memory_run(tmp_path: Path) -> None:
+    figures = link.run(
+        _args(link, photos=2, videos=1, video_mb=[2, 2], rounds=1, links=[300.0]), tmp_path
+    )
+    assert figures["links"]["300.0"]["efficiency"] > 0
+    assert figures["links"]["300.0"]["runs"]["rollkeeper"][0]["outcome"] == "complete"
+
+    used = memory.run(_args(memory, video_mb=3, manifest_files=25), tmp_path)
+    assert used["outcome"] == "complete"
+    assert used["files_copied"] == 1
+    assert used["bytes_copied"] == used["video_bytes"]
+    assert used["peak_rss_mb"] >= used["idle_peak_rss_mb"] > 0
