@@ -38,6 +38,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from daemon.domain.health import printable
 from daemon.logs import get_logger
 
 log = get_logger(__name__)
@@ -166,9 +168,7 @@ def _utc_now() -> datetime:
 
 def clean_text(value: str, limit: int = NAME_LIMIT) -> str:
     """A device-supplied string made safe to show: no control characters, bounded length."""
-    cleaned = "".join(character if character.isprintable() else " " for character in value)
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    return printable(value, limit)
 
 
 def format_bytes(count: int) -> str:
@@ -517,27 +517,26 @@ class Notifier:
         }
         loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            process = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as error:
-            log.warning("hook_failed_to_start", error=str(error), **fields)
-            return
-        self._hook_processes.add(process)
-        log.info("hook_started", pid=process.pid, **fields)
-        output = bytearray()
-        assert process.stdout is not None
-        reader = loop.create_task(_collect(process.stdout, output))
-        timed_out = False
-        try:
+        # Output goes to an unlinked temporary file, not a pipe: a child the hook leaves in the
+        # background keeps a pipe open and would hold up the wait for the hook itself.
+        with tempfile.TemporaryFile(prefix="rollkeeper-hook-") as output_file:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    "/bin/sh",
+                    "-c",
+                    command,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=output_file,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                log.warning("hook_failed_to_start", error=str(error), **fields)
+                return
+            self._hook_processes.add(process)
+            log.info("hook_started", pid=process.pid, **fields)
+            timed_out = False
             try:
                 await asyncio.wait_for(process.wait(), timeout)
             except TimeoutError:
@@ -549,21 +548,14 @@ class Notifier:
                 except TimeoutError:
                     _kill_group(process, signal.SIGKILL)
                     await process.wait()
-            try:
-                # Children the hook left in the background may hold the pipe open: a hook that
-                # finished in time may leave them running (its business), but we stop reading.
-                await asyncio.wait_for(asyncio.shield(reader), 1.0)
-            except TimeoutError:
-                reader.cancel()
-        finally:
-            self._hook_processes.discard(process)
-            if not reader.done():
-                reader.cancel()
-        if timed_out:
-            # Whatever of the group survived SIGTERM goes too.
-            _kill_group(process, signal.SIGKILL)
-        text = output.decode("utf-8", "replace")
-        truncated = len(output) >= HOOK_OUTPUT_LIMIT
+                # Whatever of the group survived SIGTERM (the shell gone, children left) goes.
+                _kill_group(process, signal.SIGKILL)
+            finally:
+                self._hook_processes.discard(process)
+            output_file.seek(0)
+            output = output_file.read(HOOK_OUTPUT_LIMIT + 1)
+        truncated = len(output) > HOOK_OUTPUT_LIMIT
+        text = output[:HOOK_OUTPUT_LIMIT].decode("utf-8", "replace")
         report = log.warning if timed_out or process.returncode != 0 else log.info
         report(
             "hook_finished",
@@ -613,17 +605,6 @@ def _run_env(report: RunNotice) -> dict[str, str]:
         "ROLLKEEPER_FILES_PENDING": str(report.files_pending),
         "ROLLKEEPER_ERROR": report.error,
     }
-
-
-async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
-            return
-        room = HOOK_OUTPUT_LIMIT - len(into)
-        if room > 0:
-            into.extend(chunk[:room])
-        # Keep reading past the limit: a hook blocked on a full pipe would never finish.
 
 
 def _kill_group(process: asyncio.subprocess.Process, signal_number: int) -> None:

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from daemon.domain.health import printable
+
 if TYPE_CHECKING:
     from daemon.config import Config
     from daemon.device.phone_files import PhoneFilesystem
@@ -536,7 +538,7 @@ def audit_as_dict(audits: Sequence[PhoneAudit]) -> dict[str, Any]:
 def render_text(audits: Sequence[PhoneAudit], out: TextIO) -> None:
     """The audit for people: counts, then every file that is not archived."""
     for audit in audits:
-        label = audit.name or audit.udid
+        label = printable(audit.name, 80) or audit.udid
         out.write(f"{label} ({audit.udid})\n")
         on_phone = [item for item in audit.files if item.file_class != NOT_ON_PHONE]
         out.write(
@@ -556,8 +558,9 @@ def render_text(audits: Sequence[PhoneAudit], out: TextIO) -> None:
         for file_class in (ARCHIVE_DAMAGED, FAILED, PENDING, EXCLUDED, NOT_ON_PHONE):
             items = [item for item in audit.files if item.file_class == file_class]
             for item in items[:TEXT_LIMIT]:
-                reason = f": {item.reason}" if item.reason else ""
-                out.write(f"  {file_class.upper():<16}{item.phone_path}{reason}\n")
+                reason = f": {printable(item.reason, 300)}" if item.reason else ""
+                path = printable(item.phone_path, 300)
+                out.write(f"  {file_class.upper():<16}{path}{reason}\n")
             if len(items) > TEXT_LIMIT:
                 out.write(f"  ... and {len(items) - TEXT_LIMIT:,} more {file_class} (--json)\n")
         if audit.complete:

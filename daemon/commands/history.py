@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 from daemon.commands.status import format_bytes, format_duration, load_context, local_time
+from daemon.domain.health import printable
 from daemon.store.reports import Reports, run_as_dict
 from daemon.store.state import DeviceRecord, StateDamagedError, StateStore
 
@@ -109,7 +110,7 @@ def gather_history(
 def _render_run(run: dict[str, Any], out: TextIO, show_failures: bool) -> None:
     duration = run["duration_seconds"]
     took = "running" if duration is None else format_duration_seconds(float(duration))
-    name = run["device_name"] or run["udid"]
+    name = printable(run["device_name"], 80) or run["udid"]
     out.write(
         f"#{run['id']}  {local_time(run['started_at'])}  {name}  {run['outcome']}  {took}\n"
         f"     found {run['files_found']:,}, copied {run['files_copied']:,} "
@@ -123,11 +124,12 @@ def _render_run(run: dict[str, Any], out: TextIO, show_failures: bool) -> None:
         out.write(f", rejected {run['items_rejected']:,}")
     out.write("\n")
     if run["error"]:
-        out.write(f"     error: {run['error']}\n")
+        out.write(f"     error: {printable(run['error'], 300)}\n")
     if show_failures:
         for failure in run["failures"]:
-            detail = f" ({failure['detail']})" if failure["detail"] else ""
-            out.write(f"     FAILED {failure['phone_path']}: {failure['reason']}{detail}\n")
+            detail = f" ({printable(failure['detail'], 300)})" if failure["detail"] else ""
+            path = printable(failure["phone_path"], 300)
+            out.write(f"     FAILED {path}: {printable(failure['reason'])}{detail}\n")
 
 
 def format_duration_seconds(seconds: float) -> str:

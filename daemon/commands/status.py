@@ -31,6 +31,7 @@ from daemon.domain.health import (
     assess_phone,
     estimate_remaining,
     overall_check,
+    printable,
 )
 from daemon.store.reports import FileCounts, Reports, parse_timestamp, run_as_dict
 from daemon.store.state import DeviceRecord, RunRecord, StateDamagedError, StateStore
@@ -461,7 +462,7 @@ def _state_line(phone: PhoneStatus, service_running: bool) -> str:
         return line
     words = _STATE_WORDS.get(phone.state, phone.state.replace("_", " "))
     if phone.device.state_detail and phone.state == phone.device.state:
-        words += f" ({phone.device.state_detail})"
+        words += f" ({printable(phone.device.state_detail, 300)})"
     if not service_running and phone.device.state not in ("disconnected", ""):
         words += " (the service is not running)"
     return words
@@ -505,12 +506,12 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
     def field(label: str, value: str) -> None:
         write(f"  {label + ':':<{LABEL_WIDTH}} {value}\n")
 
-    title = device.name or "(unnamed phone)"
+    title = printable(device.name, 80) or "(unnamed phone)"
     model = ", ".join(
         part
         for part in (
-            device.product_type,
-            f"iOS {device.product_version}" if device.product_version else "",
+            printable(device.product_type, 40),
+            f"iOS {printable(device.product_version, 40)}" if device.product_version else "",
         )
         if part
     )
@@ -546,7 +547,7 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
             f"{run.files_failed:,} failed, {run.files_pending:,} pending"
         )
         if run.error:
-            summary += f"; {run.error}"
+            summary += f"; {printable(run.error, 300)}"
         field("Last run", summary)
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")

@@ -151,6 +151,15 @@ class PhoneAssessment:
     reasons: tuple[str, ...]
 
 
+def printable(text: str, limit: int = 120) -> str:
+    """Untrusted text (a phone's name, an error quoting one) made safe for a terminal or a
+    one-line monitoring summary: control characters become spaces, runs of blanks one space,
+    and long text is cut with an ellipsis."""
+    cleaned = "".join(character if character.isprintable() else " " for character in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
 def _format_day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
@@ -158,7 +167,7 @@ def _format_day(moment: datetime) -> str:
 def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> PhoneAssessment:
     """Apply the rules above to one phone."""
     stale = staleness(facts.last_complete_at, facts.first_seen_at, now, stale_after)
-    label = facts.name or facts.udid
+    label = printable(facts.name, 80) or facts.udid
     critical: list[str] = []
     warnings: list[str] = []
 

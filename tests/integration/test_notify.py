@@ -412,3 +412,18 @@ async def test_a_hook_that_leaves_a_child_holding_its_output_does_not_hang(
         assert not _process_gone(int(child_pid_file.read_text()))
     finally:
         os.kill(int(child_pid_file.read_text()), 9)
+
+
+async def test_hook_output_is_logged_up_to_its_limit(tmp_path: Path) -> None:
+    from daemon.notify import HOOK_OUTPUT_LIMIT
+
+    hook = "head -c 100000 /dev/zero | tr '\\0' x"
+    settings = NotificationSettings(desktop=False, on_failure=hook)
+    notifier = Notifier(settings, Clock(), environ=_environ(tmp_path))
+    with structlog.testing.capture_logs() as events:
+        await notifier.run_failed(_failure(1))
+        assert await notifier.wait_idle(30)
+    [finished] = [event for event in events if event["event"] == "hook_finished"]
+    assert finished["exit_code"] == 0
+    assert finished["output"] == "x" * HOOK_OUTPUT_LIMIT
+    assert finished["output_truncated"] is True

@@ -458,3 +458,20 @@ def test_the_installed_command_exits_with_the_check_level(
     )
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout)["check"]["level"] == "warning"
+
+
+def test_untrusted_names_cannot_drive_the_terminal(setup: Setup, service: LockHolder) -> None:
+    store = setup.store()
+    store.record_device_seen(UDID, name="Evil\x1b[2J\x1b]0;owned\x07Phone\n", now=NOW)
+    run_id = store.start_run(UDID, now=NOW)
+    store.finish_run(run_id, "failed", RunCounts(), error="phone said \x1b[31mno", now=NOW)
+    store.close()
+    _, text = setup.status()
+    code, line = setup.check()
+    assert code == 2
+    assert "\x1b" not in text + line
+    assert "\x07" not in text + line
+    assert "Evil [2J ]0;owned Phone" in text
+    assert line == "CRITICAL: last backup of Evil [2J ]0;owned Phone failed"
+    # JSON keeps the name as the phone sent it (escaped by JSON itself).
+    assert setup.status_json()["devices"][0]["name"] == "Evil\x1b[2J\x1b]0;owned\x07Phone\n"
