@@ -216,8 +216,15 @@ class StateStore:
         self._connection.close()
 
     def integrity_check(self) -> str:
-        """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found."""
-        return str(self._connection.execute("PRAGMA integrity_check").fetchone()[0])
+        """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found.
+
+        A file damaged badly enough (e.g. truncated) makes the check itself fail with
+        "database disk image is malformed": that is a verdict too, not a crash.
+        """
+        try:
+            return str(self._connection.execute("PRAGMA integrity_check").fetchone()[0])
+        except sqlite3.DatabaseError as error:
+            return str(error)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
