@@ -96,13 +96,22 @@ def open_state(config: Config) -> StateStore:
     """Open the state database; a damaged one is moved aside and a new one started.
 
     The archive is the real record: the importer recognises files already in place by their
-    hash, so a lost manifest costs one read of the phone's files and never a duplicate.
+    hash, so a lost manifest costs one read of the phone's files and never a duplicate. A
+    missing (or empty) file is said out loud too: on a first start that is expected, later it
+    means the state was deleted and the next run rebuilds it.
     """
     path = Path(config.state.path)
+    existed = path.exists() and path.stat().st_size > 0
     try:
         store = StateStore.open(path)
         verdict = store.integrity_check()
         if verdict == "ok":
+            if not existed:
+                log.info(
+                    "state_database_created",
+                    path=str(path),
+                    action="files already in the archive are recognised by their hash",
+                )
             return store
         store.close()
         reason = f"integrity check: {verdict}"
