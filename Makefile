@@ -33,6 +33,16 @@ format: $(BIN)/rollkeeper
 bench: $(BIN)/rollkeeper
 	$(BIN)/python -m bench.run_all
 
+## faults: the reliability campaigns at full size; figures to docs/reliability.md
+CRASH_TRIALS ?= 300
+UNPLUG_TRIALS ?= 500
+DISK_FULL_TRIALS ?= 50
+SEED ?= 1
+faults: $(BIN)/rollkeeper
+	$(BIN)/python -m tests.reliability.run_faults --crash-trials $(CRASH_TRIALS) \
+		--unplug-trials $(UNPLUG_TRIALS) --disk-full-trials $(DISK_FULL_TRIALS) --seed $(SEED) \
+		--write-docs docs/reliability.md
+
 ## bench-venvs: dcimport (a peer in bench/peers.py) in its own venv: it pins pymobiledevice3 9.x
 bench-venvs:
 	$(PYTHON) -m venv bench/.venvs/dcimport
