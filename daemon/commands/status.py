@@ -28,6 +28,7 @@ from daemon.domain.health import (
     CheckResult,
     PhoneAssessment,
     PhoneFacts,
+    archive_check_findings,
     assess_phone,
     estimate_remaining,
     overall_check,
@@ -125,6 +126,17 @@ class PhoneStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchiveCheckStatus:
+    """The last archive check (scrub) that found something, and what of it is still open."""
+
+    report_path: Path
+    checked_at: datetime | None
+    unresolved: list[str]
+    archive_unreachable: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     """The whole answer of ``status``, before it is rendered as text or JSON."""
 
@@ -138,6 +150,7 @@ class StatusReport:
     archive_files: int
     archive_bytes: int
     phones: list[PhoneStatus] = field(default_factory=list)
+    archive_check: ArchiveCheckStatus | None = None
     check: CheckResult = field(default_factory=lambda: CheckResult(CheckLevel.OK, ""))
 
 
@@ -196,6 +209,48 @@ def _fallback_state_path(config_path: Path | None, environ: Mapping[str, str]) -
         except (OSError, ValueError, KeyError, TypeError):
             pass
     return default_state_dir(environ) / "state.sqlite3"
+
+
+def scrub_report_path_for(state_path: Path) -> Path:
+    """Where the service keeps the last archive check that found something
+    (``<state db>.scrub.json``, written by the service's scheduled scrub)."""
+    return state_path.with_name(state_path.name + ".scrub.json")
+
+
+def _archive_check(state_path: Path, reports: Reports | None) -> ArchiveCheckStatus | None:
+    path = scrub_report_path_for(state_path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        return ArchiveCheckStatus(path, None, [], False, error=str(error))
+    if not isinstance(document, dict):
+        return ArchiveCheckStatus(path, None, [], False, error="not a JSON object")
+    stamp = document.get("finished_at") or document.get("started_at")
+    try:
+        checked_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        checked_at = None
+    if checked_at is None:
+        return ArchiveCheckStatus(path, None, [], False, error="no time in the report")
+    if checked_at.tzinfo is None:
+        checked_at = checked_at.replace(tzinfo=UTC)
+    flagged = [
+        str(item)
+        for key in ("missing", "changed", "unreadable")
+        for item in (document.get(key) or [])
+        if isinstance(item, str)
+    ]
+    unresolved = (
+        reports.unresolved_archive_paths(flagged, checked_at) if reports is not None else flagged
+    )
+    return ArchiveCheckStatus(
+        report_path=path,
+        checked_at=checked_at,
+        unresolved=unresolved,
+        archive_unreachable=bool(document.get("archive_unreachable")),
+    )
 
 
 def lock_path_for(state_path: Path) -> Path:
@@ -284,6 +339,7 @@ def gather_status(
     state_problem: str | None = None
     state_exists = context.state_path.exists()
     archive_files = archive_bytes = 0
+    archive_check: ArchiveCheckStatus | None = None
     if state_exists:
         try:
             store = StateStore.open(context.state_path, read_only=True)
@@ -299,16 +355,33 @@ def gather_status(
                     _phone_status(device, reports, service.running, now, stale_after)
                     for device in store.devices()
                 ]
+                archive_check = _archive_check(context.state_path, reports)
             except (sqlite3.Error, ValueError) as error:
                 state_problem = str(error)
                 phones = []
             finally:
                 store.close()
+    archive_critical: list[str] = []
+    archive_warnings: list[str] = []
+    if archive_check is not None and archive_check.checked_at is not None:
+        completes = [
+            moment
+            for moment in (parse_timestamp(phone.device.last_complete_at) for phone in phones)
+            if moment is not None
+        ]
+        archive_critical, archive_warnings = archive_check_findings(
+            unresolved_damaged=len(archive_check.unresolved),
+            archive_unreachable=archive_check.archive_unreachable,
+            checked_at=archive_check.checked_at,
+            latest_complete_at=max(completes, default=None),
+        )
     check = overall_check(
         service_running=service.running,
         config_problems=context.config_status.problems,
         state_problem=state_problem,
         phones=[phone.assessment for phone in phones],
+        archive_critical=archive_critical,
+        archive_warnings=archive_warnings,
     )
     return StatusReport(
         generated_at=now,
@@ -321,6 +394,7 @@ def gather_status(
         archive_files=archive_files,
         archive_bytes=archive_bytes,
         phones=phones,
+        archive_check=archive_check,
         check=check,
     )
 
@@ -414,7 +488,21 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
         },
         "settings": {"stale_after_days": report.stale_after_days},
         "archive": {"files": report.archive_files, "bytes": report.archive_bytes},
+        "archive_check": _archive_check_dict(report.archive_check),
         "devices": devices,
+    }
+
+
+def _archive_check_dict(check: ArchiveCheckStatus | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "report_path": str(check.report_path),
+        "checked_at": _iso(check.checked_at),
+        "unresolved_count": len(check.unresolved),
+        "unresolved": check.unresolved[:100],
+        "archive_unreachable": check.archive_unreachable,
+        "error": check.error,
     }
 
 
@@ -490,6 +578,17 @@ def render_text(report: StatusReport, out: TextIO) -> None:
         f"Archive:   {_plural(report.archive_files, 'file')}, "
         f"{format_bytes(report.archive_bytes)}\n"
     )
+    check = report.archive_check
+    if check is not None and check.checked_at is not None and check.unresolved:
+        write(
+            f"           archive check {local_time(_iso(check.checked_at))}: "
+            f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
+            "since: run `rollkeeper verify`\n"
+        )
+        for path in check.unresolved[:10]:
+            write(f"             {printable(path, 200)}\n")
+        if len(check.unresolved) > 10:
+            write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
     if not report.state_exists:
         write("\nNo backup yet: plug in a phone, unlock it and tap Trust.\n")
     elif not report.phones and not report.state_problem:

@@ -237,11 +237,15 @@ def overall_check(
     config_problems: Sequence[str],
     state_problem: str | None,
     phones: Sequence[PhoneAssessment],
+    archive_critical: Sequence[str] = (),
+    archive_warnings: Sequence[str] = (),
 ) -> CheckResult:
     """Combine the service, config, state database and per-phone verdicts into one line.
 
     The line starts with ``OK``, ``WARNING`` or ``CRITICAL`` and lists every reason, worst
     first, so a monitoring system shows the real cause without a second command.
+    ``archive_critical`` and ``archive_warnings`` are findings about the archive itself (damaged
+    files found by the scheduled check, an archive that was unreachable).
     """
     critical: list[str] = []
     warnings: list[str] = []
@@ -254,6 +258,8 @@ def overall_check(
         critical.append(f"config is broken: {first}{suffix}")
     if state_problem:
         critical.append(f"state database unreadable: {state_problem}")
+    critical.extend(archive_critical)
+    warnings.extend(archive_warnings)
     for phone in phones:
         if phone.level is CheckLevel.CRITICAL:
             critical.extend(phone.reasons)
@@ -272,6 +278,33 @@ def overall_check(
     if backing_up:
         parts.append(f"{backing_up} backing up now")
     return CheckResult(CheckLevel.OK, "OK: " + "; ".join(parts))
+
+
+def archive_check_findings(
+    *,
+    unresolved_damaged: int,
+    archive_unreachable: bool,
+    checked_at: datetime,
+    latest_complete_at: datetime | None,
+) -> tuple[list[str], list[str]]:
+    """(critical, warnings) from the last archive check (scrub) that found something.
+
+    Damaged or missing files that nothing has verified since are critical: the archive is the
+    backup. An archive that was unreachable at the check is a warning, settled by any complete
+    backup after it (which wrote to the archive, so it was back).
+    """
+    day = _format_day(checked_at)
+    critical: list[str] = []
+    warnings: list[str] = []
+    if unresolved_damaged:
+        noun = "file" if unresolved_damaged == 1 else "files"
+        critical.append(
+            f"archive check on {day} found {unresolved_damaged} damaged or missing {noun}; "
+            "run `rollkeeper verify`"
+        )
+    if archive_unreachable and (latest_complete_at is None or latest_complete_at <= checked_at):
+        warnings.append(f"the archive folder was unreachable at the archive check on {day}")
+    return critical, warnings
 
 
 def estimate_remaining(bytes_done: int, bytes_total: int, elapsed: timedelta) -> timedelta | None:

@@ -152,6 +152,22 @@ class Reports:
             failures.extend(RunFailure(run_id, str(a), str(b), str(c)) for a, b, c in rows)
         return failures
 
+    def unresolved_archive_paths(self, paths: Iterable[str], since: datetime) -> list[str]:
+        """Of archive paths an archive check flagged at ``since``, those still in question: the
+        database still vouches for them and they were not verified again after ``since`` (a
+        later ``rollkeeper verify`` or scrub that matched them settles them)."""
+        unresolved: list[str] = []
+        for path in paths:
+            row = self._connection.execute(
+                "SELECT verified_at FROM archive_files WHERE relative_path = ?", (path,)
+            ).fetchone()
+            if row is None:
+                continue  # no longer vouched for: dealt with
+            verified = parse_timestamp(row[0])
+            if verified is None or verified <= since:
+                unresolved.append(path)
+        return unresolved
+
     def known_udids(self) -> list[str]:
         """Every phone in the database."""
         rows = self._connection.execute("SELECT udid FROM devices ORDER BY udid").fetchall()

@@ -475,3 +475,77 @@ def test_untrusted_names_cannot_drive_the_terminal(setup: Setup, service: LockHo
     assert line == "CRITICAL: last backup of Evil [2J ]0;owned Phone failed"
     # JSON keeps the name as the phone sent it (escaped by JSON itself).
     assert setup.status_json()["devices"][0]["name"] == "Evil\x1b[2J\x1b]0;owned\x07Phone\n"
+
+
+def _scrub_report(setup: Setup, **fields: Any) -> None:
+    document = {
+        "started_at": (NOW - timedelta(hours=1, minutes=5)).isoformat(),
+        "finished_at": (NOW - timedelta(hours=1)).isoformat(),
+        "files_checked": 3,
+        "archive_unreachable": False,
+        "missing": [],
+        "changed": [],
+        "unreadable": [],
+    }
+    document.update(fields)
+    path = setup.state_path.with_name(setup.state_path.name + ".scrub.json")
+    path.write_text(json.dumps(document))
+
+
+def test_damage_found_by_the_archive_check_is_critical_until_verified(
+    setup: Setup, service: LockHolder
+) -> None:
+    store = setup.store()
+    _complete_backup(store, NOW - timedelta(days=1))
+    store.close()
+    _scrub_report(
+        setup,
+        missing=["2026/2026-11/IMG_0000.HEIC"],
+        changed=["2026/2026-11/IMG_0001.HEIC"],
+    )
+    assert setup.check() == (
+        2,
+        "CRITICAL: archive check on 2026-11-26 found 2 damaged or missing files; "
+        "run `rollkeeper verify`",
+    )
+    document = setup.status_json()
+    assert document["archive_check"]["unresolved_count"] == 2
+    assert document["archive_check"]["checked_at"] == "2026-11-26T11:00:00+00:00"
+    _, text = setup.status()
+    assert "2 files damaged or missing" in text
+    assert "2026/2026-11/IMG_0001.HEIC" in text
+    # `rollkeeper verify` found one of them fine again after the check: one is left.
+    store = setup.store()
+    store.mark_verified("2026/2026-11/IMG_0001.HEIC", now=NOW - timedelta(minutes=5))
+    store.close()
+    assert setup.status_json()["archive_check"]["unresolved"] == ["2026/2026-11/IMG_0000.HEIC"]
+    assert setup.check()[1].startswith("CRITICAL: archive check on 2026-11-26 found 1 damaged")
+
+
+def test_an_unreachable_archive_is_a_warning_until_a_backup_reaches_it(
+    setup: Setup, service: LockHolder
+) -> None:
+    store = setup.store()
+    _complete_backup(store, NOW - timedelta(days=1))
+    store.close()
+    _scrub_report(setup, archive_unreachable=True)
+    assert setup.check() == (
+        1,
+        "WARNING: the archive folder was unreachable at the archive check on 2026-11-26",
+    )
+    store = setup.store()
+    _complete_backup(store, NOW - timedelta(minutes=1), files=4)
+    store.close()
+    assert setup.check() == (0, "OK: 1 of 1 phone backed up")
+    assert setup.status_json()["archive_check"]["archive_unreachable"] is True
+
+
+def test_a_damaged_archive_check_report_does_not_break_status(
+    setup: Setup, service: LockHolder
+) -> None:
+    store = setup.store()
+    _complete_backup(store, NOW - timedelta(days=1))
+    store.close()
+    setup.state_path.with_name(setup.state_path.name + ".scrub.json").write_text("[1, 2")
+    assert setup.check() == (0, "OK: 1 of 1 phone backed up")
+    assert setup.status_json()["archive_check"]["error"]

@@ -154,3 +154,23 @@ def test_estimate_remaining() -> None:
     assert estimate_remaining(0, 100, timedelta(seconds=10)) is None
     assert estimate_remaining(50, 100, timedelta(0)) is None
     assert estimate_remaining(150, 100, timedelta(seconds=10)) is None
+
+
+def test_archive_check_findings() -> None:
+    from daemon.domain.health import archive_check_findings
+
+    checked = NOW - timedelta(hours=1)
+    assert archive_check_findings(
+        unresolved_damaged=0, archive_unreachable=False, checked_at=checked, latest_complete_at=None
+    ) == ([], [])
+    critical, warnings = archive_check_findings(
+        unresolved_damaged=1, archive_unreachable=True, checked_at=checked, latest_complete_at=None
+    )
+    assert critical == [
+        "archive check on 2026-11-26 found 1 damaged or missing file; run `rollkeeper verify`"
+    ]
+    assert warnings == ["the archive folder was unreachable at the archive check on 2026-11-26"]
+    # A complete backup after the check wrote to the archive: it is reachable again.
+    assert archive_check_findings(
+        unresolved_damaged=0, archive_unreachable=True, checked_at=checked, latest_complete_at=NOW
+    ) == ([], [])
