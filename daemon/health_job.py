@@ -112,11 +112,14 @@ async def check_staleness(
     settings: StaleSettingsLike,
     now: datetime,
     ledger: StaleNoticeLedger | None = None,
+    selected: Callable[[str, str], bool] | None = None,
 ) -> list[StaleFinding]:
     """The periodic job body: find stale phones and announce each once per stale period.
 
     ``now`` is injected (the scheduler passes the wall clock, tests a fixed instant). Returns
     every stale phone, notified now or not. The ledger defaults to the file next to ``store``.
+    ``selected(udid, name)`` says whether the config backs a phone up at all (``[filters]
+    include_devices``/``exclude_devices``); a phone left out on purpose is never "stale".
     """
     stale_after = timedelta(days=settings.stale_after_days)
     ledger = ledger or StaleNoticeLedger(ledger_path(store.path))
@@ -124,6 +127,8 @@ async def check_staleness(
     findings: list[StaleFinding] = []
     changed = False
     for device in store.devices():
+        if selected is not None and not selected(device.udid, device.name):
+            continue
         last_complete = (
             parse_timestamp(device.last_complete_at) if device.last_complete_at else None
         )
@@ -175,11 +180,12 @@ async def run_staleness_job(
     notifier: Notifier,
     settings: Callable[[], StaleSettingsLike],
     clock: Callable[[], datetime] = _utc_now,
+    selected: Callable[[str, str], bool] | None = None,
 ) -> list[StaleFinding]:
     """One scheduled run: the current settings (the config may have been reloaded), the clock's
     now. A failure is logged, never raised: the next hour tries again."""
     try:
-        return await check_staleness(store, notifier, settings(), clock())
+        return await check_staleness(store, notifier, settings(), clock(), selected=selected)
     except Exception:
         log.exception("staleness_check_failed")
         return []
@@ -194,17 +200,19 @@ def add_staleness_job(
     clock: Callable[[], datetime] = _utc_now,
     interval: timedelta = STALENESS_CHECK_INTERVAL,
     first_check_delay: timedelta = STALENESS_FIRST_CHECK_DELAY,
+    selected: Callable[[str, str], bool] | None = None,
 ) -> None:
     """Schedule :func:`run_staleness_job` on an APScheduler 3 ``AsyncIOScheduler``.
 
-    ``settings`` returns the config's ``[schedule]`` section in force. One job, replaced if it
-    exists, never two at once, missed runs coalesced: after a laptop sleeps a week, one check.
+    ``settings`` returns the config's ``[schedule]`` section in force; ``selected(udid, name)``
+    (optional) whether the config in force backs that phone up. One job, replaced if it exists,
+    never two at once, missed runs coalesced: after a laptop sleeps a week, one check.
     """
     scheduler.add_job(
         run_staleness_job,
         "interval",
         seconds=interval.total_seconds(),
-        args=(store, notifier, settings, clock),
+        args=(store, notifier, settings, clock, selected),
         id=STALENESS_JOB_ID,
         name="staleness check",
         next_run_time=clock() + first_check_delay,

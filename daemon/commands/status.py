@@ -69,6 +69,7 @@ _STATE_WORDS = {
     "waiting_for_trust": 'waiting for you to tap "Trust" on the phone',
     "trust_denied": "the phone refused to trust this computer: unplug it, plug it in, tap Trust",
     "error": "error",
+    "excluded": "left out by [filters] include_devices / exclude_devices",
 }
 
 _VERDICT_WORDS = {
@@ -76,6 +77,7 @@ _VERDICT_WORDS = {
     "backing_up": "backing up now",
     "not_backed_up": "NOT fully backed up",
     "never_backed_up": "never backed up completely",
+    "excluded": "not backed up: left out by the config's filters",
 }
 
 
@@ -284,6 +286,7 @@ def _phone_status(
     service_running: bool,
     now: datetime,
     stale_after: timedelta,
+    config: Config | None,
 ) -> PhoneStatus:
     state = device.state if service_running else STATE_DISCONNECTED
     counts = reports.file_counts(device.udid)
@@ -298,6 +301,7 @@ def _phone_status(
         last_finished_outcome=None if last_run is None else last_run.outcome,
         pending=counts.pending,
         failed=counts.failed,
+        excluded=_excluded(device, config),
     )
     progress = None
     if state == STATE_BACKING_UP:
@@ -328,6 +332,18 @@ def _phone_status(
     )
 
 
+def _excluded(device: DeviceRecord, config: Config | None) -> bool:
+    """Whether the config leaves this phone out (else what the service last recorded)."""
+    if config is None:
+        return device.state == "excluded"
+    from daemon.domain.filters import device_selected
+
+    filters = config.filters
+    return not device_selected(
+        device.udid, device.name, filters.include_devices, filters.exclude_devices
+    )
+
+
 def gather_status(
     config_cli_value: str | None, environ: Mapping[str, str], now: datetime
 ) -> StatusReport:
@@ -352,7 +368,9 @@ def gather_status(
                 reports = Reports.for_store(store)
                 archive_files, archive_bytes = store.archive_size()
                 phones = [
-                    _phone_status(device, reports, service.running, now, stale_after)
+                    _phone_status(
+                        device, reports, service.running, now, stale_after, context.config
+                    )
                     for device in store.devices()
                 ]
                 archive_check = _archive_check(context.state_path, reports)

@@ -48,6 +48,7 @@ VERDICT_BACKED_UP = "backed_up"
 VERDICT_BACKING_UP = "backing_up"
 VERDICT_NOT_BACKED_UP = "not_backed_up"
 VERDICT_NEVER_BACKED_UP = "never_backed_up"
+VERDICT_EXCLUDED = "excluded"
 
 
 class CheckLevel(IntEnum):
@@ -136,6 +137,8 @@ class PhoneFacts:
     #: Present files (shown by the phone's last scan) in each manifest status.
     pending: int
     failed: int
+    #: The config leaves this phone out (``[filters] include_devices``/``exclude_devices``).
+    excluded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,10 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
     """Apply the rules above to one phone."""
     stale = staleness(facts.last_complete_at, facts.first_seen_at, now, stale_after)
     label = printable(facts.name, 80) or facts.udid
+    if facts.excluded:
+        # Left out on purpose: nothing about it is a warning, and it never goes "stale".
+        quiet = Staleness(False, stale.since, stale.age, stale.never_completed)
+        return PhoneAssessment(facts.udid, facts.name, VERDICT_EXCLUDED, CheckLevel.OK, quiet, ())
     critical: list[str] = []
     warnings: list[str] = []
 
@@ -272,9 +279,16 @@ def overall_check(
         return CheckResult(CheckLevel.WARNING, "WARNING: " + "; ".join(warnings))
     if not phones:
         return CheckResult(CheckLevel.OK, "OK: service running; no phone seen yet")
-    backed_up = sum(1 for phone in phones if phone.verdict == VERDICT_BACKED_UP)
-    backing_up = sum(1 for phone in phones if phone.verdict == VERDICT_BACKING_UP)
-    parts = [f"{backed_up} of {len(phones)} phone{'s' if len(phones) != 1 else ''} backed up"]
+    included = [phone for phone in phones if phone.verdict != VERDICT_EXCLUDED]
+    if not included:
+        left_out = len(phones)
+        return CheckResult(
+            CheckLevel.OK,
+            f"OK: service running; no phone to back up ({left_out} left out by the config)",
+        )
+    backed_up = sum(1 for phone in included if phone.verdict == VERDICT_BACKED_UP)
+    backing_up = sum(1 for phone in included if phone.verdict == VERDICT_BACKING_UP)
+    parts = [f"{backed_up} of {len(included)} phone{'s' if len(included) != 1 else ''} backed up"]
     if backing_up:
         parts.append(f"{backing_up} backing up now")
     return CheckResult(CheckLevel.OK, "OK: " + "; ".join(parts))

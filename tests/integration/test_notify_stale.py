@@ -142,3 +142,18 @@ async def test_the_staleness_job_runs_on_a_real_scheduler(tmp_path: Path) -> Non
         scheduler.shutdown(wait=False)
         store.close()
     assert len(_calls(calls)) == 1
+
+
+async def test_a_phone_left_out_by_the_config_is_never_announced_stale(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.sqlite3")
+    store.record_device_seen("U1", name="Ann", now=DAY0)
+    store.record_device_seen("U2", name="Work phone", now=DAY0)
+    notifier = Notifier(NotificationSettings(desktop=False), lambda: DAY0, environ={})
+    findings = await check_staleness(
+        store,
+        notifier,
+        ScheduleSettings(stale_after_days=1),
+        DAY0 + timedelta(days=2),
+        selected=lambda udid, name: name != "Work phone",
+    )
+    assert [finding.udid for finding in findings] == ["U1"]

@@ -549,3 +549,22 @@ def test_a_damaged_archive_check_report_does_not_break_status(
     setup.state_path.with_name(setup.state_path.name + ".scrub.json").write_text("[1, 2")
     assert setup.check() == (0, "OK: 1 of 1 phone backed up")
     assert setup.status_json()["archive_check"]["error"]
+
+
+def test_a_phone_left_out_by_the_config_is_never_a_warning(
+    setup: Setup, service: LockHolder
+) -> None:
+    setup.write_config(f'[filters]\nexclude_devices = ["{UDID}"]\n')
+    store = setup.store()
+    _seen(store, NOW - timedelta(days=30))
+    store.close()
+    assert setup.check() == (
+        0,
+        "OK: service running; no phone to back up (1 left out by the config)",
+    )
+    [device] = setup.status_json()["devices"]
+    assert device["verdict"] == "excluded"
+    assert device["level"] == "ok"
+    assert device["stale"]["stale"] is False
+    _, text = setup.status()
+    assert "not backed up: left out by the config's filters" in text
