@@ -276,7 +276,10 @@ class Notifier:
         name = clean_text(report.device_name) or report.udid
         title = f"Backup of {name} failed"
         reason = clean_text(report.error, 200) if report.error else "unknown error"
-        body = f"{reason}. {report.files_copied} files copied before it stopped."
+        body = (
+            f"{reason}. {report.files_copied} files copied, {report.files_pending} pending, "
+            f"{report.files_failed} failed."
+        )
         self._ping(EVENT_FAILURE, report)
         if self._allowed(EVENT_FAILURE, report.udid):
             self._dispatch(EVENT_FAILURE, title, body, self._settings.on_failure, _run_env(report))
@@ -314,9 +317,11 @@ class Notifier:
         watchdog): it hands the alert to ``loop`` and returns at once, never raising."""
 
         def notify(title: str, body: str) -> None:
+            coroutine = self.alert(title, body)
             try:
-                future = asyncio.run_coroutine_threadsafe(self.alert(title, body), loop)
+                future = asyncio.run_coroutine_threadsafe(coroutine, loop)
             except RuntimeError as error:  # the loop is closed: the service is stopping
+                coroutine.close()
                 log.warning("notification_dropped", title=title, error=str(error))
                 return
             with self._thread_requests_lock:

@@ -427,3 +427,16 @@ async def test_hook_output_is_logged_up_to_its_limit(tmp_path: Path) -> None:
     assert finished["exit_code"] == 0
     assert finished["output"] == "x" * HOOK_OUTPUT_LIMIT
     assert finished["output_truncated"] is True
+
+
+def test_an_alert_after_the_loop_closed_is_dropped_quietly(tmp_path: Path) -> None:
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    notifier = Notifier(NotificationSettings(desktop=True), Clock(), environ=_environ(tmp_path))
+    notify = notifier.alert_from_thread(loop)
+    loop.close()
+    with structlog.testing.capture_logs() as events:
+        notify("usbmuxd is not running", "start it")
+    assert [event["event"] for event in events] == ["notification_dropped"]
+    assert not notifier.busy
