@@ -85,10 +85,13 @@ def _crash_chain(
     """One chain of trials on its own phone, archive and state (``trials + 1`` processes)."""
     rng = random.Random(seed)
     work.mkdir(parents=True)
+    # Each chain's service backs up only its own phone (the simulator serves both), and the
+    # chains' photos differ, so content leaking from one chain into another is caught.
     config = write_config(
         work / "config.toml",
         work,
         schedule={"debounce_seconds": 0.05, "retry_initial_seconds": 0.2},
+        filters={"include_devices": [udid]},
     )
     archive = work / "archive"
     state = work / "state" / "state.sqlite3"
@@ -132,7 +135,7 @@ def _crash_chain(
                 media_root,
                 first_number=1 if rollover else 10 * trial + 1,
                 file_time=datetime(2024, 3, 9, tzinfo=UTC) + timedelta(days=trial),
-                variant=f"trial-{trial}",
+                variant=f"{udid}/trial-{trial}",
             )
             for item in roll.files:
                 ever_on_phone.add(hash_file(item.host_path))
