@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 
 from daemon.importer.hashing import hash_file
+from daemon.importer.job import WORK_FOLDER
 from daemon.simulator import SimulatorThread
 from daemon.simulator.phone import AfcFaults
 from tests import media
@@ -118,6 +119,11 @@ def _crash_chain(
                 problems.append(f"recovery run {finished[0]['outcome']}: {service.tail(5)}")
             check = check_archive(archive, state, ever_on_phone, udid)
             problems.extend(check.problems)
+            # After a complete run every file is archived: a partial left over is a lost copy
+            # of a file's worth of disk space, never cleaned up.
+            leftovers = sorted((archive / WORK_FOLDER).rglob("*.partial"))
+            if leftovers:
+                problems.append(f"{len(leftovers)} partial(s) left after a complete run")
             if trial > 0:
                 tally.trials += 1
                 tally.files_checked += check.files
