@@ -19,9 +19,10 @@ from collections.abc import Callable
 #: under load), small enough that a 4 MiB chunk at 35 MB/s still takes most of its 120 ms.
 BURST_SECONDS = 0.05
 #: Pieces a throttled READ is sent in, in seconds of the rate (bounded below and above), so a
-#: 4 MiB reply at 35 MB/s leaves the link in steps of ~10 ms instead of one 120 ms lump.
+#: 4 MiB reply at 35 MB/s leaves the link in steps of ~10 ms instead of one 120 ms lump, and a
+#: test's slow phone (50 kB/s) still shows progress every ~80 ms rather than every second.
 PIECE_SECONDS = 0.01
-MIN_PIECE_BYTES = 64 * 1024
+MIN_PIECE_BYTES = 4096
 MAX_PIECE_BYTES = 1024 * 1024
 
 
