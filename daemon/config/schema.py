@@ -177,7 +177,8 @@ def _validate_cron(value: str) -> str:
     except ValueError as error:
         detail = str(error).removeprefix(f"{value!r}: ")
         raise ValueError(
-            f"{value!r} is not a crontab line (minute hour day-of-month month day-of-week): {detail}"
+            f"{value!r} is not a crontab line"
+            f" (minute hour day-of-month month day-of-week): {detail}"
         ) from None
     return value
 
