@@ -34,6 +34,9 @@ MEDIA_ROOT = "/DCIM"
 LISTING_CONCURRENCY = 8
 #: GET_FILE_INFO requests in flight at once (AFC matches replies by packet number).
 STAT_CONCURRENCY = 64
+#: SQLite stores signed 64-bit integers: a phone's number beyond that cannot be recorded (a
+#: size that large cannot be real; a time that large is clamped).
+LARGEST_STORED_INTEGER = 2**63 - 1
 #: Statuses that need no new stat while the name stays in the listing.
 SETTLED_STATUSES = frozenset({ARCHIVED, EXCLUDED})
 
@@ -80,6 +83,13 @@ def printable_raw_name(raw: bytes) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _clamped(value: int | None) -> int | None:
+    """A time beyond what the manifest can store, held at the largest storable value: the
+    file is still backed up (its date folder is then the far future), and the same reply
+    always gives the same identity."""
+    return None if value is None else min(value, LARGEST_STORED_INTEGER)
+
+
 def check_stat(name: str, raw: RawStat) -> StatOutcome:
     """Turn an untrusted GET_FILE_INFO reply into identity fields, or a rejection."""
     kind = raw.kind
@@ -92,8 +102,10 @@ def check_stat(name: str, raw: RawStat) -> StatOutcome:
     size = raw.integer("st_size")
     if size is None:
         return StatOutcome(name, rejection="stat_without_size")
-    modified = raw.integer("st_mtime")
-    birth = raw.integer("st_birthtime")
+    if size > LARGEST_STORED_INTEGER:
+        return StatOutcome(name, rejection="stat_size_out_of_range", detail=str(size)[:40])
+    modified = _clamped(raw.integer("st_mtime"))
+    birth = _clamped(raw.integer("st_birthtime"))
     if birth is None:
         birth = modified
     if birth is None:
