@@ -1,4 +1,4 @@
-"""A hostile phone: bad names, lying stats, growing files, read errors, far dates.
+"""A hostile phone: bad names, lying stats, growing files, read errors, far and huge numbers.
 
 A real ``rollkeeper run`` process backs up a simulated phone whose listing and replies are
 hostile (the simulator's fault injection) beside an ordinary camera roll. Checked: nothing is
@@ -48,11 +48,10 @@ def _make_phone(root: Path) -> tuple[AfcFaults, dict[str, str], dict[str, str]]:
     """Faults, the reasons expected per phone path, and the hashes that must be archived."""
     media.make_camera_roll(root)
     folder = root / "DCIM" / "100APPLE"
-    for number in range(8001, 8010):
+    for number in range(8001, 8011):
         media.make_blob(folder / f"IMG_{number}.JPG", 50_000 + number, seed=f"hostile/{number}")
     path = f"{FOLDER}/IMG_{{}}.JPG".format
     faults = AfcFaults(
-        stat_size={path(8001): 1000},
         grows_by_bytes={path(8002): 100},
         read_error_after_bytes={path(8003): 20_000},
         stat_missing_keys={
@@ -60,8 +59,10 @@ def _make_phone(root: Path) -> tuple[AfcFaults, dict[str, str], dict[str, str]]:
             path(8005): {"st_birthtime", "st_mtime"},
             path(8006): {"st_ifmt", "st_blocks", "st_nlink"},
         },
-        stat_birthtime_ns={path(8007): 0, path(8008): NS_2100},
-        stat_mtime_ns={path(8007): 0, path(8008): NS_2100},
+        # Beyond what SQLite can store: the size is refused, the time clamped (year 2262).
+        stat_size={path(8001): 1000, path(8010): 2**64},
+        stat_birthtime_ns={path(8007): 0, path(8008): NS_2100, path(8009): 2**64 + 5},
+        stat_mtime_ns={path(8007): 0, path(8008): NS_2100, path(8009): 2**64 + 5},
         hostile_entries={
             FOLDER: [entry for entry, _reason in HOSTILE_NAMES]
             # A NUL splits the name in the listing: "IMG_7006" (not media) and "/../x.JPG".
@@ -75,6 +76,7 @@ def _make_phone(root: Path) -> tuple[AfcFaults, dict[str, str], dict[str, str]]:
         path(8003): "read_error",
         path(8004): "stat_without_size",
         path(8005): "stat_without_times",
+        path(8010): "stat_size_out_of_range",
     }
     refused = set(expected_reasons)
     wanted = {
@@ -125,7 +127,7 @@ def test_hostile_phone_writes_nothing_outside_the_archive_and_backs_up_the_rest(
     stored = archive_files(archive)
     assert sorted(stored.values()) == sorted(wanted.values())
     folders = {Path(relative).parts[0] for relative in stored}
-    assert {"1970", "2100"} <= folders, folders
+    assert {"1970", "2100", "2262"} <= folders, folders
     assert stray_partials(archive) == []
 
     # Nothing outside the archive changed, and no escape target exists.
