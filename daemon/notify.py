@@ -515,10 +515,12 @@ class Notifier:
             env[name] = ""
         env.update({name: value.replace("\0", "") for name, value in hook_env.items()})
         env["ROLLKEEPER_EVENT"] = kind
+        run_id_text = hook_env.get("ROLLKEEPER_RUN_ID", "")
         fields = {
             "kind": kind,
             "udid": hook_env.get("ROLLKEEPER_UDID") or None,
-            "run_id": hook_env.get("ROLLKEEPER_RUN_ID") or None,
+            # An integer, like the run_id of every other event.
+            "run_id": int(run_id_text) if run_id_text.isdigit() else None,
         }
         loop = asyncio.get_running_loop()
         started = loop.time()

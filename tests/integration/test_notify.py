@@ -124,7 +124,7 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
     assert [(event["exit_code"], event["timed_out"]) for event in finished] == [(0, False)] * 2
     assert all(event["output"] == "hook ran\n" for event in finished)
     assert all(event["kind"] == "failure" for event in finished)
-    assert {event["run_id"] for event in finished} == {"1", "3"}
+    assert {event["run_id"] for event in finished} == {1, 3}
 
 
 async def test_without_a_minimum_interval_every_failed_run_fires(tmp_path: Path) -> None:

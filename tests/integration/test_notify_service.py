@@ -71,7 +71,7 @@ def test_a_hanging_success_hook_is_killed_and_the_backup_is_not_held(
         hook = service.wait_for("hook_finished", kind="success")[0]
         assert hook["timed_out"] is True
         assert hook["udid"] == UDID
-        assert hook["run_id"] == str(finished["run_id"])
+        assert hook["run_id"] == finished["run_id"]
         assert started.read_text().strip() == str(finished["run_id"])
         # The run was recorded before the hook even timed out: the hook held nothing up.
         order = [event["event"] for event in service.events]
