@@ -66,7 +66,9 @@ async def test_stuck_read_times_out_is_retried_and_the_phone_is_backed_up_once_i
         runs = store.runs(UDID)
         assert len(runs) >= 2
         assert all(run.outcome == "interrupted" for run in runs), runs
-        assert all("no answer to READ" in run.error for run in runs), runs
+        # Every attempt timed out (on a loaded machine another request may be the one).
+        assert all("no answer to" in run.error for run in runs), runs
+        assert any("no answer to READ" in run.error for run in runs), runs
 
         simulator.set_faults(UDID, AfcFaults())
         service.run_finished.clear()

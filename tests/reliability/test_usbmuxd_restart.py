@@ -37,7 +37,7 @@ def test_usbmuxd_restart_mid_backup_reconnects_and_resumes(
     )
     expected = {hash_file(item.host_path) for item in roll.files} | {hash_file(video)}
     service = start_service()
-    simulator.add_phone(UDID, roll.root, faults=AfcFaults(throttle_bytes_per_second=8e6))
+    simulator.add_phone(UDID, roll.root, faults=AfcFaults(throttle_bytes_per_second=4e6))
     wait_until(
         lambda: simulator.afc_bytes_served(UDID)["/DCIM/100APPLE/IMG_0100.MOV"] > 4 * 1024 * 1024,
         30,
