@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
-from daemon.device.errors import PhoneUnavailableError
+from daemon.device.errors import PhoneNotRespondingError, PhoneUnavailableError
 from daemon.device.phone_files import FileNotOnPhoneError, PhoneReadError
 from daemon.device.scan import Scanner, ScanResult
 from daemon.device.session import PhoneSession
@@ -304,6 +304,9 @@ class BackupRun:
             members = [by_path[member.path] for member in group.members if member.path in wanted]
             if members:
                 plan.append((group, members))
+        # Groups that failed before go last: a file the phone cannot serve (it stops answering
+        # on it) must not keep every file after it from being backed up, run after run.
+        plan.sort(key=lambda item: any(member.status == FAILED for member in item[1]))
         return plan
 
     # -- one group ---------------------------------------------------------------------------
@@ -341,6 +344,10 @@ class BackupRun:
         except PhoneReadError as error:
             self._fail(entry, "read_error", str(error))
             return False
+        except PhoneNotRespondingError as error:
+            # The session is lost either way; remember the file so the next run tries it last.
+            self._fail(entry, "phone_not_responding", str(error))
+            raise
         except OSError as error:
             raise self._archive_error(error, member.partial) from error
         if outcome.resumed_from:
