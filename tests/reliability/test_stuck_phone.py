@@ -4,7 +4,8 @@ In-process (real BackupService, real APScheduler, real usbmuxd Listen stream, re
 the simulator) so that the AFC time limit can be half a second. The simulator never answers a
 READ of one file (``stuck_reads``). Waited on, through the simulator's own event log: the first
 session is abandoned (its AFC connection closes), a retry opens a new one, which is abandoned
-too; then the phone recovers and the retry after that backs everything up.
+too — but that retry tries the stuck file last, so every other photo is backed up by then; then
+the phone recovers and the retry after that backs up the rest.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ AFC_TIMEOUT_SECONDS = 0.5
 
 
 @pytest.mark.slow
-async def test_stuck_read_times_out_is_retried_and_the_phone_is_backed_up_once_it_answers(
+async def test_stuck_read_times_out_is_retried_last_and_nothing_else_waits_for_it(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
     roll = media.make_camera_roll(tmp_path / "phone")
@@ -63,6 +64,11 @@ async def test_stuck_read_times_out_is_retried_and_the_phone_is_backed_up_once_i
         for _attempt in range(2):
             opened = await asyncio.to_thread(next_event, "afc_connected", closed)
             closed = await asyncio.to_thread(next_event, "afc_closed", opened)
+        # The retry tried the file that got stuck last: every other group was backed up.
+        archived = store.status_counts(UDID).get("archived", 0)
+        assert archived == len(roll.files) - 2, store.status_counts(UDID)  # all but IMG_0001
+        failures = store.run_failures(store.runs(UDID)[-1].id)
+        assert (stuck, "phone_not_responding") in [(path, reason) for path, reason, _ in failures]
         runs = store.runs(UDID)
         assert len(runs) >= 2
         assert all(run.outcome == "interrupted" for run in runs), runs
