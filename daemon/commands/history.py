@@ -31,7 +31,8 @@ wrong. A run is "complete" only when nothing found on the phone was left pending
 "incomplete" runs resume where they stopped the next time the phone is plugged in.
 
 --failed keeps only runs in which something failed and lists every failed file with the
-reason, so you know what is not backed up and why.
+reason, then the files failing now (on the phone at its last scan and still not backed up), so
+you know what is not backed up and why.
 """
 
 
@@ -69,6 +70,7 @@ def gather_history(
         "version": JSON_VERSION,
         "state_path": str(context.state_path),
         "runs": [],
+        "failing_now": [],
     }
     if not context.state_path.exists():
         return document
@@ -85,6 +87,18 @@ def gather_history(
         reports = Reports.for_store(store)
         runs = reports.runs(udid, with_failures_only=failed_only, limit=limit)
         failures = reports.run_failures(run.id for run in runs)
+        failing_now = [
+            {
+                "udid": record.udid,
+                "device_name": record.name,
+                "phone_path": failed.phone_path,
+                "size": failed.size,
+                "reason": failed.reason,
+            }
+            for record in devices
+            if udid is None or record.udid == udid
+            for failed in reports.failed_files(record.udid)
+        ]
     except sqlite3.Error as error:
         raise HistoryError(
             f"{context.state_path}: cannot read the state database: {error}"
@@ -104,6 +118,7 @@ def gather_history(
         }
         for run in runs
     ]
+    document["failing_now"] = failing_now
     return document
 
 
@@ -156,9 +171,14 @@ def run_history(args: argparse.Namespace, *, environ: Mapping[str, str], out: Te
         return 0
     if not document["runs"]:
         out.write("No runs with failures.\n" if args.failed else "No backup has run yet.\n")
-        return 0
     for run in document["runs"]:
         _render_run(run, out, show_failures=args.failed)
+    if args.failed and document["failing_now"]:
+        out.write("\nFailing now (on the phone at its last scan, not backed up):\n")
+        for failed in document["failing_now"]:
+            name = printable(failed["device_name"], 80) or failed["udid"]
+            path = printable(failed["phone_path"], 300)
+            out.write(f"  {name}: {path}: {printable(failed['reason']) or 'failed'}\n")
     return 0
 
 

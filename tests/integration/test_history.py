@@ -124,6 +124,10 @@ def test_failed_lists_only_runs_with_failures_and_each_file_with_its_reason(
     history: History,
 ) -> None:
     ids = _populate(history.state_path)
+    store = StateStore.open(history.state_path)
+    failing = store.observe_file("U2", "/DCIM/100APPLE", "IMG_0007.MOV", 900, 1, 1, now=T0)
+    store.set_file_status(failing.id, "failed", "read_error")
+    store.close()
     runs = history.json("--failed")["runs"]
     assert [run["id"] for run in runs] == [ids["ann_incomplete"], ids["bob_failed"]]
     assert [failure["reason"] for failure in runs[0]["failures"]] == [
@@ -134,6 +138,20 @@ def test_failed_lists_only_runs_with_failures_and_each_file_with_its_reason(
     assert code == 0
     assert "FAILED /DCIM/100APPLE/IMG_0011.HEIC: size_changed\n" in text
     assert "FAILED /DCIM/100APPLE/IMG_0007.MOV: read_error (AFC 4)\n" in text
+    assert text.endswith(
+        "Failing now (on the phone at its last scan, not backed up):\n"
+        "  Bob: /DCIM/100APPLE/IMG_0007.MOV: read_error\n"
+    )
+    assert history.json("--failed")["failing_now"] == [
+        {
+            "udid": "U2",
+            "device_name": "Bob",
+            "phone_path": "/DCIM/100APPLE/IMG_0007.MOV",
+            "size": 900,
+            "reason": "read_error",
+        }
+    ]
+    assert history.json("--failed", "--device", "U1")["failing_now"] == []
 
 
 def test_device_filter_by_udid_or_name(history: History) -> None:
