@@ -55,7 +55,8 @@ at its last scan is pending or failed.
 
 --check prints one line and exits 0 (OK), 1 (warning: a phone not backed up for
 stale_after_days, failed files, Trust refused) or 2 (critical: the last run failed, the service
-is not running, the config is broken), for cron, Nagios or Uptime Kuma.
+is not running, the config is broken, the archive check found damaged files), for cron, Nagios
+or Uptime Kuma. --json shows everything for scripts (docs/status.md).
 """
 
 #: Width of the labels of a phone's lines in the text output.
