@@ -139,10 +139,10 @@ def configure_logging(
     """Set up structlog and the standard library's logging for this process.
 
     ``level`` is one of :data:`LEVELS`; ``format`` is ``auto`` (console on a terminal, JSON
-    lines otherwise), ``console`` or ``json``. ``stream`` defaults to standard error for the
-    console and standard output for JSON: journald and launchd capture both, and a command's
-    own output on standard output must stay clean for scripts when people read logs. Calling it
-    again replaces the previous set-up (the config's ``[logging]`` section can change live).
+    lines otherwise), ``console`` or ``json``. ``stream`` defaults to standard error: journald
+    and the launchd agent capture it, and a command's own output on standard output (``status
+    --json``) stays clean for scripts. Calling it again replaces the previous set-up (the
+    config's ``[logging]`` section can change live).
     """
     level_number = LEVELS.get(level.lower())
     if level_number is None:
