@@ -288,6 +288,11 @@ def library_assets(database: Path) -> list[str]:
 
     connection = sqlite3.connect(database)
     try:
+        # The file comes from the phone: untrusted. No schema-defined functions or triggers,
+        # corrupt cells detected, and no string or blob larger than a path could need.
+        connection.execute("PRAGMA trusted_schema = OFF")
+        connection.execute("PRAGMA cell_size_check = ON")
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000)
         tables = {
             str(row[0])
             for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")

@@ -108,3 +108,18 @@ def test_an_unknown_library_schema_is_an_error_not_a_guess(tmp_path: Path) -> No
     connection.close()
     with pytest.raises(ValueError, match="ZDIRECTORY"):
         library_assets(database)
+
+
+def test_a_hostile_library_with_giant_values_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    database = tmp_path / "Photos.sqlite"
+    connection = sqlite3.connect(database)
+    connection.execute("CREATE TABLE ZASSET (ZDIRECTORY, ZFILENAME, ZTRASHEDSTATE)")
+    connection.execute("INSERT INTO ZASSET VALUES ('DCIM/100APPLE', ?, 0)", ("A" * 2_000_000,))
+    connection.commit()
+    connection.close()
+    with pytest.raises(sqlite3.Error):
+        library_assets(database)
