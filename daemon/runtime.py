@@ -29,6 +29,7 @@ from daemon.config import Config, ConfigError, load_config
 from daemon.config_watch import ConfigWatcher
 from daemon.device.events import UsbmuxEvents, describe_usbmux_address
 from daemon.device.udev import UsbmuxdGuard
+from daemon.domain.filters import device_selected
 from daemon.health_job import add_staleness_job
 from daemon.importer.job import RunResult
 from daemon.logs import configure_logging
@@ -125,6 +126,11 @@ class ServiceRuntime:
             log.warning("restart_needed", key="state.path")
         log.info("config_reloaded", path=str(self._config_path))
 
+    def _device_selected(self, udid: str, name: str) -> bool:
+        """Whether the config in force backs this phone up (stale notices skip the others)."""
+        filters = self._config.filters
+        return device_selected(udid, name, filters.include_devices, filters.exclude_devices)
+
     def _apply_scrub_settings(self, config: Config) -> None:
         """A new scrub schedule or budget applies from the next scrub run."""
         if self._scrubber is None or self._scheduler is None:
@@ -205,7 +211,13 @@ class ServiceRuntime:
             )
             self._scheduler = scheduler
             schedule_scrub(scheduler, self._scrubber, config.schedule.scrub_cron, self._scrubbed)
-            add_staleness_job(scheduler, store, self._alerts, lambda: self._config.schedule)
+            add_staleness_job(
+                scheduler,
+                store,
+                self._alerts,
+                lambda: self._config.schedule,
+                selected=self._device_selected,
+            )
             guard = UsbmuxdGuard(
                 app.usbmux_address(config), self._alerts.alert_from_thread(self._loop)
             )
@@ -240,6 +252,7 @@ class ServiceRuntime:
             self._notifier.status("stopping")
             log.info("service_stopping")
             await service.stop(self._stop_grace_seconds)
+            await self._alerts.aclose()
             if watchdog_task is not None:
                 watchdog_task.cancel()
         finally:

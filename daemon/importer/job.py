@@ -16,6 +16,7 @@ import contextlib
 import errno
 import itertools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,9 @@ from daemon.store import (
 )
 
 log = structlog.get_logger("rollkeeper.backup")
+
+#: How often byte progress within a file is saved for ``status`` (once per file otherwise).
+PROGRESS_SAVE_INTERVAL_SECONDS = 1.0
 
 #: Where work in progress lives, inside the archive (same filesystem as the final files).
 WORK_FOLDER = ".rollkeeper"
@@ -156,6 +160,7 @@ class BackupRun:
         self._bytes_done = 0
         self._bytes_read_again = 0
         self._current = ""
+        self._progress_saved_at = 0.0
         self._stop_requested = False
         self.run_id = 0
 
@@ -364,6 +369,13 @@ class BackupRun:
 
     def _count_bytes(self, amount: int) -> None:
         self._bytes_done += amount
+        now = time.monotonic()
+        if now - self._progress_saved_at >= PROGRESS_SAVE_INTERVAL_SECONDS:
+            # Within a large video, ``status`` still sees bytes move (and can give an ETA).
+            self._progress_saved_at = now
+            self._store.set_device_progress(
+                self._udid, self._files_done, self._files_total, self._bytes_done, self._bytes_total
+            )
         self._notify_progress(self._current)
 
     def _fail(self, entry: ManifestEntry, reason: str, detail: str) -> None:
