@@ -284,8 +284,17 @@ class ServiceRuntime:
             environ=self._environ,
         )
         watcher.start()
-        watcher.request_reload()
         self._watcher = watcher
+        # An edit between the start-up load and the watcher's start would go unseen: load once
+        # more and apply only if the file now says something else (a forced reload here would
+        # announce a "reload" of an unchanged config).
+        try:
+            current = load_config(self._config_path, self._environ)
+        except ConfigError as error:
+            self._config_broken(error)
+            return
+        if current != self._config:
+            self._apply_config(current)
 
     def _start_watchdog(self) -> asyncio.Task[None] | None:
         interval = self._notifier.watchdog_interval_seconds

@@ -115,5 +115,9 @@ def test_edits_apply_live_and_broken_edits_keep_the_running_config(
     service.wait_for("config_reloaded", count=2)
     fourth = replug_with_new_files(simulator, service, phone, first=300, runs=3)
     renamed = {Path(path).name for path in archived_paths(archive) if path.startswith("renamed/")}
-    assert renamed == {item.name for item in fourth.files}
+    assert renamed == {item.name for item in fourth.files}, [
+        (event["event"], event.get("layout"), event.get("problems"))
+        for event in service.events
+        if event["event"] in ("config_reloaded", "config_invalid", "settings_applied")
+    ]
     assert service.terminate() == 0
