@@ -162,6 +162,7 @@ class BackupRun:
         self._current = ""
         self._progress_saved_at = 0.0
         self._stop_requested = False
+        self._present: dict[str, ManifestEntry] = {}
         self.run_id = 0
 
     def request_stop(self) -> None:
@@ -303,6 +304,7 @@ class BackupRun:
         """Group every present file (archived members decide nothing but sit in their group),
         keeping the groups that have something to copy."""
         by_path = {entry.phone_path: entry for entry in scan.present}
+        self._present = by_path
         wanted = {entry.phone_path for entry in todo}
         plan: list[tuple[MediaGroup, list[ManifestEntry]]] = []
         for group in group_files(_phone_file(entry) for entry in scan.present):
@@ -397,17 +399,64 @@ class BackupRun:
         return ArchiveWriteError(f"cannot write the archive at {path}: {error.strerror or error}")
 
     async def _capture_date(self, group: MediaGroup, ready: list[_Member]) -> CaptureDate:
-        """The group's date: the primary's metadata, else any member's, else the birth time."""
+        """The group's date: the primary's metadata, else any member's, else the birth time.
+
+        Members archived by an earlier run count too (read from their archived file), so a
+        member copied later — a sidecar that failed, a file whose run was cut short — gets the
+        date the group got, and lands beside it, not in its birth time's folder.
+        """
         primary_path = group.primary.path
-        ordered = sorted(ready, key=lambda member: member.entry.phone_path != primary_path)
-        for member in ordered:
-            kind = media_kind(member.entry.name)
+        ready_by_path = {member.entry.phone_path: member for member in ready}
+        sources: list[tuple[str, Path]] = []
+        for member in sorted(group.members, key=lambda member: member.path != primary_path):
+            copied = ready_by_path.get(member.path)
+            if copied is not None:
+                sources.append((copied.entry.name, copied.partial))
+                continue
+            settled = self._settled_file(member.path)
+            if settled is not None:
+                sources.append(settled)
+        for name, path in sources:
+            kind = media_kind(name)
             if kind is None:
                 continue
-            found = await asyncio.to_thread(read_capture_date, member.partial, kind)
+            found = await asyncio.to_thread(read_capture_date, path, kind)
             if found is not None:
                 return found
         return capture_date_fallback(group.primary.birth_time_ns)
+
+    def _settled_file(self, phone_path: str) -> tuple[str, Path] | None:
+        """(name, archived file) of a group member archived by an earlier run, if on disk."""
+        entry = self._present.get(phone_path)
+        if entry is None or entry.status != ARCHIVED or not entry.archive_path:
+            return None
+        path = Path(entry.archive_path)
+        full = path if path.is_absolute() else self._settings.archive_root / path
+        return (entry.name, full) if full.is_file() else None
+
+    def _settled_suffix(self, group: MediaGroup, capture: CaptureDate) -> tuple[int, ...]:
+        """The collision suffix an earlier run gave this group's archived members, if any.
+
+        Tried first for the members copied now, so a group keeps matching names
+        (``IMG_1234~2.HEIC`` with ``IMG_1234~2.AAE``) however many runs it took, and a member
+        placed by a run that crashed before recording it is found where it is, not copied again
+        under another suffix.
+        """
+        for member in group.members:
+            entry = self._present.get(member.path)
+            if entry is None or entry.status != ARCHIVED or not entry.archive_path:
+                continue
+            base = render_destination(
+                self._settings.layout, capture, entry.name, self._device_name, self._udid
+            )
+            archived = PurePosixPath(entry.archive_path)
+            if archived == base:
+                return (0,)
+            stem = archived.name.rpartition(".")[0] or archived.name
+            number = stem.rpartition("~")[2]
+            if number.isdigit() and int(number) >= 2 and suffixed(base, int(number)) == archived:
+                return (int(number),)
+        return ()
 
     async def _place_group(
         self, group: MediaGroup, ready: list[_Member], capture: CaptureDate
@@ -428,7 +477,9 @@ class BackupRun:
         if not to_write:
             return
         found_at: dict[int, PurePosixPath] = {}
-        for suffix in itertools.chain((0,), suffix_candidates()):
+        for suffix in itertools.chain(
+            self._settled_suffix(group, capture), (0,), suffix_candidates()
+        ):
             found_at.clear()
             taken = False
             for member in to_write:
