@@ -106,6 +106,7 @@ def _crash_chain(
     )
     environment = service_environment(simulator.address)
     ever_on_phone: set[str] = set()
+    known_problems: set[str] = set()
     tally = Tally()
     mid_copy_kills = 0
     for trial in range(trials + 1):
@@ -128,9 +129,13 @@ def _crash_chain(
                 tally.trials += 1
                 tally.files_checked += check.files
                 tally.bytes_checked += check.bytes
-                if problems:
+                # A chain keeps its archive: a problem an earlier trial caused is seen again by
+                # every later check. Count a trial as failed for the problems it added.
+                new_problems = [problem for problem in problems if problem not in known_problems]
+                known_problems.update(problems)
+                if new_problems:
                     tally.failures += 1
-                    tally.notes.append(f"crash trial {trial - 1} (seed {seed}): {problems}")
+                    tally.notes.append(f"crash trial {trial - 1} (seed {seed}): {new_problems}")
             if trial == trials:
                 break
             simulator.unplug(udid)
