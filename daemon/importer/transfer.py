@@ -116,7 +116,12 @@ async def download_to_partial(
         if existing:
             await files.seek(handle, existing)
         while True:
-            chunk = await files.read(handle, CHUNK_BYTES)
+            # One byte more than the stat promises: a reply one byte short of that, completing
+            # the stat's size, is the end of the file, so the usual last READ that only says
+            # "end of file" is saved (one round trip per file); a file longer than its stat
+            # still shows as more bytes than expected, and any other short reply reads on.
+            asked = min(CHUNK_BYTES, expected_size - received + 1)
+            chunk = await files.read(handle, asked)
             if pending_write is not None:
                 await pending_write
                 pending_write = None
@@ -128,6 +133,8 @@ async def download_to_partial(
             pending_write = asyncio.ensure_future(asyncio.to_thread(sink, chunk))
             if on_bytes is not None:
                 on_bytes(len(chunk))
+            if len(chunk) < asked and received == expected_size:
+                break
         if pending_write is not None:
             await pending_write
             pending_write = None
