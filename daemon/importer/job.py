@@ -36,7 +36,7 @@ from daemon.domain.layout import CaptureDate, render_destination
 from daemon.importer.hashing import HASH_ALGORITHM, hash_file
 from daemon.importer.metadata import capture_date_fallback, read_capture_date
 from daemon.importer.placement import PlacementError, place_without_replacing
-from daemon.importer.transfer import SizeMismatchError, download_to_partial
+from daemon.importer.transfer import SizeMismatchError, download_to_partial, fsync_file
 from daemon.store import (
     ARCHIVED,
     EXCLUDED,
@@ -54,6 +54,9 @@ PROGRESS_SAVE_INTERVAL_SECONDS = 1.0
 
 #: Where work in progress lives, inside the archive (same filesystem as the final files).
 WORK_FOLDER = ".rollkeeper"
+#: Groups downloaded ahead of the one being placed, at most (see BackupRun._copy_groups): a few
+#: are enough to keep the link busy while the disk catches up; partials wait on disk, not in RAM.
+DOWNLOAD_AHEAD_GROUPS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +166,8 @@ class BackupRun:
         self._progress_saved_at = 0.0
         self._stop_requested = False
         self._present: dict[str, ManifestEntry] = {}
+        #: Groups downloaded ahead of the one being placed (1: the next one only).
+        self.download_ahead = DOWNLOAD_AHEAD_GROUPS
         self.run_id = 0
 
     def request_stop(self) -> None:
@@ -195,10 +200,7 @@ class BackupRun:
             self._files_total = sum(1 for _ in todo)
             self._bytes_total = sum(entry.size for entry in todo)
             self._publish_progress("")
-            for group, members in groups:
-                if self._stop_requested:
-                    raise StopRequestedError("rollkeeper is stopping")
-                await self._copy_group(group, members)
+            await self._copy_groups(groups)
         except StopRequestedError as error:
             return self._close_run("interrupted", str(error))
         except PhoneUnavailableError as error:
@@ -316,19 +318,78 @@ class BackupRun:
         plan.sort(key=lambda item: any(member.status == FAILED for member in item[1]))
         return plan
 
+    # -- the groups, pipelined ------------------------------------------------------------------
+
+    async def _copy_groups(self, groups: list[tuple[MediaGroup, list[ManifestEntry]]]) -> None:
+        """Download the groups one file at a time while the groups already downloaded are made
+        durable and placed, in plan order.
+
+        Making a group durable and placing it (fsync of each file, the capture date, collision
+        checks, link, folder fsyncs, one transaction per file) does not need the phone: done
+        one group at a time after the download, it leaves the link idle and waits for the
+        disk. Here a downloader reads the next groups (at most :attr:`download_ahead` ahead)
+        while a placer finishes the earlier ones. Only one file is read from the phone at any
+        moment, so an unplug costs at most the chunk in flight, as before; placement stays
+        sequential and in order, so collisions and dedup decide exactly as they would one
+        group at a time. A stop request ends the run after the file being read and the groups
+        already downloaded.
+        """
+        ready_groups: asyncio.Queue[tuple[MediaGroup, list[_Member]] | None] = asyncio.Queue(
+            maxsize=max(1, self.download_ahead)
+        )
+        stopped_early = False
+
+        async def download_all() -> None:
+            nonlocal stopped_early
+            cancelled = False
+            try:
+                for group, entries in groups:
+                    if self._stop_requested:
+                        stopped_early = True
+                        break
+                    ready = await self._download_group(entries)
+                    if ready:
+                        await ready_groups.put((group, ready))
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                if not cancelled:
+                    await ready_groups.put(None)  # the end (the placer then awaits our error)
+
+        downloader = asyncio.ensure_future(download_all())
+        try:
+            while (item := await ready_groups.get()) is not None:
+                group, ready = item
+                await self._make_durable(ready)
+                capture = await self._capture_date(group, ready)
+                await self._place_group(group, ready, capture)
+            await downloader
+        finally:
+            if not downloader.done():
+                downloader.cancel()
+            await asyncio.gather(downloader, return_exceptions=True)
+        if stopped_early:
+            raise StopRequestedError("rollkeeper is stopping")
+
+    async def _make_durable(self, ready: list[_Member]) -> None:
+        """fsync each downloaded partial (the placement that follows vouches for its bytes)."""
+        for member in ready:
+            try:
+                await asyncio.to_thread(fsync_file, member.partial)
+            except OSError as error:
+                raise self._archive_error(error, member.partial) from error
+
     # -- one group ---------------------------------------------------------------------------
 
-    async def _copy_group(self, group: MediaGroup, entries: list[ManifestEntry]) -> None:
-        """Copy every member of a group, then place them together."""
+    async def _download_group(self, entries: list[ManifestEntry]) -> list[_Member]:
+        """Copy every member of a group into its partial; the members that arrived whole."""
         ready: list[_Member] = []
         for entry in entries:
             member = _Member(entry, partial_path(self._settings.archive_root, self._udid, entry))
             if await self._download(member):
                 ready.append(member)
-        if not ready:
-            return
-        capture = await self._capture_date(group, ready)
-        await self._place_group(group, ready, capture)
+        return ready
 
     async def _download(self, member: _Member) -> bool:
         """Copy one member into its partial; False (recorded as failed) for file-level errors."""
@@ -341,6 +402,7 @@ class BackupRun:
                 entry.size,
                 member.partial,
                 on_bytes=self._count_bytes,
+                durable=False,  # fsync'ed by the placer, while the next file downloads
             )
         except SizeMismatchError as error:
             self._fail(entry, "size_mismatch", str(error))

@@ -77,13 +77,23 @@ def _open_partial(partial: Path, keep_bytes: int) -> BinaryIO:
     return stream
 
 
-def _finish(stream: BinaryIO, expected_size: int) -> None:
+def _finish(stream: BinaryIO, expected_size: int, durable: bool = True) -> None:
     """fsync the partial after checking that it holds every byte (never trust a write count)."""
     stream.flush()
     on_disk = os.fstat(stream.fileno()).st_size
     if on_disk != expected_size:
         raise OSError(errno.EIO, f"the partial file holds {on_disk} bytes, not {expected_size}")
-    os.fsync(stream.fileno())
+    if durable:
+        os.fsync(stream.fileno())
+
+
+def fsync_file(path: Path) -> None:
+    """Make a file's bytes durable (fsync applies to the file, whichever descriptor asks)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 async def download_to_partial(
@@ -92,8 +102,12 @@ async def download_to_partial(
     expected_size: int,
     partial: Path,
     on_bytes: Callable[[int], None] | None = None,
+    durable: bool = True,
 ) -> TransferOutcome:
     """Bring ``partial`` to the full content of ``phone_path``, fsync'ed, and return its hash.
+
+    ``durable=False`` leaves the fsync to the caller (:func:`fsync_file` before the partial is
+    placed), so that the disk's writeback of this file overlaps with the next download.
 
     Raises :class:`SizeMismatchError` (after deleting the partial, whose content cannot be
     trusted) when the phone serves more or fewer bytes than ``expected_size``. Any phone error
@@ -142,7 +156,7 @@ async def download_to_partial(
             stream.close()
             partial.unlink(missing_ok=True)
             raise SizeMismatchError(phone_path, expected_size, received)
-        await asyncio.to_thread(_finish, stream, expected_size)
+        await asyncio.to_thread(_finish, stream, expected_size, durable)
     finally:
         if pending_write is not None:
             # Let the write in flight land so the partial stays an exact prefix of the file.
