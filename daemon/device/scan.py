@@ -259,5 +259,7 @@ class Scanner:
         if observed:
             self._store.observe_files(self._udid, folder, observed, now)
         self._store.touch_present(self._udid, folder, now)
-        refreshed = self._store.present_files(self._udid, folder)
+        # Nothing observed and nothing gone: the entries read above are still the folder's
+        # (a re-plug with nothing new reads each folder's manifest once, not twice).
+        refreshed = self._store.present_files(self._udid, folder) if observed or gone else known
         result.present.extend(refreshed[name] for name in sorted(refreshed))
