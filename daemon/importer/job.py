@@ -221,11 +221,7 @@ class BackupRun:
         statuses = self._store.status_counts(self._udid)
         counts.files_pending = statuses.get(PENDING, 0)
         counts.files_failed = statuses.get(FAILED, 0)
-        counts.files_not_on_phone = sum(
-            1
-            for entry in self._store.manifest(self._udid)
-            if not entry.present and entry.status == ARCHIVED
-        )
+        counts.files_not_on_phone = self._store.count_archived_not_present(self._udid)
         if outcome is None:
             outcome = (
                 "complete"
@@ -304,12 +300,18 @@ class BackupRun:
         self, scan: ScanResult, todo: list[ManifestEntry]
     ) -> list[tuple[MediaGroup, list[ManifestEntry]]]:
         """Group every present file (archived members decide nothing but sit in their group),
-        keeping the groups that have something to copy."""
-        by_path = {entry.phone_path: entry for entry in scan.present}
-        self._present = by_path
+        keeping the groups that have something to copy.
+
+        A group never spans folders, so only the folders with something to copy are grouped:
+        a phone of 100,000 archived files and one new photo groups one folder, not 100,000
+        files."""
         wanted = {entry.phone_path for entry in todo}
+        folders = {entry.folder for entry in todo}
+        candidates = [entry for entry in scan.present if entry.folder in folders]
+        by_path = {entry.phone_path: entry for entry in candidates}
+        self._present = by_path
         plan: list[tuple[MediaGroup, list[ManifestEntry]]] = []
-        for group in group_files(_phone_file(entry) for entry in scan.present):
+        for group in group_files(_phone_file(entry) for entry in candidates):
             members = [by_path[member.path] for member in group.members if member.path in wanted]
             if members:
                 plan.append((group, members))

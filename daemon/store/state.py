@@ -466,6 +466,16 @@ class StateStore:
         query += " ORDER BY udid, folder, name"
         return [_manifest_entry(row) for row in self._connection.execute(query, parameters)]
 
+    def count_archived_not_present(self, udid: str) -> int:
+        """Archived files of a phone that its last listing no longer showed (counted in SQL,
+        not by loading every entry of the manifest)."""
+        row = self._connection.execute(
+            "SELECT count(*) FROM phone_files WHERE udid = ? AND present = 0"
+            " AND status = 'archived'",
+            (udid,),
+        ).fetchone()
+        return int(row[0])
+
     def status_counts(self, udid: str) -> dict[str, int]:
         """How many present files of a phone are in each status."""
         rows = self._connection.execute(
