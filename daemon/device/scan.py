@@ -60,6 +60,9 @@ class ScanResult:
     listing_requests: int = 0
     stat_requests: int = 0
     full_rescan: bool = False
+    #: Present files of folders in which every file is archived: counted, not held, so a
+    #: re-plug of a phone of 100,000 archived files does not keep 100,000 entries in memory.
+    archived_folder_files: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,4 +265,7 @@ class Scanner:
         # Nothing observed and nothing gone: the entries read above are still the folder's
         # (a re-plug with nothing new reads each folder's manifest once, not twice).
         refreshed = self._store.present_files(self._udid, folder) if observed or gone else known
+        if refreshed and all(entry.status == ARCHIVED for entry in refreshed.values()):
+            result.archived_folder_files += len(refreshed)
+            return
         result.present.extend(refreshed[name] for name in sorted(refreshed))

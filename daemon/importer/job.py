@@ -280,7 +280,8 @@ class BackupRun:
         """Apply the filters; return the entries to copy (pending or failed, not excluded)."""
         rules = self._settings.file_filter
         todo: list[ManifestEntry] = []
-        self.counts.files_found = len(scan.present)
+        self.counts.files_found = len(scan.present) + scan.archived_folder_files
+        self.counts.files_already_archived += scan.archived_folder_files
         for entry in scan.present:
             if entry.status == ARCHIVED:
                 self.counts.files_already_archived += 1
