@@ -7,7 +7,11 @@
   creationdate (tests/media.py). Content is pseudo-random and unique per file: nothing
   dedups or compresses.
 * :func:`many_small_files`: N files in folders of ~1,000 (``100APPLE``, ``101APPLE``, ...),
-  for scans and per-file overhead; small JPEGs with EXIF padded to the requested size.
+  for scans and per-file overhead; small JPEGs with EXIF padded to the requested size, named
+  as a phone numbers them (``IMG_0001`` ... ``IMG_9999``, then again from ``IMG_0001``) and
+  taken two hours apart, so that they spread over the archive's month folders as a real
+  library does (the same name many times in one month folder would cost collision checks
+  that a real phone seldom causes).
 * :func:`big_video`: one video of N bytes, real pseudo-random content (see bench/README.md for
   why not sparse).
 
@@ -142,27 +146,31 @@ def many_small_files(
     """Build (or reuse) ``files`` JPEGs of ``file_bytes`` in folders of ``per_folder``."""
     parameters: dict[str, Any] = {
         "kind": "small",
+        "layout": 2,
         "files": files,
         "file_bytes": file_bytes,
         "per_folder": per_folder,
         "variant": variant,
     }
     if not _reuse(root, parameters):
-        start = datetime(2024, 3, 9, 10, 0, 0, tzinfo=UTC)
+        start = datetime(2015, 1, 1, 10, 0, 0, tzinfo=UTC)
         template = root / "template.jpg"
         make_jpeg(template, start.replace(tzinfo=None), timedelta(hours=1), seed="template")
         head = template.read_bytes()
         template.unlink()
+        template_date = start.strftime("%Y:%m:%d %H:%M:%S").encode()
         # At least a few unique bytes per file, whatever the size asked: no two files dedup.
         tail = max(64, file_bytes - len(head))
         for index in range(files):
             folder = root / "DCIM" / f"{100 + index // per_folder}APPLE"
             if index % per_folder == 0:
                 folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"IMG_{index % per_folder + 1:04d}.JPG"
-            # One JPEG header (with EXIF) per file, then unique bytes: no two files share a hash.
-            path.write_bytes(head + pseudo_random_bytes(f"{variant}small-{index}", tail))
-            set_file_time(path, start + timedelta(seconds=index))
+            path = folder / f"IMG_{index % 9999 + 1:04d}.JPG"
+            taken = start + timedelta(hours=2 * index)
+            # The template's EXIF dates rewritten in place (same length), then unique bytes.
+            dated = head.replace(template_date, taken.strftime("%Y:%m:%d %H:%M:%S").encode())
+            path.write_bytes(dated + pseudo_random_bytes(f"{variant}small-{index}", tail))
+            set_file_time(path, taken)
         _done(root, parameters)
     return describe(root, parameters)
 

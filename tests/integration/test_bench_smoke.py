@@ -78,3 +78,20 @@ def test_link_and_memory_run(tmp_path: Path) -> None:
     assert used["files_copied"] == 1
     assert used["bytes_copied"] == used["video_bytes"]
     assert used["peak_rss_mb"] >= used["idle_peak_rss_mb"] > 0
+
+
+def test_before_after_runs_both_sides(tmp_path: Path) -> None:
+    from bench import before_after, common
+
+    args = _args(
+        before_after,
+        before=common.REPO,
+        small_files=6,
+        small_kb=5,
+        replug_files=30,
+        rounds=1,
+    )
+    figures = before_after.run(args, tmp_path)
+    for side in ("before", "after"):
+        assert figures["small_files"]["runs"][side][0]["files_copied"] == 6
+        assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 1 + 1
