@@ -7,6 +7,7 @@ Trust") rather than a crash.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from pymobiledevice3.lockdown import create_using_usbmux
 from pymobiledevice3.services.afc import AfcService
 
+from daemon.device.errors import PhoneNotRespondingError
 from daemon.device.phone_files import PhoneFilesystem
 from daemon.device.translate import translate_error
 
@@ -40,6 +42,10 @@ class SessionSettings:
     usbmux_address: str | None
     pairing_dir: Path
     afc_timeout_seconds: float = 30.0
+    #: Ceiling for reaching the phone (usbmuxd Connect, lockdown, TLS, StartService): none of
+    #: these has a time limit in pymobiledevice3, and a silent usbmuxd or lockdownd would
+    #: otherwise hold the phone's backup job until it is unplugged.
+    connect_timeout_seconds: float = 30.0
 
 
 def secure_pairing_dir(pairing_dir: Path) -> None:
@@ -81,6 +87,12 @@ class PhoneSession:
             await self._lockdown.close()
 
 
+def _no_answer(what: str, settings: SessionSettings) -> PhoneNotRespondingError:
+    return PhoneNotRespondingError(
+        f"no answer from {what} within {settings.connect_timeout_seconds:g} s"
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_session(udid: str, settings: SessionSettings) -> AsyncIterator[PhoneSession]:
     """Open a session with the phone ``udid``; raise a :mod:`daemon.device.errors` error if not.
@@ -90,14 +102,19 @@ async def open_session(udid: str, settings: SessionSettings) -> AsyncIterator[Ph
     """
     secure_pairing_dir(settings.pairing_dir)
     try:
-        lockdown = await create_using_usbmux(
-            serial=udid,
-            autopair=True,
-            pair_timeout=0,
-            label=LOCKDOWN_LABEL,
-            pairing_records_cache_folder=settings.pairing_dir,
-            usbmux_address=settings.usbmux_address,
+        lockdown = await asyncio.wait_for(
+            create_using_usbmux(
+                serial=udid,
+                autopair=True,
+                pair_timeout=0,
+                label=LOCKDOWN_LABEL,
+                pairing_records_cache_folder=settings.pairing_dir,
+                usbmux_address=settings.usbmux_address,
+            ),
+            settings.connect_timeout_seconds,
         )
+    except TimeoutError as error:
+        raise _no_answer("lockdown", settings) from error
     except Exception as error:
         translated = translate_error(error)
         if translated is None:
@@ -107,7 +124,13 @@ async def open_session(udid: str, settings: SessionSettings) -> AsyncIterator[Ph
     afc: AfcService | None = None
     try:
         afc = AfcService(lockdown)
-        await afc.__aenter__()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.wait_for(
+                afc.__aenter__(),  # type: ignore[no-untyped-call]
+                settings.connect_timeout_seconds,
+            )
+        except TimeoutError as error:
+            raise _no_answer("the AFC service", settings) from error
         values = lockdown.all_values
         info = PhoneInfo(
             udid=udid,
