@@ -20,6 +20,7 @@ still being copied, failures, files and bytes checked.
 
 from __future__ import annotations
 
+import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,16 @@ def _reached(simulator: SimulatorThread, service: ServiceProcess, udid: str, tar
     return (
         _served(simulator, udid) >= target or len(service.named("backup_finished", udid=udid)) > 1
     )
+
+
+def _keep_events(path: Path, service: ServiceProcess, udid: str) -> None:
+    """Write the events of a process that did not do what was awaited, for the post-mortem."""
+    with path.open("w") as stream:
+        for event in list(service.events):
+            if event.get("udid") in (None, udid):
+                stream.write(json.dumps(event) + "\n")
+        for line in service.other_lines:
+            stream.write(json.dumps({"line": line}) + "\n")
 
 
 def crash_campaign(simulator: SimulatorThread, work: Path, trials: int, seed: int) -> Tally:
@@ -172,6 +183,14 @@ def _crash_chain(
                 )
             if _served(simulator, udid) < new_bytes:
                 mid_copy_kills += 1
+        except AssertionError as error:
+            # A wait ran out (a hung run, a missed attach): a failed trial; keep the process's
+            # whole log for the post-mortem and go on with a new process.
+            kept = work / f"trial-{trial}-events.jsonl"
+            _keep_events(kept, service, udid)
+            tally.failures += 1
+            summary = str(error).split(";", 1)[0]
+            tally.notes.append(f"crash trial {trial} (seed {seed}): {summary}; log in {kept}")
         finally:
             service.kill()
         simulator.unplug(udid)

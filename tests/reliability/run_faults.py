@@ -119,7 +119,10 @@ def run(arguments: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
         subprocess.run(["umount", str(work / "disk")], capture_output=True, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        if failures:
+            print(f"work folder kept for the post-mortem: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = "\n".join(
         [
