@@ -389,19 +389,45 @@ class StateStore:
         (IMG_9999 rolled over to IMG_0001): the old identity is marked absent and kept.
         """
         stamp = utc_now_text(now)
+        insert = (
+            "INSERT INTO phone_files (udid, folder, name, size, birth_time_ns,"
+            " modified_time_ns, status, present, first_seen_at, last_seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)"
+            " ON CONFLICT (udid, folder, name, size, birth_time_ns)"
+            " DO UPDATE SET present = 1, last_seen_at = excluded.last_seen_at"
+        )
+        listed = list(files)
         with self.transaction():
-            for name, size, birth_time_ns, modified_time_ns in files:
+            present = {
+                str(row[0])
+                for row in self._connection.execute(
+                    "SELECT name FROM phone_files WHERE udid = ? AND folder = ? AND present = 1",
+                    (udid, folder),
+                )
+            }
+            seen: dict[str, int] = {}
+            for name, *_ in listed:
+                seen[name] = seen.get(name, 0) + 1
+            # A name no present row has, listed once, has no old identity to retire: such
+            # files (all of them on a first scan) are inserted in one executemany.
+            fresh = [item for item in listed if item[0] not in present and seen[item[0]] == 1]
+            self._connection.executemany(
+                insert,
+                (
+                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp)
+                    for name, size, birth_time_ns, modified_time_ns in fresh
+                ),
+            )
+            for name, size, birth_time_ns, modified_time_ns in listed:
+                if name not in present and seen[name] == 1:
+                    continue
                 self._connection.execute(
                     "UPDATE phone_files SET present = 0 WHERE udid = ? AND folder = ? AND name = ?"
                     " AND present = 1 AND NOT (size = ? AND birth_time_ns = ?)",
                     (udid, folder, name, size, birth_time_ns),
                 )
                 self._connection.execute(
-                    "INSERT INTO phone_files (udid, folder, name, size, birth_time_ns,"
-                    " modified_time_ns, status, present, first_seen_at, last_seen_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)"
-                    " ON CONFLICT (udid, folder, name, size, birth_time_ns)"
-                    " DO UPDATE SET present = 1, last_seen_at = excluded.last_seen_at",
+                    insert,
                     (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp),
                 )
 
