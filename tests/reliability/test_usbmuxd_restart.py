@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from daemon.importer.hashing import hash_file
 from daemon.simulator import SimulatorThread
 from daemon.simulator.phone import AfcFaults
@@ -28,6 +30,7 @@ def _restart_usbmuxd(simulator: SimulatorThread) -> None:
         asyncio.run_coroutine_threadsafe(step(), simulator.loop).result(timeout=30)
 
 
+@pytest.mark.slow
 def test_usbmuxd_restart_mid_backup_reconnects_and_resumes(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
