@@ -173,8 +173,24 @@ class BackupService:
             state.finished.set()
             self._report_status()
 
+    def _certainly_excluded(self, udid: str) -> bool:
+        """Excluded by UDID, or by the name the phone had when last seen: then not even a
+        session is opened (an untrusted excluded phone must not show the Trust dialog)."""
+        settings = self._settings
+        known = self._store.device(udid)
+        name = known.name if known is not None else ""
+        if udid in settings.exclude_devices or (name and name in settings.exclude_devices):
+            return True
+        if settings.include_devices and name:
+            return not device_selected(udid, name, settings.include_devices, ())
+        return False
+
     async def _backup_once(self, udid: str, state: _PhoneState) -> None:
         settings = self._settings
+        if self._certainly_excluded(udid):
+            log.info("device_not_selected", udid=udid)
+            self._store.set_device_state(udid, "excluded", "excluded by the config")
+            return
         try:
             async with open_session(udid, settings.session) as session:
                 info = session.info

@@ -91,7 +91,6 @@ class RunResult:
     outcome: str
     counts: RunCounts
     error: str = ""
-    bytes_read_again: int = 0
 
     @property
     def complete(self) -> bool:
@@ -161,7 +160,6 @@ class BackupRun:
         self._bytes_total = 0
         self._files_done = 0
         self._bytes_done = 0
-        self._bytes_read_again = 0
         self._current = ""
         self._progress_saved_at = 0.0
         self._stop_requested = False
@@ -251,7 +249,6 @@ class BackupRun:
             bytes_copied=counts.bytes_copied,
             files_failed=counts.files_failed,
             files_pending=counts.files_pending,
-            bytes_read_again=self._bytes_read_again,
         )
         return RunResult(
             run_id=self.run_id,
@@ -260,7 +257,6 @@ class BackupRun:
             outcome=outcome,
             counts=counts,
             error=error,
-            bytes_read_again=self._bytes_read_again,
         )
 
     def _report_rejections(self, scan: ScanResult) -> None:

@@ -239,3 +239,26 @@ def test_two_phones_at_once_are_both_backed_up(
     assert names == {UDID: "Ana's iPhone", OTHER_UDID: "Bo's iPhone"}
     store.close()
     assert service.terminate() == 0
+
+
+def test_a_phone_excluded_by_udid_is_not_touched(
+    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    from tests.service_process import write_config
+
+    config = write_config(
+        tmp_path / "exclude.toml", tmp_path, filters={"exclude_devices": [OTHER_UDID]}
+    )
+    excluded = media.make_camera_roll(tmp_path / "phone-excluded")
+    included = media.make_camera_roll(tmp_path / "phone-included", first_number=700)
+    service = start_service(config=config)
+    simulator.add_phone(OTHER_UDID, excluded.root, trust=TrustPolicy.ACCEPT, pending_polls=100)
+    simulator.add_phone(UDID, included.root)
+    service.wait_for("device_not_selected", udid=OTHER_UDID)
+    service.wait_for("backup_finished", udid=UDID, outcome="complete")
+    # Not even a session: an untrusted excluded phone never shows the Trust dialog.
+    assert simulator.afc_request_counts(OTHER_UDID) == {}
+    assert not service.named("phone_unavailable", udid=OTHER_UDID)
+    stored = set(archive_files(tmp_path / "archive").values())
+    assert not {hash_file(item.host_path) for item in excluded.files} & stored
+    assert service.terminate() == 0
