@@ -82,7 +82,10 @@ class PhoneFilesystem:
 
     async def _bounded(self, operation: Awaitable[_Result], what: str) -> _Result:
         try:
-            return await asyncio.wait_for(operation, self.timeout_seconds)
+            # asyncio.timeout, not wait_for: no task of its own per request (a scan sends one
+            # request per file; 3.11's wait_for wraps each in a new task).
+            async with asyncio.timeout(self.timeout_seconds):
+                return await operation
         except TimeoutError as error:
             raise PhoneNotRespondingError(
                 f"no answer to {what} within {self.timeout_seconds:g} s"
