@@ -9,6 +9,7 @@ sides; the figure reported is the median of the per-round ratios.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -476,3 +477,22 @@ def work_folder(base: Path | None, name: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def main_for(
+    name: str,
+    description: str | None,
+    sizes: Mapping[str, object],
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace, Path], dict[str, Any]],
+) -> int:
+    """The command line every benchmark module shares: ``--size``, ``--work``, its own options;
+    runs it in a work folder and writes its results JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size", choices=list(sizes), default="smoke")
+    parser.add_argument("--work", type=Path, help="keep phone trees here between runs")
+    add_arguments(parser)
+    args = parser.parse_args()
+    with work_folder(args.work, name) as work:
+        write_results(name, work, vars(args), run(args, work))
+    return 0

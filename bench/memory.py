@@ -158,14 +158,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", choices=list(SIZES), default="smoke")
-    parser.add_argument("--work", type=Path, help="keep phone trees here between runs")
-    add_arguments(parser)
-    args = parser.parse_args()
-    with common.work_folder(args.work, "memory") as work:
-        common.write_results("memory", work, vars(args), run(args, work))
-    return 0
+    """Run this benchmark alone (``python -m bench.memory --help``)."""
+    return common.main_for("memory", __doc__, SIZES, add_arguments, run)
 
 
 if __name__ == "__main__":

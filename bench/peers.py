@@ -160,15 +160,8 @@ def _json_tail(text: str) -> Any:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", choices=list(SIZES), default="smoke")
-    parser.add_argument("--work", type=Path, help="keep phone trees here between runs")
-    add_arguments(parser)
-    args = parser.parse_args()
-    with common.work_folder(args.work, "peers") as work:
-        figures = run(args, work)
-        common.write_results("peers", work, vars(args), figures)
-    return 0
+    """Run this benchmark alone (``python -m bench.peers --help``)."""
+    return common.main_for("peers", __doc__, SIZES, add_arguments, run)
 
 
 if __name__ == "__main__":

@@ -106,14 +106,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", choices=list(SIZES), default="smoke")
-    parser.add_argument("--work", type=Path, help="keep phone trees here between runs")
-    add_arguments(parser)
-    args = parser.parse_args()
-    with common.work_folder(args.work, "small_files") as work:
-        common.write_results("small_files", work, vars(args), run(args, work))
-    return 0
+    """Run this benchmark alone (``python -m bench.small_files --help``)."""
+    return common.main_for("small_files", __doc__, SIZES, add_arguments, run)
 
 
 if __name__ == "__main__":
