@@ -31,8 +31,8 @@ from daemon.archive.scrub import (
 from daemon.archive.verify import EntryCheck
 from daemon.importer.hashing import HASH_ALGORITHM, hash_file
 from daemon.store import ArchiveEntry, StateStore
+from tests.archive_helpers import archive_file as shared_archive_file
 
-_birth_times = itertools.count(1_600_000_000_000_000_000, 1_000_000_000)
 STORED = datetime(2020, 1, 1, tzinfo=UTC)
 #: A Sunday at 04:00 UTC, when "0 4 * * 0" fires.
 FIRST_RUN = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
@@ -40,22 +40,7 @@ WEEKLY = "0 4 * * 0"
 
 
 def archive_file(store: StateStore, root: Path, relative: str, content: bytes) -> None:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    birth = next(_birth_times)
-    entry = store.observe_file("UDID-1", "/DCIM/100APPLE", path.name, len(content), birth, birth)
-    store.record_archived(
-        entry.id,
-        relative_path=relative,
-        content_hash=hash_file(path),
-        hash_algorithm=HASH_ALGORITHM,
-        size=len(content),
-        origin="backup",
-        capture_time=None,
-        capture_source=None,
-        now=STORED,
-    )
+    shared_archive_file(store, root, relative, content, now=STORED)
 
 
 @pytest.fixture
