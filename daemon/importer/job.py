@@ -33,7 +33,7 @@ from daemon.domain.files import PhoneFile, media_kind
 from daemon.domain.filters import FileFilter, exclusion_reason
 from daemon.domain.grouping import MediaGroup, group_files
 from daemon.domain.layout import CaptureDate, render_destination
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
+from daemon.importer.hashing import HASH_ALGORITHM, hash_file, new_hasher
 from daemon.importer.metadata import capture_date_fallback, read_capture_date
 from daemon.importer.placement import PlacementError, place_without_replacing
 from daemon.importer.transfer import SizeMismatchError, download_to_partial, fsync_file
@@ -106,13 +106,17 @@ class ArchiveWriteError(Exception):
     """Writing to the archive failed (no space, read-only, gone): the run stops."""
 
 
+def _text_hash(text: str) -> str:
+    hasher = new_hasher()
+    hasher.update(text.encode("utf-8", "surrogateescape"))
+    return hasher.hexdigest()
+
+
 def partial_path(archive_root: Path, udid: str, entry: ManifestEntry) -> Path:
     """The work file of one phone file identity; its name is derived, never device-supplied."""
-    import blake3
-
     identity = f"{udid}\0{entry.folder}\0{entry.name}\0{entry.size}\0{entry.birth_time_ns}"
-    key = blake3.blake3(identity.encode("utf-8", "surrogateescape")).hexdigest()[:40]
-    device_key = blake3.blake3(udid.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    key = _text_hash(identity)[:40]
+    device_key = _text_hash(udid)[:16]
     return archive_root / WORK_FOLDER / "partial" / device_key / f"{key}.partial"
 
 
