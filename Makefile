@@ -23,7 +23,7 @@ test: $(BIN)/rollkeeper
 lint: $(BIN)/rollkeeper
 	$(BIN)/ruff check daemon tests bench
 	$(BIN)/ruff format --check daemon tests bench
-	$(BIN)/mypy --strict daemon
+	$(BIN)/mypy --strict daemon/rollkeeper
 
 format: $(BIN)/rollkeeper
 	$(BIN)/ruff format daemon tests bench
@@ -50,7 +50,7 @@ bench-venvs:
 
 ## config-example: regenerate config.example.toml from the schema (a test checks they match)
 config-example: $(BIN)/rollkeeper
-	$(BIN)/python -m daemon.config.template > config.example.toml
+	$(BIN)/python -m rollkeeper.config.template > config.example.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 client that only lists the folders.
 
 ``python -m bench.client backup --config C`` runs what ``rollkeeper backup-now`` runs for one
-phone (:func:`daemon.device.session.open_session` + :class:`daemon.importer.job.BackupRun`)
+phone (:func:`rollkeeper.device.session.open_session` + :class:`rollkeeper.importer.job.BackupRun`)
 and prints one JSON object with the moments that matter, measured from the start of the
 connection (what an attach triggers; imports are done before the clock starts):
 ``plan_seconds`` (scan and plan complete: the first progress report), ``first_byte_seconds``,
@@ -29,15 +29,15 @@ UDID = "00008120-001A2B3C4D5E6F70"
 
 
 async def _backup(config_path: Path, full_rescan: bool) -> dict[str, Any]:
-    from daemon import app
-    from daemon.config.loader import load_config
-    from daemon.device.session import open_session
-    from daemon.importer.job import BackupRun, Progress
-    from daemon.permissions import set_private_umask
+    from rollkeeper import bootstrap
+    from rollkeeper.config.loader import load_config
+    from rollkeeper.device.session import open_session
+    from rollkeeper.host.permissions import set_private_umask
+    from rollkeeper.importer.job import BackupRun, Progress
 
     set_private_umask()
     config = load_config(config_path)
-    store = app.open_state(config)
+    store = bootstrap.open_state(config)
     moments: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -48,11 +48,11 @@ async def _backup(config_path: Path, full_rescan: bool) -> dict[str, Any]:
             moments.setdefault("first_byte_seconds", now)
 
     try:
-        async with open_session(UDID, app.session_settings(config)) as session:
+        async with open_session(UDID, bootstrap.session_settings(config)) as session:
             moments["connected_seconds"] = time.perf_counter() - started
             run = BackupRun(
                 store,
-                app.backup_settings(config),
+                bootstrap.backup_settings(config),
                 session,
                 on_progress=on_progress,
                 full_rescan=full_rescan,

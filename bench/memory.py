@@ -2,9 +2,9 @@
 and holds a manifest of 100,000 archived files.
 
 The phone: N small files in folders of ~1,000 (the manifest) plus one big video in its own
-folder. The state is prepared through :class:`~daemon.store.StateStore` (the N files observed and
-recorded as archived, as a real first backup would leave them; populating through real backups
-is what bench/replug.py measures), so the run scans N names and copies only the video.
+folder. The state is prepared through :class:`~rollkeeper.store.StateStore` (the N files
+observed and recorded as archived, as a real first backup would leave them; populating through
+real backups is what bench/replug.py measures), so the run scans N names and copies only the video.
 
 The service is the real one, ``rollkeeper run``, in its own process; the run ends at its
 ``backup_finished`` log event and the peak RSS is the kernel's high-water mark (``VmHWM`` in
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _prepare_state(setup: common.RollkeeperSetup, phone_root: Path) -> None:
     """Record every file of the phone except the video's folder as archived."""
-    from daemon.store import StateStore
+    from rollkeeper.store import StateStore
 
     setup.wipe()
     setup.state.parent.mkdir(parents=True, mode=0o700, exist_ok=True)

@@ -1,7 +1,7 @@
 """The simulated phone for benchmarks that count AFC requests, in its own process.
 
 ``rollkeeper simulate`` serves the phone but its control socket has no request counters; this
-runs the same :class:`~daemon.simulator.Simulator` with one phone and answers lines on stdin:
+runs the same :class:`~rollkeeper.simulator.Simulator` with one phone and answers lines on stdin:
 ``counts`` prints the AFC requests by operation since the last ``reset`` as one JSON line.
 The first stdout line is the same JSON object ``rollkeeper simulate --json`` prints.
 """
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from daemon.simulator import AfcFaults, Simulator
+from rollkeeper.simulator import AfcFaults, Simulator
 
 UDID = "00008120-001A2B3C4D5E6F70"
 

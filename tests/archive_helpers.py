@@ -7,8 +7,8 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
-from daemon.store import StateStore
+from rollkeeper.importer.hashing import HASH_ALGORITHM, hash_file
+from rollkeeper.store import StateStore
 
 _birth_times = itertools.count(1_600_000_000_000_000_000, 1_000_000_000)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread, short_socket_folder
+from rollkeeper.simulator import SimulatorThread, short_socket_folder
 from tests.service_process import ServiceProcess, service_environment, write_config
 
 

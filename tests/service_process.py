@@ -46,7 +46,7 @@ def write_config(path: Path, tmp_path: Path, **sections: dict[str, Any]) -> Path
 
 def rollkeeper_command(*arguments: str) -> list[str]:
     """The command line of the installed ``rollkeeper`` of this venv."""
-    return [sys.executable, "-m", "daemon", *arguments]
+    return [sys.executable, "-m", "rollkeeper", *arguments]
 
 
 class ServiceProcess:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
-from daemon.store import StateStore
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
+from rollkeeper.store import StateStore
 from tests import media
 from tests.service_process import (
     DEFAULT_TIMEOUT,

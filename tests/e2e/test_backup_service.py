@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.importer.hashing import hash_file
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults, TrustPolicy
-from daemon.store import StateStore
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults, TrustPolicy
+from rollkeeper.store import StateStore
 from tests import media
 from tests.service_process import ServiceProcess
 

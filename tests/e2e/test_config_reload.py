@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon.simulator import SimulatorThread
+from rollkeeper.simulator import SimulatorThread
 from tests import media
 from tests.service_process import ServiceProcess, rollkeeper_command, service_environment
 

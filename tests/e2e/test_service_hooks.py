@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
 from tests import media
 from tests.service_process import ServiceProcess, write_config
 

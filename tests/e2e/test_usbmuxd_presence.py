@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from daemon.simulator import SimulatorThread, short_socket_folder
+from rollkeeper.simulator import SimulatorThread, short_socket_folder
 from tests import media
 from tests.service_process import ServiceProcess, service_environment, write_config
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli import main
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
-from daemon.store import StateStore
+from rollkeeper.cli import main
+from rollkeeper.importer.hashing import HASH_ALGORITHM, hash_file
+from rollkeeper.store import StateStore
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_half_the_photos_under_other_names_are_adopted_and_nothing_moves(
         assert entry.size == len(content)
         assert entry.content_hash == hash_file(copied / relative)
     # The importer's dedup lookup finds the adopted half by content, and only that half.
-    from daemon.importer.hashing import new_hasher
+    from rollkeeper.importer.hashing import new_hasher
 
     def content_hash(content: bytes) -> str:
         hasher = new_hasher()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config.template import render_starter_config
+from rollkeeper.config.template import render_starter_config
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def environ(home: Path) -> dict[str, str]:
 
 def rollkeeper(*arguments: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *arguments],
+        [sys.executable, "-m", "rollkeeper", *arguments],
         env=environ,
         capture_output=True,
         text=True,

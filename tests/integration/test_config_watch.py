@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import Config, ConfigError
-from daemon.config_watch import FILE_REMOVED_MESSAGE, ConfigWatcher
+from rollkeeper.config import Config, ConfigError
+from rollkeeper.config.watch import FILE_REMOVED_MESSAGE, ConfigWatcher
 
 CEILING_SECONDS = 10.0
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.archive.find import FindQueryError, build_query, capture_date_prefix, name_globs
-from daemon.cli import main
-from daemon.importer.hashing import HASH_ALGORITHM
-from daemon.store import StateStore
+from rollkeeper.archive.find import FindQueryError, build_query, capture_date_prefix, name_globs
+from rollkeeper.cli import main
+from rollkeeper.importer.hashing import HASH_ALGORITHM
+from rollkeeper.store import StateStore
 
 _birth_times = itertools.count(1_600_000_000_000_000_000, 1_000_000_000)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from daemon.cli import build_parser
-from daemon.commands.history import run_history
-from daemon.store import RunCounts, StateStore
+from rollkeeper.cli import build_parser
+from rollkeeper.commands.history import run_history
+from rollkeeper.store import RunCounts, StateStore
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

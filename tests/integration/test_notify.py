@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import structlog
 
-from daemon.config import NotificationSettings
-from daemon.notify import HOOK_VARIABLES, Notifier, RunNotice
+from rollkeeper.config import NotificationSettings
+from rollkeeper.notify.notifier import HOOK_VARIABLES, Notifier, RunNotice
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -343,7 +343,7 @@ async def test_a_success_is_only_called_backed_up_when_complete(tmp_path: Path) 
 
 
 async def test_run_finished_routes_by_outcome(tmp_path: Path) -> None:
-    from daemon.store import RunCounts
+    from rollkeeper.store import RunCounts
 
     calls = tmp_path / "calls"
     settings = NotificationSettings(
@@ -415,7 +415,7 @@ async def test_a_hook_that_leaves_a_child_holding_its_output_does_not_hang(
 
 
 async def test_hook_output_is_logged_up_to_its_limit(tmp_path: Path) -> None:
-    from daemon.notify import HOOK_OUTPUT_LIMIT
+    from rollkeeper.notify.notifier import HOOK_OUTPUT_LIMIT
 
     hook = "head -c 100000 /dev/zero | tr '\\0' x"
     settings = NotificationSettings(desktop=False, on_failure=hook)

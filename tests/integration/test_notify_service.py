@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.service import INCOMPLETE_RETRIES
-from daemon.simulator import SimulatorThread, short_socket_folder
-from daemon.simulator.phone import AfcFaults
+from rollkeeper.service.scheduler import INCOMPLETE_RETRIES
+from rollkeeper.simulator import SimulatorThread, short_socket_folder
+from rollkeeper.simulator.phone import AfcFaults
 from tests import media
 from tests.service_process import ServiceProcess, service_environment, write_config
 

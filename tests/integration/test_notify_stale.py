@@ -9,10 +9,10 @@ from pathlib import Path
 
 import structlog
 
-from daemon.config import NotificationSettings, ScheduleSettings
-from daemon.health_job import StaleNoticeLedger, check_staleness, ledger_path
-from daemon.notify import Notifier
-from daemon.store import RunCounts, StateStore
+from rollkeeper.config import NotificationSettings, ScheduleSettings
+from rollkeeper.notify.notifier import Notifier
+from rollkeeper.service.health import StaleNoticeLedger, check_staleness, ledger_path
+from rollkeeper.store import RunCounts, StateStore
 
 DAY0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -109,7 +109,7 @@ async def test_the_staleness_job_runs_on_a_real_scheduler(tmp_path: Path) -> Non
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from daemon.health_job import STALENESS_JOB_ID, add_staleness_job
+    from rollkeeper.service.health import STALENESS_JOB_ID, add_staleness_job
 
     calls = tmp_path / "calls"
     calls.mkdir()

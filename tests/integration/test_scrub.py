@@ -16,9 +16,9 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from daemon.archive.crontab import CrontabError, crontab_days, crontab_trigger
-from daemon.archive.iopriority import LINUX_IDLE_PRIORITY, idle_io_priority, linux_io_priority
-from daemon.archive.scrub import (
+from rollkeeper.archive.crontab import CrontabError, crontab_days, crontab_trigger
+from rollkeeper.archive.iopriority import LINUX_IDLE_PRIORITY, idle_io_priority, linux_io_priority
+from rollkeeper.archive.scrub import (
     SCRUB_JOB_ID,
     ArchiveScrubber,
     RotationBudget,
@@ -28,9 +28,9 @@ from daemon.archive.scrub import (
     schedule_scrub,
     select_batch,
 )
-from daemon.archive.verify import EntryCheck
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
-from daemon.store import ArchiveEntry, StateStore
+from rollkeeper.archive.verify import EntryCheck
+from rollkeeper.importer.hashing import HASH_ALGORITHM, hash_file
+from rollkeeper.store import ArchiveEntry, StateStore
 from tests.archive_helpers import archive_file as shared_archive_file
 
 STORED = datetime(2020, 1, 1, tzinfo=UTC)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from daemon.service_install import LAUNCHD_TEMPLATE, SYSTEMD_TEMPLATE, exec_start_argv
+from rollkeeper.host.unit_install import LAUNCHD_TEMPLATE, SYSTEMD_TEMPLATE, exec_start_argv
 
 ROLLKEEPER = Path(sys.executable).parent / "rollkeeper"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -375,7 +375,7 @@ def status(home: Path, config: Path) -> tuple[int, dict[str, Any]]:
 HOLDER = """
 import sys
 from pathlib import Path
-from daemon.single_instance import InstanceLock
+from rollkeeper.host.single_instance import InstanceLock
 InstanceLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 sys.stdin.read()

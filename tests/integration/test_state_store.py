@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.store import RunCounts, StateDamagedError, StateStore
-from daemon.store.migrations import MIGRATIONS, schema_version
+from rollkeeper.store import RunCounts, StateDamagedError, StateStore
+from rollkeeper.store.migrations import MIGRATIONS, schema_version
 
 
 def test_new_database_is_private_wal_and_migrated(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from daemon.cli import build_parser
-from daemon.commands.status import run_status
-from daemon.store import RunCounts, StateStore
+from rollkeeper.cli import build_parser
+from rollkeeper.commands.status import run_status
+from rollkeeper.store import RunCounts, StateStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 UDID = "00008110-000A1B2C3D4E5F60"
@@ -78,7 +78,7 @@ class LockHolder:
     def __init__(self, lock_path: Path) -> None:
         code = (
             "import sys; from pathlib import Path\n"
-            "from daemon.single_instance import InstanceLock\n"
+            "from rollkeeper.host.single_instance import InstanceLock\n"
             f"lock = InstanceLock(Path({str(lock_path)!r})); lock.acquire()\n"
             "print('ready', flush=True); sys.stdin.read()\n"
         )
@@ -443,14 +443,14 @@ def test_the_installed_command_exits_with_the_check_level(
     _complete_backup(store, real_now - timedelta(days=10))
     store.close()
     environ = dict(setup.environ, ROLLKEEPER_CONFIG=str(setup.config_path))
-    command = [sys.executable, "-m", "daemon", "status", "--check"]
+    command = [sys.executable, "-m", "rollkeeper", "status", "--check"]
     result = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     day = (real_now - timedelta(days=10)).strftime("%Y-%m-%d")
     assert result.stdout == f"WARNING: no complete backup of Ann's iPhone since {day}\n"
     assert result.stderr == ""
     as_json = subprocess.run(
-        [sys.executable, "-m", "daemon", "status", "--json"],
+        [sys.executable, "-m", "rollkeeper", "status", "--json"],
         env=environ,
         capture_output=True,
         text=True,

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from daemon.cli import build_parser
-from daemon.commands.status import run_status
-from daemon.simulator import SimulatorThread, short_socket_folder
-from daemon.simulator.phone import AfcFaults
+from rollkeeper.cli import build_parser
+from rollkeeper.commands.status import run_status
+from rollkeeper.simulator import SimulatorThread, short_socket_folder
+from rollkeeper.simulator.phone import AfcFaults
 from tests import media
 from tests.service_process import (
     DEFAULT_TIMEOUT,

@@ -38,7 +38,7 @@ import gi
 gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev
 from structlog.testing import capture_logs
-from daemon.device.udev import AppleUsbWatcher, UsbmuxdWatchdog, usbmuxd_reachable
+from rollkeeper.device.udev import AppleUsbWatcher, UsbmuxdWatchdog, usbmuxd_reachable
 
 config = json.loads(sys.argv[1])
 CEILING = 30.0  # seconds; a ceiling on waiting for events, never a pacing
@@ -110,7 +110,7 @@ import gi
 gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev
 from structlog.testing import capture_logs
-from daemon.device.udev import UsbmuxdGuard
+from rollkeeper.device.udev import UsbmuxdGuard
 
 config = json.loads(sys.argv[1])
 testbed = UMockdev.Testbed.new()

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from daemon.archive.verify import (
+from rollkeeper.archive.verify import (
     CHANGED,
     MISSING,
     archive_is_reachable,
     check_entries,
     check_entry,
 )
-from daemon.cli import main
-from daemon.importer.hashing import HASH_ALGORITHM, hash_file
-from daemon.store import StateStore
+from rollkeeper.cli import main
+from rollkeeper.importer.hashing import HASH_ALGORITHM, hash_file
+from rollkeeper.store import StateStore
 from tests.archive_helpers import LONG_AGO, archive_file
 
 

@@ -27,10 +27,10 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from daemon.importer.hashing import hash_file
-from daemon.importer.job import WORK_FOLDER
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.importer.job import WORK_FOLDER
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
 from tests import media
 from tests.reliability.harness import Tally, check_archive, wait_until
 from tests.service_process import ServiceProcess, service_environment, write_config

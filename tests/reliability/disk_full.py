@@ -14,8 +14,8 @@ import random
 import subprocess
 from pathlib import Path
 
-from daemon.simulator import SimulatorThread
-from daemon.store import ARCHIVED, StateStore
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.store import ARCHIVED, StateStore
 from tests import media
 from tests.reliability.harness import (
     Tally,

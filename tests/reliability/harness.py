@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.device.session import SessionSettings, open_session
-from daemon.importer.hashing import hash_file
-from daemon.importer.job import WORK_FOLDER, BackupRun, BackupSettings, RunResult
-from daemon.store import ARCHIVED, StateStore
+from rollkeeper.device.session import SessionSettings, open_session
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.importer.job import WORK_FOLDER, BackupRun, BackupSettings, RunResult
+from rollkeeper.store import ARCHIVED, StateStore
 
 #: The layout the tests use (the default of the config).
 LAYOUT = "{year}/{year}-{month}/{name}"

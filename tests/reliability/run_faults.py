@@ -26,7 +26,7 @@ from pathlib import Path
 
 import structlog
 
-from daemon.simulator import SimulatorThread, short_socket_folder
+from rollkeeper.simulator import SimulatorThread, short_socket_folder
 from tests.reliability.crash import crash_campaign
 from tests.reliability.disk_full import disk_full_campaign, mount, unmount
 from tests.reliability.harness import Tally

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread
+from rollkeeper.simulator import SimulatorThread
 from tests.reliability.crash import crash_campaign
 
 #: Trials in CI; ``make faults CRASH_TRIALS=...`` runs more.

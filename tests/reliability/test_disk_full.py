@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread
+from rollkeeper.simulator import SimulatorThread
 from tests.reliability.disk_full import FILE_SIZES, disk_full_campaign, mount, unmount
 
 #: Trials in CI; ``make faults DISK_FULL_TRIALS=...`` runs more.

@@ -15,10 +15,10 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from daemon.importer.hashing import hash_file
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
-from daemon.store import StateStore
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
+from rollkeeper.store import StateStore
 from tests import media
 from tests.reliability.harness import archive_files, run_backup, session_settings
 

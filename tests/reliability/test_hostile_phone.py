@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.importer.hashing import hash_file
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults, HostileEntry
-from daemon.store import ARCHIVED, StateStore
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults, HostileEntry
+from rollkeeper.store import ARCHIVED, StateStore
 from tests import media
 from tests.reliability.harness import archive_files, snapshot_tree, stray_partials
 from tests.service_process import ServiceProcess

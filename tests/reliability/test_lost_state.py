@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.importer.hashing import hash_file
-from daemon.simulator import SimulatorThread
-from daemon.store import StateStore
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.store import StateStore
 from tests import media
 from tests.reliability.harness import check_archive
 from tests.service_process import ServiceProcess

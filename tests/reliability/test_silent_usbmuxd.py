@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.device.errors import PhoneNotRespondingError
-from daemon.device.session import SessionSettings, open_session
-from daemon.simulator import short_socket_folder
+from rollkeeper.device.errors import PhoneNotRespondingError
+from rollkeeper.device.session import SessionSettings, open_session
+from rollkeeper.simulator import short_socket_folder
 
 UDID = "00008110-00AA0000000000A9"
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from daemon.device.events import UsbmuxEvents
-from daemon.importer.hashing import hash_file
-from daemon.service import BackupService, ServiceSettings
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
-from daemon.store import StateStore
+from rollkeeper.device.events import UsbmuxEvents
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.service.scheduler import BackupService, ServiceSettings
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
+from rollkeeper.store import StateStore
 from tests import media
 from tests.reliability.harness import backup_settings, check_archive, session_settings
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread
+from rollkeeper.simulator import SimulatorThread
 from tests.reliability.unplug import FILE_SIZES, unplug_campaign
 
 #: Trials in CI; ``make faults UNPLUG_TRIALS=...`` runs more.

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.importer.hashing import hash_file
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
 from tests import media
 from tests.reliability.harness import check_archive, wait_until
 from tests.service_process import ServiceProcess

@@ -19,11 +19,11 @@ import contextlib
 import random
 from pathlib import Path
 
-from daemon.device.errors import PhoneDisconnectedError
-from daemon.importer.job import partial_path
-from daemon.simulator import SimulatorThread
-from daemon.simulator.phone import AfcFaults
-from daemon.store import ARCHIVED, StateStore
+from rollkeeper.device.errors import PhoneDisconnectedError
+from rollkeeper.importer.job import partial_path
+from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.phone import AfcFaults
+from rollkeeper.store import ARCHIVED, StateStore
 from tests import media
 from tests.reliability.harness import (
     CHUNK_BYTES,

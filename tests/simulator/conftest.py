@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread, short_socket_folder
-from daemon.simulator.pairing import KEY_DIR_ENV
+from rollkeeper.simulator import SimulatorThread, short_socket_folder
+from rollkeeper.simulator.pairing import KEY_DIR_ENV
 
 
 @pytest.fixture(scope="session", autouse=True)

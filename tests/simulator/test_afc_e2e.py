@@ -1,6 +1,6 @@
 """AFC end to end: pymobiledevice3 over usbmuxd + lockdownd (TLS) to the simulated phone's AFC.
 
-Every fault of :class:`daemon.simulator.AfcFaults` is checked here as the exception the
+Every fault of :class:`rollkeeper.simulator.AfcFaults` is checked here as the exception the
 unmodified client raises, which is what rollkeeper's importer will see from a real phone.
 """
 
@@ -32,10 +32,10 @@ from pymobiledevice3.exceptions import (
 from pymobiledevice3.lockdown import LockdownClient, create_using_usbmux
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService, list_to_dict
 
-from daemon.simulator import AfcFaults, HostileEntry, SimulatorThread
-from daemon.simulator.afc import grown_bytes
-from daemon.simulator.afc_protocol import Operation, packet
-from daemon.simulator.afc_throttle import BURST_SECONDS
+from rollkeeper.simulator import AfcFaults, HostileEntry, SimulatorThread
+from rollkeeper.simulator.afc import grown_bytes
+from rollkeeper.simulator.afc_protocol import Operation, packet
+from rollkeeper.simulator.afc_throttle import BURST_SECONDS
 from tests.simulator.clients import PHONE_UDID, VENV_BIN, run
 
 FOLDER = "/DCIM/100APPLE"

@@ -1,6 +1,6 @@
 """The simulator's AFC server on its own, through pymobiledevice3's real AfcService.
 
-Each test runs :class:`daemon.simulator.afc.AfcServer` on a loopback TCP socket and points an
+Each test runs :class:`rollkeeper.simulator.afc.AfcServer` on a loopback TCP socket and points an
 unmodified ``AfcService`` at it (a provider whose ``start_lockdown_service`` dials that socket,
 so no usbmux or lockdown is involved). This isolates the AFC layer: wire details (``.`` and
 ``..`` first, TELL, unknown operations, a bad header), the path jail, the refusal of every
@@ -31,10 +31,10 @@ from pymobiledevice3.services.afc import (
     list_to_dict,
 )
 
-from daemon.simulator.afc import AfcServer
-from daemon.simulator.afc_protocol import HEADER_SIZE
-from daemon.simulator.afc_throttle import PhoneBuckets, TokenBucket
-from daemon.simulator.phone import PhoneIdentity, PhoneState
+from rollkeeper.simulator.afc import AfcServer
+from rollkeeper.simulator.afc_protocol import HEADER_SIZE
+from rollkeeper.simulator.afc_throttle import PhoneBuckets, TokenBucket
+from rollkeeper.simulator.phone import PhoneIdentity, PhoneState
 
 #: A ceiling for waits on the server (never expected to be reached).
 CEILING_SECONDS = 10.0

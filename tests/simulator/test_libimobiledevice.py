@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread, TrustPolicy
+from rollkeeper.simulator import SimulatorThread, TrustPolicy
 from tests.simulator.clients import OTHER_UDID, PHONE_UDID, libimobiledevice_tool, run_tool
 
 

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pymobiledevice3.exceptions import ConnectionTerminatedError, PasswordRequiredError
 from pymobiledevice3.lockdown import create_using_usbmux
 
-from daemon.simulator import PhoneIdentity, SimulatorThread
-from daemon.simulator.pairing import certificate_pem, key_to_pem
+from rollkeeper.simulator import PhoneIdentity, SimulatorThread
+from rollkeeper.simulator.pairing import certificate_pem, key_to_pem
 from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.simulator import SimulatorThread
+from rollkeeper.simulator import SimulatorThread
 from tests.simulator.clients import PHONE_UDID, VENV_BIN, run_tool
 
 PYMOBILEDEVICE3 = str(VENV_BIN / "pymobiledevice3")

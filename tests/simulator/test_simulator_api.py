@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pymobiledevice3 import usbmux
 
-from daemon.simulator import AfcFaults, EventLog, Simulator, SimulatorThread, TrustPolicy
-from daemon.simulator.control import ControlError, ControlServer, apply_command, send_command
-from daemon.simulator.pairing import KEY_DIR_ENV, cached_rsa_key, certificate_matches_key
+from rollkeeper.simulator import AfcFaults, EventLog, Simulator, SimulatorThread, TrustPolicy
+from rollkeeper.simulator.control import ControlError, ControlServer, apply_command, send_command
+from rollkeeper.simulator.pairing import KEY_DIR_ENV, cached_rsa_key, certificate_matches_key
 from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 
 
@@ -90,7 +90,7 @@ def test_rsa_keys_are_cached_per_role() -> None:
 def test_key_folder_shares_keys_between_processes(tmp_path: Path) -> None:
     folder = tmp_path / "keys"
     program = (
-        "from daemon.simulator.pairing import cached_rsa_key, key_to_pem;"
+        "from rollkeeper.simulator.pairing import cached_rsa_key, key_to_pem;"
         "import sys; sys.stdout.buffer.write(key_to_pem(cached_rsa_key('device')))"
     )
     environment = dict(os.environ, **{KEY_DIR_ENV: str(folder)})

@@ -14,7 +14,7 @@ from pymobiledevice3.exceptions import ConnectionFailedError, ConnectionTerminat
 from pymobiledevice3.lockdown import create_using_usbmux
 from pymobiledevice3.services.afc import AfcService
 
-from daemon.simulator import SimulatorThread
+from rollkeeper.simulator import SimulatorThread
 from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 
 CHUNK = 1 << 20

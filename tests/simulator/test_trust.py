@@ -13,7 +13,7 @@ from pymobiledevice3.exceptions import (
 )
 from pymobiledevice3.lockdown import create_using_usbmux
 
-from daemon.simulator import SimulatorThread, TrustPolicy
+from rollkeeper.simulator import SimulatorThread, TrustPolicy
 from tests.simulator.clients import PHONE_UDID, run
 
 

@@ -12,7 +12,7 @@ from pymobiledevice3 import usbmux
 from pymobiledevice3.exceptions import BadDevError, ConnectionFailedError, NotPairedError
 from pymobiledevice3.usbmux import PlistMuxConnection
 
-from daemon.simulator import SimulatorThread, TrustPolicy
+from rollkeeper.simulator import SimulatorThread, TrustPolicy
 from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import ConfigError, ConfigProblem, load_config
+from rollkeeper.config import ConfigError, ConfigProblem, load_config
 
 BROKEN_CONFIGS = [
     pytest.param(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from daemon.config import (
+from rollkeeper.config import (
     Config,
     ConfigProblem,
     default_config_path,
@@ -18,7 +18,7 @@ from daemon.config import (
     load_config,
     resolve_config_path,
 )
-from daemon.config.template import config_as_toml, render_starter_config
+from rollkeeper.config.template import config_as_toml, render_starter_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from daemon.config.positions import duplicate_key_positions, key_positions, locate
+from rollkeeper.config.positions import duplicate_key_positions, key_positions, locate
 
 
 def test_tables_and_keys() -> None:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.domain import collisions
-from daemon.domain.collisions import NoFreeSuffix, choose_group_suffix, suffixed
+from rollkeeper.domain import collisions
+from rollkeeper.domain.collisions import NoFreeSuffix, choose_group_suffix, suffixed
 
 HEIC = PurePosixPath("2023/2023-07/IMG_1234.HEIC")
 MOV = PurePosixPath("2023/2023-07/IMG_1234.MOV")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.domain.files import (
+from rollkeeper.domain.files import (
     MediaKind,
     PhoneFile,
     extension_of,

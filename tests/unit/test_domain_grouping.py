@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.domain.files import PhoneFile
-from daemon.domain.grouping import group_files, group_key
+from rollkeeper.domain.files import PhoneFile
+from rollkeeper.domain.grouping import group_files, group_key
 
 
 def phone_file(path: str, size: int = 100, birth: int = 1) -> PhoneFile:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.domain.files import PhoneFile
-from daemon.domain.grouping import group_files
-from daemon.domain.layout import (
+from rollkeeper.domain.files import PhoneFile
+from rollkeeper.domain.grouping import group_files
+from rollkeeper.domain.layout import (
     DEFAULT_LAYOUT,
     LAYOUT_PLACEHOLDERS,
     CaptureDate,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.domain.names import NameRejected, check_phone_name, check_phone_path
+from rollkeeper.domain.names import NameRejected, check_phone_name, check_phone_path
 
 
 @pytest.mark.parametrize(

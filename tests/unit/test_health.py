@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from daemon.domain.health import (
+from rollkeeper.domain.health import (
     CheckLevel,
     PhoneFacts,
     StaleNotice,
@@ -157,7 +157,7 @@ def test_estimate_remaining() -> None:
 
 
 def test_archive_check_findings() -> None:
-    from daemon.domain.health import archive_check_findings
+    from rollkeeper.domain.health import archive_check_findings
 
     checked = NOW - timedelta(hours=1)
     assert archive_check_findings(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.commands.audit import ArchiveCheck, PhoneEntry, classify, library_assets
-from daemon.store import ManifestEntry
+from rollkeeper.commands.audit import ArchiveCheck, PhoneEntry, classify, library_assets
+from rollkeeper.store import ManifestEntry
 
 FOLDER = "/DCIM/100APPLE"
 

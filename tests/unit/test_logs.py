@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from daemon.logs import REDACTED, configure_logging, get_logger, is_secret_field
+from rollkeeper.host.logs import REDACTED, configure_logging, get_logger, is_secret_field
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def _json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
 def test_auto_format_writes_json_lines_with_utc_iso_timestamps_off_a_terminal() -> None:
     stream = io.StringIO()
     configure_logging("info", "auto", stream)
-    get_logger("daemon.test").info("file_archived", udid="U1", run_id=7, bytes=1024)
+    get_logger("rollkeeper.test").info("file_archived", udid="U1", run_id=7, bytes=1024)
     [event] = _json_lines(stream)
     assert event["event"] == "file_archived"
     assert event["udid"] == "U1"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import blake3
 
-from daemon.domain.files import MediaKind, PhoneFile, is_screenshot, media_kind
-from daemon.domain.grouping import group_files
-from daemon.domain.layout import DEFAULT_LAYOUT, CaptureDate, render_destination
-from daemon.importer.metadata import capture_date_fallback, read_capture_date
+from rollkeeper.domain.files import MediaKind, PhoneFile, is_screenshot, media_kind
+from rollkeeper.domain.grouping import group_files
+from rollkeeper.domain.layout import DEFAULT_LAYOUT, CaptureDate, render_destination
+from rollkeeper.importer.metadata import capture_date_fallback, read_capture_date
 from tests.media import make_camera_roll, phone_paths
 
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.domain.files import MediaKind
-from daemon.domain.layout import DEFAULT_LAYOUT, CaptureDate, render_destination
-from daemon.importer import metadata
-from daemon.importer.metadata import (
+from rollkeeper.domain.files import MediaKind
+from rollkeeper.domain.layout import DEFAULT_LAYOUT, CaptureDate, render_destination
+from rollkeeper.importer import metadata
+from rollkeeper.importer.metadata import (
     capture_date_fallback,
     parse_apple_date,
     parse_exif_date,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.permissions import (
+from rollkeeper.host.permissions import (
     ensure_private_dir,
     make_private,
     write_private_file,
@@ -94,7 +94,7 @@ def test_private_umask_covers_files_made_by_anyone_in_the_process(tmp_path: Path
     # In a child, so that the test process keeps its own umask.
     code = (
         "import sys, sqlite3\n"
-        "from daemon.permissions import set_private_umask\n"
+        "from rollkeeper.host.permissions import set_private_umask\n"
         "set_private_umask()\n"
         "sqlite3.connect(sys.argv[1]).execute('create table t (x)')\n"
     )

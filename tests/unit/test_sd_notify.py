@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.sd_notify import ServiceNotifier
+from rollkeeper.host.sd_notify import ServiceNotifier
 
 RECEIVE_TIMEOUT_SECONDS = 5.0
 
@@ -96,7 +96,7 @@ def test_a_child_process_reports_through_the_inherited_environment(
     """The way systemd uses it: the variable is in the service process's own environment."""
     receiver, address = manager_socket
     code = (
-        "from daemon.sd_notify import ServiceNotifier\n"
+        "from rollkeeper.host.sd_notify import ServiceNotifier\n"
         "n = ServiceNotifier.from_environment()\n"
         "n.ready(); n.status('idle'); n.stopping()\n"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.service_install import (
+from rollkeeper.host.unit_install import (
     InstallInputs,
     MakeDir,
     RunCommand,
@@ -157,9 +157,9 @@ def test_rollkeeper_command_prefers_the_running_script(tmp_path: Path) -> None:
     assert rollkeeper_command("rollkeeper", which=lambda _: "/usr/bin/rollkeeper") == [
         "/usr/bin/rollkeeper"
     ]
-    # Started as `python -m daemon` with no rollkeeper on PATH: this interpreter, as a module.
+    # Started as `python -m rollkeeper` with no rollkeeper on PATH: this interpreter, as a module.
     fallback = rollkeeper_command("/src/daemon/__main__.py", which=lambda _: None)
-    assert fallback == [os.path.abspath(sys.executable), "-m", "daemon"]
+    assert fallback == [os.path.abspath(sys.executable), "-m", "rollkeeper"]
 
 
 def test_exec_start_argv_undoes_the_unit_quoting(tmp_path: Path) -> None:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.single_instance import AlreadyRunningError, InstanceLock
+from rollkeeper.host.single_instance import AlreadyRunningError, InstanceLock
 
 # A second process that takes the lock, says so on stdout, then waits for stdin to close.
 HOLDER_CODE = """
 import sys
 from pathlib import Path
-from daemon.single_instance import InstanceLock
+from rollkeeper.host.single_instance import InstanceLock
 lock = InstanceLock(Path(sys.argv[1]))
 lock.acquire()
 print("locked", flush=True)
@@ -29,7 +29,7 @@ sys.stdin.read()
 CONTENDER_CODE = """
 import sys
 from pathlib import Path
-from daemon.single_instance import AlreadyRunningError, InstanceLock
+from rollkeeper.host.single_instance import AlreadyRunningError, InstanceLock
 try:
     InstanceLock(Path(sys.argv[1])).acquire()
 except AlreadyRunningError as error:

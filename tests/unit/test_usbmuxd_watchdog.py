@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.device.udev import (
+from rollkeeper.device.udev import (
     AppleUsbEvent,
     UsbmuxdWatchdog,
     apple_usb_event_from_udev,

@@ -1,0 +1,110 @@
+"""The command-line edges shared by ``verify``, ``adopt`` and ``find``: config, store, progress.
+
+Kept apart from the logic modules so those stay free of terminals and argument parsing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rollkeeper.config import Config, ConfigError, load_config, resolve_config_path
+from rollkeeper.host.logs import configure_logging
+
+#: Exit statuses of the archive commands (documented in docs/verify.md).
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A user-facing problem, printed as one line (no traceback) with exit status 2."""
+
+
+def load_command_config(config_argument: str | None) -> Config:
+    """The config the command runs with (``--config``, ``$ROLLKEEPER_CONFIG``, default).
+
+    Also sets up logging for the command: warnings and errors only (debug if the config asks
+    for it), on stderr, because the command's own report is what a person reads and stdout
+    must stay clean for ``--json``.
+    """
+    try:
+        config = load_config(resolve_config_path(config_argument, os.environ), os.environ)
+    except ConfigError as error:
+        raise CommandError(f"the config cannot be used:\n{error}") from None
+    level = "debug" if config.logging.level == "debug" else "warning"
+    configure_logging(level, config.logging.format, stream=sys.stderr)
+    return config
+
+
+def fail(message: str) -> int:
+    """Print a one-line error to stderr and return the usage exit status."""
+    print(f"rollkeeper: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def wants_progress(json_output: bool) -> bool:
+    """A progress bar only for a person: stderr is a terminal and no JSON was asked for."""
+    return not json_output and sys.stderr.isatty()
+
+
+@contextmanager
+def byte_progress(
+    enabled: bool, description: str, total_bytes: int
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar over bytes on stderr (so stdout stays clean); a no-op when disabled.
+
+    Yields the callback to call with the bytes of each file done.
+    """
+    if not enabled:
+        yield lambda _bytes: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(description, total=total_bytes)
+        yield lambda done: progress.advance(task, done)
+
+
+def printable(text: object) -> str:
+    """Text safe to print on a terminal: control characters shown as ``\\xNN`` escapes.
+
+    Phone names and file names come from the phone or from folders rollkeeper did not write;
+    an escape sequence in one must not drive the user's terminal, and a newline must not split
+    one path into two lines of output.
+    """
+    return "".join(
+        f"\\x{ord(character):02x}"
+        if ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0
+        else character
+        for character in str(text)
+    )
+
+
+def human_bytes(count: int) -> str:
+    """Bytes in decimal units, as file managers show them (1.2 GB)."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{count} B"

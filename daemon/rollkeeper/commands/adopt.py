@@ -1,0 +1,105 @@
+"""``rollkeeper adopt``: index a folder of photos copied earlier, so they are not stored twice."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rollkeeper.archive.adopt import (
+    AdoptReport,
+    adopt_candidates,
+    collect_candidates,
+    folder_problem,
+)
+from rollkeeper.archive.console import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CommandError,
+    byte_progress,
+    fail,
+    human_bytes,
+    load_command_config,
+    printable,
+    wants_progress,
+)
+from rollkeeper.store import StateDamagedError, StateStore
+
+DESCRIPTION = """\
+Index a folder of photos and videos you copied before rollkeeper (any layout, inside or
+outside the archive folder), so that a backup finding the same content on the phone records it
+as archived there instead of writing a second copy.
+
+Nothing is moved, renamed or written in the folder: adopt reads each photo, video and .AAE
+sidecar once to hash it and records it in the state database. Running it again only adds files
+that are new since. Files already recorded (by a backup or an earlier adopt) are not touched.
+
+What it costs: the folder is read once now. It does not make the next backup read less from the
+phone: the phone offers no hashes, so each phone file is still read over USB once to be hashed;
+what adopt saves is the writing and the disk space.
+
+Afterwards `rollkeeper verify` also checks adopted files; an adopted folder outside the archive
+must stay where it is (a moved file is reported missing).
+
+Exit status: 0 done, 1 some files could not be adopted (listed), 2 the command could not run.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``adopt`` to the ``rollkeeper`` parser."""
+    parser = subparsers.add_parser(
+        "adopt",
+        help="index a folder of photos copied earlier (never moves anything)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", metavar="PATH", help="the folder to index (and everything under it)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run_adopt)
+
+
+def run_adopt(args: argparse.Namespace) -> int:
+    """Handler of ``rollkeeper adopt``."""
+    folder = Path(args.path).expanduser()
+    problem = folder_problem(folder)
+    if problem is not None:
+        return fail(problem)
+    try:
+        config = load_command_config(args.config)
+    except CommandError as error:
+        return fail(str(error))
+    try:
+        store = StateStore.open(Path(config.state.path))
+    except StateDamagedError as error:
+        return fail(str(error))
+    try:
+        report = AdoptReport(folder=str(folder.resolve()))
+        candidates = collect_candidates(folder, Path(config.archive.path), report)
+        with byte_progress(wants_progress(args.json), "adopting", report.bytes_found) as progress:
+            adopt_candidates(store, candidates, report, progress=progress, now=datetime.now(UTC))
+    finally:
+        store.close()
+    exit_code = EXIT_FINDINGS if report.has_problems else EXIT_OK
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return exit_code
+    print(
+        f"Adopted {len(report.adopted)} files ({human_bytes(report.bytes_adopted)}) from"
+        f" {printable(report.folder)}; {report.already_indexed} were already indexed,"
+        f" {report.duplicates} have the same content as a file already in the archive,"
+        f" {report.not_media} are not photos or videos and were left alone."
+    )
+    for path in report.size_conflicts:
+        print(f"CONFLICT   {printable(path)} (recorded with another size; run `rollkeeper verify`)")
+    for path in report.changed_while_reading:
+        print(
+            f"BUSY       {printable(path)}"
+            " (changed while being read; adopt again when the copy is done)"
+        )
+    for path, reason in report.unreadable:
+        print(f"UNREADABLE {printable(path)} ({printable(reason)})")
+    return exit_code

@@ -1,0 +1,188 @@
+"""``rollkeeper verify``: re-hash archived files against the hashes recorded when stored."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from rollkeeper.archive.console import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CommandError,
+    byte_progress,
+    fail,
+    human_bytes,
+    load_command_config,
+    printable,
+    wants_progress,
+)
+from rollkeeper.archive.locations import entry_location
+from rollkeeper.archive.verify import (
+    VerifyReport,
+    archive_is_reachable,
+    build_report,
+    check_entries,
+    find_untracked,
+)
+from rollkeeper.store import StateDamagedError, StateStore
+from rollkeeper.store.archive_queries import (
+    entries_stored_since,
+    mark_verified_many,
+    sample_entries,
+)
+from rollkeeper.store.state import ArchiveEntry
+
+DESCRIPTION = """\
+Re-read archived files and compare them with the BLAKE3 hashes recorded when they were stored.
+
+Reports three things:
+  missing    the archive vouches for a file that is not there (deleted, moved, disk not mounted)
+  changed    the file is there but its size or content differs (bit rot, an editor saved over it)
+  untracked  a file in the archive folder rollkeeper does not vouch for (copied in by hand);
+             not an error: `rollkeeper adopt FOLDER` indexes such files
+
+verify never modifies the archive; it only notes in the state database when each file last
+matched (the weekly scrub uses that to check the oldest first). It reads every selected byte,
+so --all on a large archive takes as long as reading the disk (about 100-200 MB/s on a USB
+hard disk). The untracked check lists the whole archive folder whatever the selection.
+
+Exit status: 0 everything selected matched, 1 something is missing, changed or unreadable,
+2 the command could not run (config, state or arguments).
+"""
+
+#: Untracked files listed in text output before "... and N more" (--json lists all).
+UNTRACKED_SHOWN = 50
+
+
+def register(subparsers: Any) -> None:
+    """Add ``verify`` to the ``rollkeeper`` parser."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="re-hash archived files; report missing, changed and untracked ones",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument(
+        "--all", action="store_true", help="check every archived file (the default)"
+    )
+    selection.add_argument(
+        "--sample",
+        metavar="N",
+        type=_positive_count,
+        help="check N files chosen at random (a quick health check)",
+    )
+    selection.add_argument(
+        "--since",
+        metavar="DATE",
+        type=_since_date,
+        help="check files stored on or after DATE (YYYY-MM-DD, local time)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run_verify)
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _since_date(text: str) -> datetime:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
+    # Local midnight, as the user means "since Tuesday"; compared in UTC with stored_at.
+    return datetime(day.year, day.month, day.day).astimezone()
+
+
+def _select(store: StateStore, args: argparse.Namespace) -> list[ArchiveEntry]:
+    if args.sample is not None:
+        return sample_entries(store, args.sample)
+    if args.since is not None:
+        return entries_stored_since(store, args.since)
+    return store.archive_entries()
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Handler of ``rollkeeper verify``."""
+    try:
+        config = load_command_config(args.config)
+    except CommandError as error:
+        return fail(str(error))
+    archive_root = Path(config.archive.path)
+    state_path = Path(config.state.path)
+    if not state_path.exists():
+        report = VerifyReport()
+        if archive_is_reachable(archive_root):
+            report.untracked.extend(find_untracked(archive_root, ()))
+        return _print(report, args.json, archive_root, note="no backup has run yet")
+    try:
+        store = StateStore.open(state_path)
+    except StateDamagedError as error:
+        return fail(str(error))
+    try:
+        entries = _select(store, args)
+        inside = [entry for entry in entries if not Path(entry.relative_path).is_absolute()]
+        if inside and not archive_is_reachable(archive_root):
+            return fail(
+                f"{archive_root}: the archive folder is missing, empty or unreadable"
+                f" (is its disk mounted?); {len(entries)} archived files were not checked"
+            )
+        with byte_progress(
+            wants_progress(args.json), "verifying", sum(entry.size for entry in entries)
+        ) as progress:
+            checks = check_entries(archive_root, entries, progress)
+        tracked = [entry.relative_path for entry in store.archive_entries()]
+        report = build_report(checks, find_untracked(archive_root, tracked))
+        mark_verified_many(store, report.matched)
+    finally:
+        store.close()
+    return _print(report, args.json, archive_root)
+
+
+def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = "") -> int:
+    exit_code = EXIT_FINDINGS if report.has_damage else EXIT_OK
+    if as_json:
+        document = report.as_dict()
+        document["archive"] = str(archive_root)
+        if note:
+            document["note"] = note
+        print(json.dumps(document, indent=2))
+        return exit_code
+    if note:
+        print(f"Nothing to verify: {note}.")
+    else:
+        print(
+            f"Checked {report.checked} files ({human_bytes(report.bytes_checked)}):"
+            f" {len(report.matched)} match, {len(report.missing)} missing,"
+            f" {len(report.changed)} changed, {len(report.unreadable)} unreadable."
+        )
+    for check in report.missing:
+        print(f"MISSING    {printable(entry_location(archive_root, check.relative_path))}")
+    for check in report.changed:
+        location = printable(entry_location(archive_root, check.relative_path))
+        print(f"CHANGED    {location} ({check.detail})")
+    for check in report.unreadable:
+        location = printable(entry_location(archive_root, check.relative_path))
+        print(f"UNREADABLE {location} ({printable(check.detail)})")
+    for path in report.untracked[:UNTRACKED_SHOWN]:
+        print(f"UNTRACKED  {printable(entry_location(archive_root, path))}")
+    if len(report.untracked) > UNTRACKED_SHOWN:
+        print(
+            f"... and {len(report.untracked) - UNTRACKED_SHOWN} more untracked (--json lists all)"
+        )
+    if report.untracked:
+        print(
+            f"{len(report.untracked)} untracked files: rollkeeper does not vouch for them;"
+            " `rollkeeper adopt FOLDER` indexes them."
+        )
+    return exit_code

@@ -1,0 +1,149 @@
+"""The phone's media folder over AFC, as untrusted raw data with a time limit on every request.
+
+pymobiledevice3's ``listdir`` stops at the first name that is not UTF-8 and ``stat`` raises
+``KeyError`` on a reply with a missing key and rounds times through floats. A phone is untrusted
+input, so this adapter sends READ_DIR and GET_FILE_INFO itself through the AFC service's request
+path (``_do_operation``, stable across pymobiledevice3 11.x: pinned in pyproject) and returns raw
+values that the scanner checks. Every request has a deadline: a phone that stops answering
+becomes :class:`PhoneNotRespondingError`, never a hung job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
+from pymobiledevice3.services.afc import AfcOpcode, AfcService
+
+from rollkeeper.device.errors import PhoneDisconnectedError, PhoneNotRespondingError
+from rollkeeper.device.translate import translate_or_raise
+
+_Result = TypeVar("_Result")
+
+#: AFC reads are asked for in pieces of at most this size (pymobiledevice3 concatenates larger
+#: reads with ``+=``, which is quadratic).
+MAXIMUM_READ_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ListedName:
+    """One READ_DIR entry: its text if it is valid UTF-8, and the raw bytes either way."""
+
+    raw: bytes
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawStat:
+    """A GET_FILE_INFO reply as the phone sent it: any field may be missing or nonsense."""
+
+    fields: dict[str, str]
+
+    def integer(self, key: str) -> int | None:
+        """The field as a non-negative integer, or None when missing or not a number."""
+        value = self.fields.get(key)
+        if value is None or not value.isdigit():
+            return None
+        return int(value)
+
+    @property
+    def kind(self) -> str | None:
+        """``S_IFREG``, ``S_IFDIR``, ``S_IFLNK`` ... or None."""
+        return self.fields.get("st_ifmt")
+
+
+class FileNotOnPhoneError(Exception):
+    """The phone says the path does not exist (any more)."""
+
+
+class PhoneReadError(Exception):
+    """The phone answered a request with an AFC error other than "not found"."""
+
+    def __init__(self, message: str, status: object) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _encode_path(path: str) -> bytes:
+    return path.encode("utf-8") + b"\x00"
+
+
+class PhoneFilesystem:
+    """Read-only access to the phone's media folder through one AFC connection."""
+
+    def __init__(self, afc: AfcService, timeout_seconds: float = 30.0) -> None:
+        self._afc = afc
+        self.timeout_seconds = timeout_seconds
+
+    async def _bounded(self, operation: Awaitable[_Result], what: str) -> _Result:
+        try:
+            # asyncio.timeout, not wait_for: no task of its own per request (a scan sends one
+            # request per file; 3.11's wait_for wraps each in a new task).
+            async with asyncio.timeout(self.timeout_seconds):
+                return await operation
+        except TimeoutError as error:
+            raise PhoneNotRespondingError(
+                f"no answer to {what} within {self.timeout_seconds:g} s"
+            ) from error
+        except AfcFileNotFoundError as error:
+            raise FileNotOnPhoneError(what) from error
+        except AfcException as error:
+            raise PhoneReadError(f"{what}: {error}", getattr(error, "status", None)) from error
+        except (PhoneDisconnectedError, PhoneNotRespondingError):
+            raise
+        except Exception as error:
+            translate_or_raise(error)
+            raise  # pragma: no cover - translate_or_raise always raises
+
+    async def _request(self, opcode: AfcOpcode, payload: bytes, what: str) -> bytes:
+        afc: Any = self._afc
+        data: bytes = await self._bounded(afc._do_operation(opcode, payload), what)
+        return data
+
+    async def list_folder(self, path: str) -> list[ListedName]:
+        """The entries of a folder, without ``.`` and ``..``, undecodable names kept raw."""
+        data = await self._request(AfcOpcode.READ_DIR, _encode_path(path), f"READ_DIR {path}")
+        entries: list[ListedName] = []
+        for raw in data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00"):
+            if raw in (b".", b".."):
+                continue
+            try:
+                text: str | None = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            entries.append(ListedName(raw=raw, text=text))
+        return entries
+
+    async def stat(self, path: str) -> RawStat:
+        """GET_FILE_INFO of a path, unparsed beyond its key/value pairs."""
+        data = await self._request(AfcOpcode.GET_FILE_INFO, _encode_path(path), f"STAT {path}")
+        parts = data.decode("utf-8", errors="replace").split("\x00")
+        if parts and parts[-1] == "":
+            parts.pop()
+        fields = dict(zip(parts[0::2], parts[1::2], strict=False))
+        return RawStat(fields)
+
+    async def open(self, path: str) -> int:
+        """Open a file read-only; returns the AFC handle."""
+        handle: int = await self._bounded(self._afc.fopen(path, "r"), f"OPEN {path}")
+        if handle == 0:
+            raise PhoneReadError(f"OPEN {path}: the phone returned no handle", None)
+        return handle
+
+    async def seek(self, handle: int, offset: int) -> None:
+        """Move a handle to ``offset`` bytes from the start (to resume a partial file)."""
+        await self._bounded(self._afc.fseek(handle, offset, os.SEEK_SET), "SEEK")
+
+    async def read(self, handle: int, size: int) -> bytes:
+        """Up to ``size`` (at most 4 MiB) bytes at the handle's position; b"" at the end."""
+        return await self._bounded(self._afc.fread(handle, min(size, MAXIMUM_READ_BYTES)), "READ")
+
+    async def close(self, handle: int) -> None:
+        """Close a handle; a failure to close a handle on a dead connection is not an error."""
+        with contextlib.suppress(PhoneDisconnectedError, PhoneNotRespondingError, PhoneReadError):
+            await self._bounded(self._afc.fclose(handle), "CLOSE")

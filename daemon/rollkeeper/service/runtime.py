@@ -1,0 +1,337 @@
+"""The service's life: start in order, run until a signal, stop in reverse order, exit 0.
+
+Start: private umask, the single-instance lock, the state database, the scheduler, the backup
+service, usbmuxd's Listen stream, the config watcher, udev (Linux). READY=1 goes to systemd once
+the first attempt to listen for phones has been made. SIGTERM or SIGINT: STOPPING=1, no new
+runs, the file in flight may finish within ``stop_grace_seconds``, then everything closes and the
+process exits 0. A second SIGINT cancels at once (a cancelled copy keeps its ``.partial``; no
+half file ever has a final name). SIGHUP reloads the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from rollkeeper import bootstrap
+from rollkeeper.archive.scrub import ArchiveScrubber, ScrubReport, schedule_scrub
+from rollkeeper.bootstrap import scrub_report_path
+from rollkeeper.config import Config, ConfigError, load_config
+from rollkeeper.config.watch import ConfigWatcher
+from rollkeeper.device.events import UsbmuxEvents, describe_usbmux_address
+from rollkeeper.device.udev import UsbmuxdGuard
+from rollkeeper.domain.filters import device_selected
+from rollkeeper.host.logs import configure_logging
+from rollkeeper.host.permissions import set_private_umask, write_private_file
+from rollkeeper.host.sd_notify import ServiceNotifier
+from rollkeeper.host.single_instance import AlreadyRunningError
+from rollkeeper.importer.job import RunResult
+from rollkeeper.notify.notifier import Notifier, RunNotice
+from rollkeeper.service.health import add_staleness_job
+from rollkeeper.service.scheduler import BackupService
+
+log = structlog.get_logger("rollkeeper.runtime")
+
+#: How long a file in flight may take to finish after SIGTERM before it is cancelled.
+STOP_GRACE_SECONDS = 10.0
+
+
+class ServiceRuntime:
+    """One running service; :meth:`run` returns the process exit code."""
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None,
+        environ: Mapping[str, str] | None = None,
+        stop_grace_seconds: float = STOP_GRACE_SECONDS,
+    ) -> None:
+        self._config = config
+        self._config_path = config_path
+        self._environ = os.environ if environ is None else environ
+        self._stop_grace_seconds = stop_grace_seconds
+        self._stop = asyncio.Event()
+        self._interrupts = 0
+        self._notifier = ServiceNotifier.from_environment(self._environ)
+        self._alerts = Notifier(config.notifications, environ=self._environ)
+        self._service: BackupService | None = None
+        self._watcher: ConfigWatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._run_listeners: list[Callable[[RunResult], Awaitable[None]]] = []
+        self._scrubber: ArchiveScrubber | None = None
+        self._scrub_listeners: list[Callable[[ScrubReport], Awaitable[None]]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
+
+    def _on_stop_signal(self, name: str) -> None:
+        self._interrupts += 1
+        if self._interrupts == 1:
+            log.info("stop_requested", signal=name)
+            self._stop.set()
+            return
+        log.warning("stop_now_requested", signal=name)
+        if self._service is not None:
+            self._service.cancel_now()
+
+    def _on_reload_signal(self) -> None:
+        log.info("reload_requested", signal="SIGHUP")
+        self._notifier.reloading()
+        if self._watcher is not None:
+            self._watcher.request_reload()
+        self._notifier.status(self._idle_status())
+        self._notifier.send("READY=1")
+
+    # -- config reload ---------------------------------------------------------------------
+
+    def _config_changed(self, config: Config) -> None:
+        """Called on the watcher's thread: hand the new config to the loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._apply_config, config)
+
+    def _config_broken(self, error: ConfigError) -> None:
+        log.error(
+            "config_invalid",
+            path=str(self._config_path),
+            problems=[str(problem) for problem in error.problems],
+            action="keeping the running config",
+        )
+
+    def _apply_config(self, config: Config) -> None:
+        old = self._config
+        self._config = config
+        with contextlib.suppress(ValueError):
+            configure_logging(config.logging.level, config.logging.format)
+        if self._service is not None:
+            self._service.apply_settings(bootstrap.service_settings(config))
+        self._apply_scrub_settings(config)
+        self._alerts.update_settings(config.notifications)
+        if old.device.usbmux_address != config.device.usbmux_address:
+            log.warning("restart_needed", key="device.usbmux_address")
+        if old.state.path != config.state.path:
+            log.warning("restart_needed", key="state.path")
+        log.info("config_reloaded", path=str(self._config_path))
+
+    def _device_selected(self, udid: str, name: str) -> bool:
+        """Whether the config in force backs this phone up (stale notices skip the others)."""
+        filters = self._config.filters
+        return device_selected(udid, name, filters.include_devices, filters.exclude_devices)
+
+    def _apply_scrub_settings(self, config: Config) -> None:
+        """A new scrub schedule or budget applies from the next scrub run."""
+        if self._scrubber is None or self._scheduler is None:
+            return
+        schedule = config.schedule
+        self._scrubber.archive_root = Path(config.archive.path)
+        self._scrubber.bytes_per_run = schedule.scrub_bytes_per_run
+        self._scrubber.rotation_weeks = schedule.scrub_rotation_weeks
+        try:
+            schedule_scrub(self._scheduler, self._scrubber, schedule.scrub_cron, self._scrubbed)
+        except ValueError as error:
+            log.error("scrub_schedule_invalid", cron=schedule.scrub_cron, error=str(error))
+
+    async def _scrubbed(self, report: ScrubReport) -> None:
+        """A scrub found something: keep the report for ``status`` and tell the user."""
+        findings = report.as_dict()
+        path = scrub_report_path(self._config)
+        with contextlib.suppress(OSError):
+            write_private_file(path, json.dumps(findings, default=str, indent=2).encode())
+        log.error(
+            "scrub_findings",
+            report_path=str(path),
+            **{key: value for key, value in findings.items() if isinstance(value, int | str)},
+        )
+        await self._alerts.alert(
+            "rollkeeper: archive check found problems",
+            f"The scheduled check of the archive found damaged or missing files; see {path} "
+            "and run `rollkeeper verify`.",
+        )
+        for listener in self._scrub_listeners:
+            with contextlib.suppress(Exception):
+                await listener(report)
+
+    # -- main ------------------------------------------------------------------------------
+
+    def _idle_status(self) -> str:
+        if self._service is not None and self._service.busy():
+            return "backing up"
+        return "idle, waiting for an iPhone"
+
+    async def run(self) -> int:
+        """Run the service until stopped; returns the exit code."""
+        set_private_umask()
+        config = self._config
+        try:
+            lock = bootstrap.acquire_instance_lock(config)
+        except AlreadyRunningError as error:
+            log.error("already_running", detail=str(error))
+            print(f"rollkeeper: {error}", file=sys.stderr)
+            return 1
+        self._loop = asyncio.get_running_loop()
+        store = bootstrap.open_state(config)
+        # The scheduler's zone is the host's: the scrub's crontab line is in local time.
+        scheduler = AsyncIOScheduler(event_loop=self._loop)
+        events: UsbmuxEvents | None = None
+        events_task: asyncio.Task[None] | None = None
+        guard: UsbmuxdGuard | None = None
+        guard_started = False
+        try:
+            interrupted = store.close_unfinished_runs()
+            if interrupted:
+                log.warning("previous_runs_interrupted", count=interrupted)
+            store.mark_all_devices_disconnected()
+            scheduler.start()
+            service = BackupService(
+                bootstrap.service_settings(config),
+                store,
+                scheduler,
+                on_status=self._notifier.status,
+                on_run_finished=self._run_finished,
+            )
+            self._service = service
+            self._scrubber = ArchiveScrubber(
+                store,
+                Path(config.archive.path),
+                bytes_per_run=config.schedule.scrub_bytes_per_run,
+                rotation_weeks=config.schedule.scrub_rotation_weeks,
+            )
+            self._scheduler = scheduler
+            schedule_scrub(scheduler, self._scrubber, config.schedule.scrub_cron, self._scrubbed)
+            add_staleness_job(
+                scheduler,
+                store,
+                self._alerts,
+                lambda: self._config.schedule,
+                selected=self._device_selected,
+            )
+            guard = UsbmuxdGuard(
+                bootstrap.usbmux_address(config), self._alerts.alert_from_thread(self._loop)
+            )
+            guard_started = await asyncio.to_thread(guard.start)
+            self._install_signals(self._loop)
+            events = UsbmuxEvents(
+                bootstrap.usbmux_address(config),
+                service.on_attach,
+                service.on_detach,
+                connection_types=frozenset(config.device.connection_types),
+            )
+            events_task = asyncio.create_task(events.run(), name="usbmux-events")
+            self._start_config_watcher()
+            # READY once usbmuxd was reached or found missing: the service is up either way
+            # and keeps trying, and its status says which.
+            await events.first_attempt_done.wait()
+            log.info(
+                "service_ready",
+                pid=os.getpid(),
+                usbmuxd=describe_usbmux_address(bootstrap.usbmux_address(config)),
+                archive=str(config.archive.path),
+                state=str(config.state.path),
+                config=str(self._config_path) if self._config_path else "defaults",
+            )
+            self._notifier.ready()
+            self._notifier.status(
+                self._idle_status() if events.listening.is_set() else "waiting for usbmuxd"
+            )
+            watchdog_task = self._start_watchdog()
+            await self._stop.wait()
+            self._notifier.stopping()
+            self._notifier.status("stopping")
+            log.info("service_stopping")
+            await service.stop(self._stop_grace_seconds)
+            await self._alerts.aclose()
+            if watchdog_task is not None:
+                watchdog_task.cancel()
+        finally:
+            if events is not None:
+                events.stop()
+            if events_task is not None:
+                events_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await events_task
+            if self._watcher is not None:
+                await asyncio.to_thread(self._watcher.stop)
+            if guard is not None and guard_started:
+                await asyncio.to_thread(guard.stop)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            store.close()
+            lock.release()
+            self._notifier.close()
+        log.info("service_stopped")
+        return 0
+
+    def _start_config_watcher(self) -> None:
+        if self._config_path is None:
+            return
+        watcher = ConfigWatcher(
+            self._config_path,
+            self._config_changed,
+            self._config_broken,
+            environ=self._environ,
+        )
+        watcher.start()
+        self._watcher = watcher
+        # An edit between the start-up load and the watcher's start would go unseen: load once
+        # more and apply only if the file now says something else (a forced reload here would
+        # announce a "reload" of an unchanged config).
+        try:
+            current = load_config(self._config_path, self._environ)
+        except ConfigError as error:
+            self._config_broken(error)
+            return
+        if current != self._config:
+            self._apply_config(current)
+
+    def _start_watchdog(self) -> asyncio.Task[None] | None:
+        interval = self._notifier.watchdog_interval_seconds
+        if interval is None:
+            return None
+
+        async def keep_alive() -> None:
+            while True:
+                self._notifier.watchdog_ping()
+                await asyncio.sleep(interval)
+
+        return asyncio.create_task(keep_alive(), name="sd-watchdog")
+
+    async def _run_finished(self, result: RunResult) -> None:
+        await self._alerts.run_finished(
+            RunNotice.from_counts(
+                udid=result.udid,
+                device_name=result.device_name,
+                run_id=result.run_id,
+                outcome=result.outcome,
+                counts=result.counts,
+                error=result.error,
+            )
+        )
+        for listener in self._run_listeners:
+            with contextlib.suppress(Exception):
+                await listener(result)
+
+
+def run_service(config_path: Path | None, environ: Mapping[str, str] | None = None) -> int:
+    """Load the config and run the service in the foreground; returns the exit code."""
+    environment = os.environ if environ is None else environ
+    try:
+        config = load_config(config_path, environment)
+    except ConfigError as error:
+        print(f"rollkeeper: the config is invalid:\n{error}", file=sys.stderr)
+        return 1
+    configure_logging(config.logging.level, config.logging.format)
+    runtime = ServiceRuntime(config, config_path, environment)
+    return asyncio.run(runtime.run())

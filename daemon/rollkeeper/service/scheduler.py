@@ -1,0 +1,313 @@
+"""The backup service: turns attach/detach events into scheduled, retried backup runs.
+
+APScheduler 3.x's ``AsyncIOScheduler`` holds one job per phone (id ``backup:<udid>``). An attach
+schedules it after a debounce (tapping Trust re-plugs the phone), with ``max_instances=1`` and
+``coalesce`` so a burst of events makes one run. A run that cannot start because the phone is
+locked or its Trust dialog is pending is retried every ``retry_initial_seconds`` while the phone
+stays attached; a dropped connection or a stuck phone is retried with exponential backoff up to
+``retry_max_seconds``; "Don't Trust" stops the retries until the phone is plugged in again.
+SQLite, not the job store, is the source of truth: nothing about jobs survives a restart, and
+the attached phones are rediscovered from usbmuxd's Listen stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from rollkeeper.device.errors import (
+    PhoneUnavailableError,
+    TrustDeniedError,
+    UsbmuxdUnavailableError,
+)
+from rollkeeper.device.events import AttachedPhone
+from rollkeeper.device.session import SessionSettings, open_session
+from rollkeeper.domain.filters import device_selected
+from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
+from rollkeeper.store import StateStore
+
+log = structlog.get_logger("rollkeeper.service")
+
+#: Runs with failed files are retried this many times while the phone stays attached.
+INCOMPLETE_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What the service needs of the config; replaced as a whole on a reload."""
+
+    backup: BackupSettings
+    session: SessionSettings
+    debounce_seconds: float = 2.0
+    retry_initial_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+    include_devices: tuple[str, ...] = ()
+    exclude_devices: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _PhoneState:
+    """What the service remembers about an attached phone (forgotten on detach)."""
+
+    attached: AttachedPhone
+    failures: int = 0
+    incomplete_runs: int = 0
+    trust_denied: bool = False
+    task: asyncio.Task[None] | None = None
+    run: BackupRun | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def job_id(udid: str) -> str:
+    """The scheduler job id of a phone's backup."""
+    return f"backup:{udid}"
+
+
+class BackupService:
+    """Schedules and runs backups of attached phones."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        store: StateStore,
+        scheduler: AsyncIOScheduler,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_status: Callable[[str], None] | None = None,
+        on_run_finished: Callable[[RunResult], Awaitable[None]] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._scheduler = scheduler
+        self._clock = clock
+        self._on_status = on_status
+        self._on_run_finished = on_run_finished
+        self._phones: dict[str, _PhoneState] = {}
+        self._stopping = False
+        #: Set every time a run ends (tests and ``backup-now`` wait on it).
+        self.run_finished = asyncio.Event()
+        self.results: list[RunResult] = []
+
+    # -- settings --------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The settings in force (the next run uses them)."""
+        return self._settings
+
+    def apply_settings(self, settings: ServiceSettings) -> None:
+        """Use new settings from the next run on (a run in flight keeps its own)."""
+        self._settings = settings
+        log.info(
+            "settings_applied",
+            archive=str(settings.backup.archive_root),
+            layout=settings.backup.layout,
+        )
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def on_attach(self, phone: AttachedPhone) -> None:
+        """A phone appeared: remember it and schedule its backup after the debounce."""
+        if self._stopping:
+            return
+        self._phones[phone.udid] = _PhoneState(attached=phone)
+        self._store.record_device_seen(phone.udid, now=self._clock())
+        self._store.set_device_state(phone.udid, "connected", "", self._clock())
+        self._schedule(phone.udid, self._settings.debounce_seconds, reason="attached")
+
+    async def on_detach(self, udid: str) -> None:
+        """A phone went away: drop its pending job and stop its run (partials are kept)."""
+        state = self._phones.pop(udid, None)
+        with contextlib.suppress(JobLookupError):
+            self._scheduler.remove_job(job_id(udid))
+        if state is not None and state.task is not None and not state.task.done():
+            state.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await state.task
+        self._store.set_device_state(udid, "disconnected", "", self._clock())
+        self._report_status()
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def _schedule(self, udid: str, delay_seconds: float, reason: str) -> None:
+        run_date = datetime.now(UTC) + timedelta(seconds=max(0.0, delay_seconds))
+        self._scheduler.add_job(
+            self._backup_job,
+            trigger="date",
+            run_date=run_date,
+            args=[udid],
+            id=job_id(udid),
+            name=f"back up {udid}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        log.info(
+            "backup_scheduled", udid=udid, delay_seconds=round(delay_seconds, 3), reason=reason
+        )
+
+    def _retry_delay(self, state: _PhoneState, error: PhoneUnavailableError | None) -> float:
+        settings = self._settings
+        if error is not None and error.state in ("waiting_for_unlock", "waiting_for_trust"):
+            return settings.retry_initial_seconds
+        delay = settings.retry_initial_seconds * (2 ** max(0, state.failures - 1))
+        return float(min(delay, settings.retry_max_seconds))
+
+    # -- the job -----------------------------------------------------------------------------
+
+    async def _backup_job(self, udid: str) -> None:
+        """The scheduled job: back up one phone once, then decide about a retry."""
+        state = self._phones.get(udid)
+        if state is None or self._stopping or state.trust_denied:
+            return
+        state.task = asyncio.current_task()
+        state.finished.clear()
+        try:
+            await self._backup_once(udid, state)
+        finally:
+            state.task = None
+            state.run = None
+            state.finished.set()
+            self._report_status()
+
+    def _certainly_excluded(self, udid: str) -> bool:
+        """Excluded by UDID, or by the name the phone had when last seen: then not even a
+        session is opened (an untrusted excluded phone must not show the Trust dialog)."""
+        settings = self._settings
+        known = self._store.device(udid)
+        name = known.name if known is not None else ""
+        if udid in settings.exclude_devices or (name and name in settings.exclude_devices):
+            return True
+        if settings.include_devices and name:
+            return not device_selected(udid, name, settings.include_devices, ())
+        return False
+
+    async def _backup_once(self, udid: str, state: _PhoneState) -> None:
+        settings = self._settings
+        if self._certainly_excluded(udid):
+            log.info("device_not_selected", udid=udid)
+            self._store.set_device_state(udid, "excluded", "excluded by the config")
+            return
+        try:
+            async with open_session(udid, settings.session) as session:
+                info = session.info
+                self._store.record_device_seen(
+                    udid,
+                    name=info.name,
+                    product_type=info.product_type,
+                    product_version=info.product_version,
+                    now=self._clock(),
+                )
+                if not device_selected(
+                    udid, info.name, settings.include_devices, settings.exclude_devices
+                ):
+                    log.info("device_not_selected", udid=udid, device=info.name)
+                    self._store.set_device_state(udid, "excluded", "excluded by the config")
+                    return
+                run = BackupRun(
+                    self._store,
+                    settings.backup,
+                    session,
+                    clock=self._clock,
+                    on_progress=self._progress,
+                )
+                state.run = run
+                self._report_status(f"backing up {info.name}")
+                result = await run.run()
+        except TrustDeniedError as error:
+            state.trust_denied = True
+            self._phone_unavailable(udid, error)
+            return
+        except PhoneUnavailableError as error:
+            state.failures += 1
+            self._phone_unavailable(udid, error)
+            if error.retry and udid in self._phones and not self._stopping:
+                self._schedule(udid, self._retry_delay(state, error), reason=error.state)
+            return
+        except UsbmuxdUnavailableError as error:
+            log.error("usbmuxd_unreachable", udid=udid, address=error.address)
+            return
+        state.failures = 0
+        self.results.append(result)
+        self.run_finished.set()
+        if self._on_run_finished is not None:
+            await self._on_run_finished(result)
+        if result.outcome == "incomplete" and udid in self._phones and not self._stopping:
+            state.incomplete_runs += 1
+            if state.incomplete_runs <= INCOMPLETE_RETRIES:
+                delay = min(
+                    self._settings.retry_initial_seconds * 2**state.incomplete_runs,
+                    self._settings.retry_max_seconds,
+                )
+                self._schedule(udid, delay, reason="incomplete")
+
+    def _phone_unavailable(self, udid: str, error: PhoneUnavailableError) -> None:
+        # State first, then the log line: whoever reacts to the line finds the state written.
+        self._store.set_device_state(udid, error.state, error.hint, self._clock())
+        log.warning(
+            "phone_unavailable",
+            udid=udid,
+            state=error.state,
+            hint=error.hint,
+            detail=str(error),
+        )
+
+    def _progress(self, progress: Progress) -> None:
+        self._report_status(
+            f"backing up {progress.device_name}: {progress.files_done}/{progress.files_total}"
+        )
+
+    def _report_status(self, text: str | None = None) -> None:
+        if self._on_status is None:
+            return
+        if text is None:
+            busy = [udid for udid, state in self._phones.items() if state.task is not None]
+            text = f"backing up {len(busy)} phone(s)" if busy else "idle"
+        with contextlib.suppress(Exception):
+            self._on_status(text)
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        """True while any run is in flight."""
+        return any(state.task is not None for state in self._phones.values())
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Start no new run; let runs end after their file in flight, then cancel the rest.
+
+        A cancelled transfer keeps its ``.partial`` (a prefix of the phone file) for the next
+        run, and nothing is ever left half-written under a final name.
+        """
+        self._stopping = True
+        for udid in list(self._phones):
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(job_id(udid))
+        running = [state for state in self._phones.values() if state.task is not None]
+        for state in running:
+            if state.run is not None:
+                state.run.request_stop()
+        tasks = [state.task for state in running if state.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if pending:
+            log.warning("runs_cancelled_at_shutdown", count=len(pending))
+
+    def cancel_now(self) -> None:
+        """Cancel every run at once (a second interrupt)."""
+        self._stopping = True
+        for state in self._phones.values():
+            if state.task is not None:
+                state.task.cancel()

@@ -1,0 +1,110 @@
+"""The state of one simulated iPhone: who it is, whether it trusts us, and what goes wrong.
+
+This is the contract shared by the simulator's parts: the usbmuxd and lockdownd servers read
+identity, plug, lock and trust state from here; the AFC server reads the media root, the faults
+and the throttle, and counts requests here. Tests change it through
+:class:`rollkeeper.simulator.Simulator` (thread-safe), never by poking these objects from another
+thread.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class TrustPolicy(enum.Enum):
+    """How the phone answers a host that asks to pair (the "Trust This Computer?" dialog)."""
+
+    #: A pair record for the host already exists: ReadPairRecord serves it, ValidatePair passes.
+    PAIRED = "paired"
+    #: Not paired yet: Pair answers PairingDialogResponsePending ``pending_polls`` times, then
+    #: pairs.
+    ACCEPT = "accept"
+    #: Not paired yet: Pair answers PairingDialogResponsePending, then UserDeniedPairing.
+    DENY = "deny"
+
+
+@dataclass
+class PhoneIdentity:
+    """What lockdownd's GetValue reports about the phone."""
+
+    udid: str
+    name: str = "iPhone"
+    product_type: str = "iPhone15,2"
+    product_version: str = "17.5.1"
+    build_version: str = "21F90"
+    serial_number: str = "F2LXXXXXXXXX"
+    wifi_address: str = "a0:b1:c2:d3:e4:f5"
+    device_class: str = "iPhone"
+
+
+@dataclass(frozen=True)
+class HostileEntry:
+    """A directory entry a malicious phone could send, served without existing on the host.
+
+    ``name`` is sent verbatim in READ_DIR (it may hold ``../``, ``/``, control characters or be
+    4,096 characters long). ``kind`` is the ``st_ifmt`` reported by GET_FILE_INFO: ``S_IFREG``,
+    ``S_IFDIR`` or ``S_IFLNK``. A regular hostile entry serves ``content`` when read.
+    """
+
+    name: str
+    kind: str = "S_IFREG"
+    content: bytes = b"hostile"
+    link_target: str = "/etc/passwd"
+
+
+@dataclass
+class AfcFaults:
+    """Faults the AFC server injects, keyed by the phone-side path (``/DCIM/100APPLE/X.MOV``)."""
+
+    #: Drop the whole phone (as an unplug: every connection closes, Detached is sent) once this
+    #: many bytes of the file have been served in total across all reads of it.
+    unplug_after_bytes: dict[str, int] = field(default_factory=dict)
+    #: Answer READ with AFC error 4 (read error) once this many bytes of the file were served.
+    read_error_after_bytes: dict[str, int] = field(default_factory=dict)
+    #: Answer GET_FILE_INFO and FILE_OPEN with error 8 (object not found) for these paths.
+    not_found: set[str] = field(default_factory=set)
+    #: Report this st_size in GET_FILE_INFO instead of the real size (the bytes served are real).
+    stat_size: dict[str, int] = field(default_factory=dict)
+    #: Leave these keys out of the GET_FILE_INFO reply for the path.
+    stat_missing_keys: dict[str, set[str]] = field(default_factory=dict)
+    #: Override st_birthtime / st_mtime (nanoseconds since the epoch) for the path.
+    stat_birthtime_ns: dict[str, int] = field(default_factory=dict)
+    stat_mtime_ns: dict[str, int] = field(default_factory=dict)
+    #: Serve this many extra bytes at the end of the file (a file that grows while being read).
+    grows_by_bytes: dict[str, int] = field(default_factory=dict)
+    #: Never answer a READ of this path (a stuck phone); the connection stays open.
+    stuck_reads: set[str] = field(default_factory=set)
+    #: Extra entries listed in a folder (key: folder path such as ``/DCIM/100APPLE``).
+    hostile_entries: dict[str, list[HostileEntry]] = field(default_factory=dict)
+    #: Limit the bytes per second served by READ over all AFC connections of this phone
+    #: (None = as fast as the host allows). 35e6 imitates USB 2, 300e6 USB 3.
+    throttle_bytes_per_second: float | None = None
+
+
+@dataclass
+class PhoneState:
+    """Everything the simulator knows about one phone. Mutated only on the simulator's loop."""
+
+    identity: PhoneIdentity
+    #: The local folder served as the AFC root (the phone's media folder, holding ``DCIM/``).
+    media_root: Path
+    plugged: bool = True
+    locked: bool = False
+    trust: TrustPolicy = TrustPolicy.PAIRED
+    #: With ACCEPT or DENY: how many Pair requests answer PairingDialogResponsePending first.
+    pending_polls: int = 0
+    #: usbmuxd DeviceID, assigned by the simulator when the phone is added.
+    device_id: int = 0
+    #: Connection type reported by usbmuxd: "USB" or "Network".
+    connection_type: str = "USB"
+    faults: AfcFaults = field(default_factory=AfcFaults)
+    #: AFC requests received, by operation name (``READ_DIR``, ``GET_FILE_INFO``, ``READ`` ...).
+    afc_requests: Counter[str] = field(default_factory=Counter)
+    #: Bytes served by READ, by phone-side path.
+    afc_bytes_served: Counter[str] = field(default_factory=Counter)
+    #: HostIDs this phone has paired with (filled by Pair, checked by ValidatePair/StartSession).
+    paired_host_ids: set[str] = field(default_factory=set)
