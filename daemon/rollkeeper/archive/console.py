@@ -98,13 +98,3 @@ def printable(text: object) -> str:
         else character
         for character in str(text)
     )
-
-
-def human_bytes(count: int) -> str:
-    """Bytes in decimal units, as file managers show them (1.2 GB)."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{count} B"

@@ -20,11 +20,11 @@ from rollkeeper.archive.console import (
     CommandError,
     byte_progress,
     fail,
-    human_bytes,
     load_command_config,
     printable,
     wants_progress,
 )
+from rollkeeper.domain.units import format_bytes
 from rollkeeper.store import StateDamagedError, StateStore
 
 DESCRIPTION = """\
@@ -88,7 +88,7 @@ def run_adopt(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2))
         return exit_code
     print(
-        f"Adopted {len(report.adopted)} files ({human_bytes(report.bytes_adopted)}) from"
+        f"Adopted {len(report.adopted)} files ({format_bytes(report.bytes_adopted)}) from"
         f" {printable(report.folder)}; {report.already_indexed} were already indexed,"
         f" {report.duplicates} have the same content as a file already in the archive,"
         f" {report.not_media} are not photos or videos and were left alone."

@@ -34,6 +34,7 @@ from rollkeeper.domain.health import (
     overall_check,
     printable,
 )
+from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.store.reports import FileCounts, Reports, parse_timestamp, run_as_dict
 from rollkeeper.store.state import DeviceRecord, RunRecord, StateDamagedError, StateStore
 
@@ -523,26 +524,6 @@ def _archive_check_dict(check: ArchiveCheckStatus | None) -> dict[str, Any] | No
         "archive_unreachable": check.archive_unreachable,
         "error": check.error,
     }
-
-
-def format_bytes(count: int) -> str:
-    """Bytes for people, decimal units (``4.2 GB``)."""
-    from rollkeeper.notify.notifier import format_bytes as _format
-
-    return _format(count)
-
-
-def format_duration(delta: timedelta) -> str:
-    """A duration for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``4 days``."""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        hours, minutes = divmod(seconds // 60, 60)
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{seconds // 86400} days"
 
 
 def local_time(text: str | None) -> str:

@@ -14,7 +14,6 @@ from rollkeeper.archive.console import (
     CommandError,
     byte_progress,
     fail,
-    human_bytes,
     load_command_config,
     printable,
     wants_progress,
@@ -27,6 +26,7 @@ from rollkeeper.archive.verify import (
     check_entries,
     find_untracked,
 )
+from rollkeeper.domain.units import format_bytes
 from rollkeeper.store import StateDamagedError, StateStore
 from rollkeeper.store.archive_queries import (
     entries_stored_since,
@@ -162,7 +162,7 @@ def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = 
         print(f"Nothing to verify: {note}.")
     else:
         print(
-            f"Checked {report.checked} files ({human_bytes(report.bytes_checked)}):"
+            f"Checked {report.checked} files ({format_bytes(report.bytes_checked)}):"
             f" {len(report.matched)} match, {len(report.missing)} missing,"
             f" {len(report.changed)} changed, {len(report.unreadable)} unreadable."
         )
