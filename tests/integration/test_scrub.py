@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import os
@@ -16,6 +17,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from rollkeeper import bootstrap
 from rollkeeper.archive.crontab import CrontabError, crontab_days, crontab_trigger
 from rollkeeper.archive.iopriority import LINUX_IDLE_PRIORITY, idle_io_priority, linux_io_priority
 from rollkeeper.archive.scrub import (
@@ -303,7 +305,14 @@ async def test_the_scheduled_job_hashes_off_the_loop_and_hands_findings_over(
             worker_threads["check"] = threading.get_ident()
             return super().check(batch)
 
-    scrubber = ObservedScrubber(store, root, bytes_per_run=10**9, rotation_weeks=8, clock=clock)
+    scrubber = ObservedScrubber(
+        store,
+        root,
+        bytes_per_run=10**9,
+        rotation_weeks=8,
+        clock=clock,
+        open_worker_store=functools.partial(bootstrap.open_state_for_writing, store.path),
+    )
     reports: list[ScrubReport] = []
     found = asyncio.Event()
 

@@ -204,12 +204,12 @@ class ArchiveScrubber:
 
     ``store`` is a read-write store on the state database. :meth:`run_once` uses it on the
     calling thread. :meth:`run_in_worker` (what the scheduled job awaits) does the whole run in
-    a worker thread on a second connection it opens to ``store.path`` and closes afterwards:
-    SQLite connections belong to the thread that made them, and choosing the batch sorts every
-    row (about half a second at 400,000 files), which must not stall the service's event loop.
-    WAL mode lets the two connections work side by side; the scrub writes in one short
-    transaction. ``cron`` (a crontab string) is the cadence used to check the budget against
-    the rotation; :func:`schedule_scrub` sets it too.
+    a worker thread on a second store that ``open_worker_store`` opens (the composition root
+    passes it; the store is closed afterwards): SQLite connections belong to the thread that
+    made them, and choosing the batch sorts every row (about half a second at 400,000 files),
+    which must not stall the service's event loop. WAL mode lets the two connections work side
+    by side; the scrub writes in one short transaction. ``cron`` (a crontab string) is the
+    cadence used to check the budget against the rotation; :func:`schedule_scrub` sets it too.
     """
 
     def __init__(
@@ -222,6 +222,7 @@ class ArchiveScrubber:
         cron: str | None = None,
         timezone: tzinfo | str | None = None,
         clock: Clock = _utc_now,
+        open_worker_store: Callable[[], StateStore] | None = None,
     ) -> None:
         if bytes_per_run <= 0:
             raise ValueError("scrub_bytes_per_run must be positive")
@@ -232,6 +233,7 @@ class ArchiveScrubber:
         self.bytes_per_run = bytes_per_run
         self.rotation_weeks = rotation_weeks
         self.clock = clock
+        self._open_worker_store = open_worker_store
         self.trigger: CronTrigger | None = (
             None if cron is None else crontab_trigger(cron, timezone=timezone)
         )
@@ -303,7 +305,11 @@ class ArchiveScrubber:
         return await asyncio.to_thread(self._run_on_own_connection, now)
 
     def _run_on_own_connection(self, now: datetime) -> ScrubReport:
-        store = StateStore.open(self.store.path)
+        if self._open_worker_store is None:
+            raise RuntimeError(
+                "this scrubber was built without open_worker_store: it can only run_once"
+            )
+        store = self._open_worker_store()
         try:
             return self._run(store, now)
         finally:

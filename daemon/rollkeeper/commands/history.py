@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, TextIO
 
-from rollkeeper.commands.status import format_bytes, format_duration, load_context, local_time
+from rollkeeper.commands.status import load_context, local_time
 from rollkeeper.domain.health import printable
+from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.store.reports import Reports, run_as_dict
 from rollkeeper.store.state import DeviceRecord, StateDamagedError, StateStore
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
-
-from rollkeeper.config import resolve_config_path
 
 HELP = "run the backup service in the foreground (what the systemd unit / launchd agent starts)"
 
@@ -34,8 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Resolve the config file and run the service."""
+    """Run the service with the config named by ``--config`` (or found the usual way)."""
     from rollkeeper.service.runtime import run_service
 
-    config_path = resolve_config_path(args.config, os.environ)
-    return run_service(config_path)
+    return run_service(args.config)

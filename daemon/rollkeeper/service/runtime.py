@@ -1,9 +1,11 @@
 """The service's life: start in order, run until a signal, stop in reverse order, exit 0.
 
-Start: private umask, the single-instance lock, the state database, the scheduler, the backup
-service, usbmuxd's Listen stream, the config watcher, udev (Linux). READY=1 goes to systemd once
-the first attempt to listen for phones has been made. SIGTERM or SIGINT: STOPPING=1, no new
-runs, the file in flight may finish within ``stop_grace_seconds``, then everything closes and the
+It builds nothing itself: the composition root
+(:func:`rollkeeper.bootstrap.build_service_parts`) hands it every part, wired. Start: private
+umask, the single-instance lock, the state database, the scheduler, the backup service,
+usbmuxd's Listen stream, the config watcher, udev (Linux). READY=1 goes to systemd once the
+first attempt to listen for phones has been made. SIGTERM or SIGINT: STOPPING=1, no new runs,
+the file in flight may finish within ``stop_grace_seconds``, then everything closes and the
 process exits 0. A second SIGINT cancels at once (a cancelled copy keeps its ``.partial``; no
 half file ever has a final name). SIGHUP reloads the config.
 """
@@ -20,24 +22,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from rollkeeper import bootstrap
-from rollkeeper.archive.scrub import ArchiveScrubber, ScrubReport, schedule_scrub
-from rollkeeper.bootstrap import scrub_report_path
+from rollkeeper.archive.scrub import ScrubReport, schedule_scrub
+from rollkeeper.bootstrap import ServiceHooks, ServiceParts
 from rollkeeper.config import Config, ConfigError, load_config
 from rollkeeper.config.watch import ConfigWatcher
-from rollkeeper.device.events import UsbmuxEvents, describe_usbmux_address
-from rollkeeper.device.udev import UsbmuxdGuard
+from rollkeeper.device.events import describe_usbmux_address
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.host.logs import configure_logging
 from rollkeeper.host.permissions import set_private_umask, write_private_file
-from rollkeeper.host.sd_notify import ServiceNotifier
 from rollkeeper.host.single_instance import AlreadyRunningError
 from rollkeeper.importer.job import RunResult
-from rollkeeper.notify.notifier import Notifier, RunNotice
+from rollkeeper.notify.notifier import RunNotice
 from rollkeeper.service.health import add_staleness_job
-from rollkeeper.service.scheduler import BackupService
 
 log = structlog.get_logger("rollkeeper.runtime")
 
@@ -61,15 +59,19 @@ class ServiceRuntime:
         self._stop_grace_seconds = stop_grace_seconds
         self._stop = asyncio.Event()
         self._interrupts = 0
-        self._notifier = ServiceNotifier.from_environment(self._environ)
-        self._alerts = Notifier(config.notifications, environ=self._environ)
-        self._service: BackupService | None = None
+        self._notifier = bootstrap.systemd_notifier(self._environ)
+        self._parts: ServiceParts | None = None
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._run_listeners: list[Callable[[RunResult], Awaitable[None]]] = []
-        self._scrubber: ArchiveScrubber | None = None
         self._scrub_listeners: list[Callable[[ScrubReport], Awaitable[None]]] = []
-        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def _running_parts(self) -> ServiceParts:
+        """The parts of the service; signals, reloads and callbacks only come once they exist."""
+        if self._parts is None:
+            raise RuntimeError("the service's parts are not built yet")
+        return self._parts
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -85,8 +87,7 @@ class ServiceRuntime:
             self._stop.set()
             return
         log.warning("stop_now_requested", signal=name)
-        if self._service is not None:
-            self._service.cancel_now()
+        self._running_parts.backups.cancel_now()
 
     def _on_reload_signal(self) -> None:
         log.info("reload_requested", signal="SIGHUP")
@@ -116,10 +117,10 @@ class ServiceRuntime:
         self._config = config
         with contextlib.suppress(ValueError):
             configure_logging(config.logging.level, config.logging.format)
-        if self._service is not None:
-            self._service.apply_settings(bootstrap.service_settings(config))
-        self._apply_scrub_settings(config)
-        self._alerts.update_settings(config.notifications)
+        parts = self._running_parts
+        parts.backups.apply_settings(bootstrap.service_settings(config))
+        self._apply_scrub_settings(parts, config)
+        parts.alerts.update_settings(config.notifications)
         if old.device.usbmux_address != config.device.usbmux_address:
             log.warning("restart_needed", key="device.usbmux_address")
         if old.state.path != config.state.path:
@@ -131,23 +132,21 @@ class ServiceRuntime:
         filters = self._config.filters
         return device_selected(udid, name, filters.include_devices, filters.exclude_devices)
 
-    def _apply_scrub_settings(self, config: Config) -> None:
+    def _apply_scrub_settings(self, parts: ServiceParts, config: Config) -> None:
         """A new scrub schedule or budget applies from the next scrub run."""
-        if self._scrubber is None or self._scheduler is None:
-            return
         schedule = config.schedule
-        self._scrubber.archive_root = Path(config.archive.path)
-        self._scrubber.bytes_per_run = schedule.scrub_bytes_per_run
-        self._scrubber.rotation_weeks = schedule.scrub_rotation_weeks
+        parts.scrubber.archive_root = Path(config.archive.path)
+        parts.scrubber.bytes_per_run = schedule.scrub_bytes_per_run
+        parts.scrubber.rotation_weeks = schedule.scrub_rotation_weeks
         try:
-            schedule_scrub(self._scheduler, self._scrubber, schedule.scrub_cron, self._scrubbed)
+            schedule_scrub(parts.scheduler, parts.scrubber, schedule.scrub_cron, self._scrubbed)
         except ValueError as error:
             log.error("scrub_schedule_invalid", cron=schedule.scrub_cron, error=str(error))
 
     async def _scrubbed(self, report: ScrubReport) -> None:
         """A scrub found something: keep the report for ``status`` and tell the user."""
         findings = report.as_dict()
-        path = scrub_report_path(self._config)
+        path = bootstrap.scrub_report_path(self._config)
         with contextlib.suppress(OSError):
             write_private_file(path, json.dumps(findings, default=str, indent=2).encode())
         log.error(
@@ -155,7 +154,7 @@ class ServiceRuntime:
             report_path=str(path),
             **{key: value for key, value in findings.items() if isinstance(value, int | str)},
         )
-        await self._alerts.alert(
+        await self._running_parts.alerts.alert(
             "rollkeeper: archive check found problems",
             f"The scheduled check of the archive found damaged or missing files; see {path} "
             "and run `rollkeeper verify`.",
@@ -167,7 +166,7 @@ class ServiceRuntime:
     # -- main ------------------------------------------------------------------------------
 
     def _idle_status(self) -> str:
-        if self._service is not None and self._service.busy():
+        if self._parts is not None and self._parts.backups.busy():
             return "backing up"
         return "idle, waiting for an iPhone"
 
@@ -183,54 +182,44 @@ class ServiceRuntime:
             return 1
         self._loop = asyncio.get_running_loop()
         store = bootstrap.open_state(config)
-        # The scheduler's zone is the host's: the scrub's crontab line is in local time.
-        scheduler = AsyncIOScheduler(event_loop=self._loop)
-        events: UsbmuxEvents | None = None
+        parts: ServiceParts | None = None
         events_task: asyncio.Task[None] | None = None
-        guard: UsbmuxdGuard | None = None
         guard_started = False
         try:
+            parts = bootstrap.build_service_parts(
+                config,
+                store,
+                self._loop,
+                ServiceHooks(
+                    on_status=self._notifier.status,
+                    on_run_finished=self._run_finished,
+                    on_config_changed=self._config_changed,
+                    on_config_broken=self._config_broken,
+                ),
+                config_path=self._config_path,
+                environ=self._environ,
+            )
+            self._parts = parts
             interrupted = store.close_unfinished_runs()
             if interrupted:
                 log.warning("previous_runs_interrupted", count=interrupted)
             store.mark_all_devices_disconnected()
-            scheduler.start()
-            service = BackupService(
-                bootstrap.service_settings(config),
-                store,
-                scheduler,
-                on_status=self._notifier.status,
-                on_run_finished=self._run_finished,
+            parts.scheduler.start()
+            schedule_scrub(
+                parts.scheduler, parts.scrubber, config.schedule.scrub_cron, self._scrubbed
             )
-            self._service = service
-            self._scrubber = ArchiveScrubber(
-                store,
-                Path(config.archive.path),
-                bytes_per_run=config.schedule.scrub_bytes_per_run,
-                rotation_weeks=config.schedule.scrub_rotation_weeks,
-            )
-            self._scheduler = scheduler
-            schedule_scrub(scheduler, self._scrubber, config.schedule.scrub_cron, self._scrubbed)
             add_staleness_job(
-                scheduler,
+                parts.scheduler,
                 store,
-                self._alerts,
+                parts.alerts,
                 lambda: self._config.schedule,
                 selected=self._device_selected,
             )
-            guard = UsbmuxdGuard(
-                bootstrap.usbmux_address(config), self._alerts.alert_from_thread(self._loop)
-            )
-            guard_started = await asyncio.to_thread(guard.start)
+            guard_started = await asyncio.to_thread(parts.usbmuxd_guard.start)
             self._install_signals(self._loop)
-            events = UsbmuxEvents(
-                bootstrap.usbmux_address(config),
-                service.on_attach,
-                service.on_detach,
-                connection_types=frozenset(config.device.connection_types),
-            )
+            events = parts.phone_events
             events_task = asyncio.create_task(events.run(), name="usbmux-events")
-            self._start_config_watcher()
+            self._start_config_watcher(parts)
             # READY once usbmuxd was reached or found missing: the service is up either way
             # and keeps trying, and its status says which.
             await events.first_attempt_done.wait()
@@ -251,38 +240,33 @@ class ServiceRuntime:
             self._notifier.stopping()
             self._notifier.status("stopping")
             log.info("service_stopping")
-            await service.stop(self._stop_grace_seconds)
-            await self._alerts.aclose()
+            await parts.backups.stop(self._stop_grace_seconds)
+            await parts.alerts.aclose()
             if watchdog_task is not None:
                 watchdog_task.cancel()
         finally:
-            if events is not None:
-                events.stop()
+            if parts is not None:
+                parts.phone_events.stop()
             if events_task is not None:
                 events_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await events_task
             if self._watcher is not None:
                 await asyncio.to_thread(self._watcher.stop)
-            if guard is not None and guard_started:
-                await asyncio.to_thread(guard.stop)
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            if parts is not None and guard_started:
+                await asyncio.to_thread(parts.usbmuxd_guard.stop)
+            if parts is not None and parts.scheduler.running:
+                parts.scheduler.shutdown(wait=False)
             store.close()
             lock.release()
             self._notifier.close()
         log.info("service_stopped")
         return 0
 
-    def _start_config_watcher(self) -> None:
-        if self._config_path is None:
+    def _start_config_watcher(self, parts: ServiceParts) -> None:
+        watcher = parts.config_watcher
+        if watcher is None or self._config_path is None:
             return
-        watcher = ConfigWatcher(
-            self._config_path,
-            self._config_changed,
-            self._config_broken,
-            environ=self._environ,
-        )
         watcher.start()
         self._watcher = watcher
         # An edit between the start-up load and the watcher's start would go unseen: load once
@@ -309,7 +293,7 @@ class ServiceRuntime:
         return asyncio.create_task(keep_alive(), name="sd-watchdog")
 
     async def _run_finished(self, result: RunResult) -> None:
-        await self._alerts.run_finished(
+        await self._running_parts.alerts.run_finished(
             RunNotice.from_counts(
                 udid=result.udid,
                 device_name=result.device_name,
@@ -324,14 +308,14 @@ class ServiceRuntime:
                 await listener(result)
 
 
-def run_service(config_path: Path | None, environ: Mapping[str, str] | None = None) -> int:
-    """Load the config and run the service in the foreground; returns the exit code."""
+def run_service(config_argument: str | None, environ: Mapping[str, str] | None = None) -> int:
+    """Load the config (``--config``, ``$ROLLKEEPER_CONFIG`` or the default path) and run the
+    service in the foreground; returns the exit code (1 when the config cannot be used)."""
     environment = os.environ if environ is None else environ
-    try:
-        config = load_config(config_path, environment)
-    except ConfigError as error:
-        print(f"rollkeeper: the config is invalid:\n{error}", file=sys.stderr)
+    loaded = bootstrap.load_config_leniently(config_argument, environment)
+    config = bootstrap.config_or_say_why(loaded)
+    if config is None:
         return 1
     configure_logging(config.logging.level, config.logging.format)
-    runtime = ServiceRuntime(config, config_path, environment)
+    runtime = ServiceRuntime(config, loaded.path, environment)
     return asyncio.run(runtime.run())

@@ -1,0 +1,67 @@
+"""What the importer, the phone session and the scheduler take from the config.
+
+Plain values only (no sockets, no files). The types live with their adapters, which import
+pymobiledevice3 and APScheduler; they are imported inside the functions so that commands
+which only read the state (``status``, ``history``) do not pay for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rollkeeper.config import Config
+    from rollkeeper.device.session import SessionSettings
+    from rollkeeper.importer.job import BackupSettings
+    from rollkeeper.service.scheduler import ServiceSettings
+
+
+def usbmux_address(config: Config) -> str | None:
+    """The usbmuxd address: the config's, else None (pymobiledevice3 then reads
+    ``USBMUXD_SOCKET_ADDRESS`` or uses the OS default)."""
+    return config.device.usbmux_address or None
+
+
+def backup_settings(config: Config) -> BackupSettings:
+    """What a backup run needs from the config: the archive, its layout and the filters."""
+    from rollkeeper.domain.files import MediaKind
+    from rollkeeper.domain.filters import FileFilter
+    from rollkeeper.importer.job import BackupSettings
+
+    filters = config.filters
+    return BackupSettings(
+        archive_root=Path(config.archive.path),
+        layout=config.archive.layout,
+        file_filter=FileFilter(
+            media_kinds=frozenset(MediaKind(kind) for kind in filters.media_kinds),
+            since=filters.since,
+            screenshots=filters.screenshots,
+        ),
+    )
+
+
+def session_settings(config: Config) -> SessionSettings:
+    """How to reach phones: the usbmuxd address and our private pairing folder."""
+    from rollkeeper.device.session import SessionSettings
+
+    return SessionSettings(
+        usbmux_address=usbmux_address(config),
+        pairing_dir=Path(config.device.pairing_dir),
+    )
+
+
+def service_settings(config: Config) -> ServiceSettings:
+    """Everything the backup service takes from the config (replaced whole on a reload)."""
+    from rollkeeper.service.scheduler import ServiceSettings
+
+    schedule = config.schedule
+    return ServiceSettings(
+        backup=backup_settings(config),
+        session=session_settings(config),
+        debounce_seconds=schedule.debounce_seconds,
+        retry_initial_seconds=schedule.retry_initial_seconds,
+        retry_max_seconds=schedule.retry_max_seconds,
+        include_devices=tuple(config.filters.include_devices),
+        exclude_devices=tuple(config.filters.exclude_devices),
+    )
