@@ -1,42 +1,18 @@
-"""The command-line edges shared by ``verify``, ``adopt`` and ``find``: config, store, progress.
+"""The command-line edges shared by ``verify``, ``adopt`` and ``find``: errors, progress, text.
 
 Kept apart from the logic modules so those stay free of terminals and argument parsing.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-from rollkeeper.config import Config, ConfigError, load_config, resolve_config_path
-from rollkeeper.host.logs import configure_logging
 
 #: Exit statuses of the archive commands (documented in docs/verify.md).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
-
-
-class CommandError(Exception):
-    """A user-facing problem, printed as one line (no traceback) with exit status 2."""
-
-
-def load_command_config(config_argument: str | None) -> Config:
-    """The config the command runs with (``--config``, ``$ROLLKEEPER_CONFIG``, default).
-
-    Also sets up logging for the command: warnings and errors only (debug if the config asks
-    for it), on stderr, because the command's own report is what a person reads and stdout
-    must stay clean for ``--json``.
-    """
-    try:
-        config = load_config(resolve_config_path(config_argument, os.environ), os.environ)
-    except ConfigError as error:
-        raise CommandError(f"the config cannot be used:\n{error}") from None
-    level = "debug" if config.logging.level == "debug" else "warning"
-    configure_logging(level, config.logging.format, stream=sys.stderr)
-    return config
 
 
 def fail(message: str) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rollkeeper import bootstrap
 from rollkeeper.archive.adopt import (
     AdoptReport,
     adopt_candidates,
@@ -17,15 +19,14 @@ from rollkeeper.archive.adopt import (
 from rollkeeper.archive.console import (
     EXIT_FINDINGS,
     EXIT_OK,
-    CommandError,
+    EXIT_USAGE,
     byte_progress,
     fail,
-    load_command_config,
     printable,
     wants_progress,
 )
 from rollkeeper.domain.units import format_bytes
-from rollkeeper.store import StateDamagedError, StateStore
+from rollkeeper.store import StateDamagedError
 
 DESCRIPTION = """\
 Index a folder of photos and videos you copied before rollkeeper (any layout, inside or
@@ -42,6 +43,11 @@ what adopt saves is the writing and the disk space.
 
 Afterwards `rollkeeper verify` also checks adopted files; an adopted folder outside the archive
 must stay where it is (a moved file is reported missing).
+
+adopt may run while the service runs, and the service goes on backing up: adopt takes no lock
+and records each file in its own short transaction, which waits for the service's writes.
+Should the state database stay busy beyond SQLite's wait (5 s), adopt stops with exit status
+2; what it recorded until then stays recorded, and adopting again adds the rest.
 
 Exit status: 0 done, 1 some files could not be adopted (listed), 2 the command could not run.
 """
@@ -68,19 +74,24 @@ def run_adopt(args: argparse.Namespace) -> int:
     problem = folder_problem(folder)
     if problem is not None:
         return fail(problem)
+    config = bootstrap.load_command_config(args.config)
+    if config is None:
+        return EXIT_USAGE
+    bootstrap.command_logging(config)
     try:
-        config = load_command_config(args.config)
-    except CommandError as error:
-        return fail(str(error))
-    try:
-        store = StateStore.open(Path(config.state.path))
+        store = bootstrap.open_state_for_writing(config)
     except StateDamagedError as error:
         return fail(str(error))
+    report = AdoptReport(folder=str(folder.resolve()))
     try:
-        report = AdoptReport(folder=str(folder.resolve()))
         candidates = collect_candidates(folder, Path(config.archive.path), report)
         with byte_progress(wants_progress(args.json), "adopting", report.bytes_found) as progress:
             adopt_candidates(store, candidates, report, progress=progress, now=datetime.now(UTC))
+    except sqlite3.OperationalError as error:
+        return fail(
+            f"cannot write to the state database ({error}); the {len(report.adopted)} files"
+            " adopted until then are recorded: adopt again to add the rest"
+        )
     finally:
         store.close()
     exit_code = EXIT_FINDINGS if report.has_problems else EXIT_OK

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from dataclasses import asdict
 from typing import Any
 
-from rollkeeper.config import ConfigError, load_config, resolve_config_path
+from rollkeeper import bootstrap
 
 HELP = "back up the iPhones attached now, once, with a progress bar"
 
@@ -63,10 +62,8 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Load the config, take the instance lock, back up, summarise."""
-    try:
-        config = load_config(resolve_config_path(args.config, os.environ), os.environ)
-    except ConfigError as error:
-        print(f"rollkeeper: the config is invalid:\n{error}", file=sys.stderr)
+    config = bootstrap.load_command_config(args.config)
+    if config is None:
         return EXIT_INCOMPLETE
     from rollkeeper.host.logs import configure_logging
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from dataclasses import asdict
 from typing import Any
 
-from rollkeeper.config import ConfigError, load_config, resolve_config_path
+from rollkeeper import bootstrap
 
 HELP = "list known iPhones: name, model, iOS, last backup and state now"
 
@@ -44,15 +42,11 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Print the known phones."""
-    from rollkeeper.store import StateStore
-
-    try:
-        config = load_config(resolve_config_path(args.config, os.environ), os.environ)
-    except ConfigError as error:
-        print(f"rollkeeper: the config is invalid:\n{error}", file=sys.stderr)
+    config = bootstrap.load_command_config(args.config)
+    if config is None:
         return 1
     try:
-        store = StateStore.open(config.state.path, read_only=True)
+        store = bootstrap.open_state_read_only(config)
     except FileNotFoundError:
         devices: list[Any] = []
     else:

@@ -8,17 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rollkeeper.archive.console import (
-    EXIT_FINDINGS,
-    EXIT_OK,
-    CommandError,
-    fail,
-    load_command_config,
-    printable,
-)
+from rollkeeper import bootstrap
+from rollkeeper.archive.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail, printable
 from rollkeeper.archive.find import FindQueryError, build_query
 from rollkeeper.archive.locations import entry_location
-from rollkeeper.store import StateDamagedError, StateStore
+from rollkeeper.store import StateDamagedError
 from rollkeeper.store.archive_queries import find_phone_files
 
 DESCRIPTION = """\
@@ -66,12 +60,15 @@ def run_find(args: argparse.Namespace) -> int:
     """Handler of ``rollkeeper find``."""
     try:
         query = build_query(args.name, args.device, args.date)
-        config = load_command_config(args.config)
-    except (FindQueryError, CommandError) as error:
+    except FindQueryError as error:
         return fail(str(error))
+    config = bootstrap.load_command_config(args.config)
+    if config is None:
+        return EXIT_USAGE
+    bootstrap.command_logging(config)
     archive_root = Path(config.archive.path)
     try:
-        store = StateStore.open(Path(config.state.path), read_only=True)
+        store = bootstrap.open_state_read_only(config)
     except FileNotFoundError:
         return fail(f"{config.state.path}: no state database yet (no backup has run)")
     except StateDamagedError as error:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date, datetime
+import sqlite3
+import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from rollkeeper import bootstrap
 from rollkeeper.archive.console import (
     EXIT_FINDINGS,
     EXIT_OK,
-    CommandError,
+    EXIT_USAGE,
     byte_progress,
     fail,
-    load_command_config,
     printable,
     wants_progress,
 )
@@ -49,12 +51,21 @@ matched (the weekly scrub uses that to check the oldest first). It reads every s
 so --all on a large archive takes as long as reading the disk (about 100-200 MB/s on a USB
 hard disk). The untracked check lists the whole archive folder whatever the selection.
 
+verify may run while the service runs, and the service goes on backing up: verify takes no
+lock, reads and hashes on a read-only connection, and notes the matches at the end in short
+transactions (1,000 files each) that wait for the service's writes. Should the state database
+stay busy beyond SQLite's wait (5 s), the report and exit status are the same; only those notes
+are left out (the scrub then checks those files again sooner), and verify says so.
+
 Exit status: 0 everything selected matched, 1 something is missing, changed or unreadable,
 2 the command could not run (config, state or arguments).
 """
 
 #: Untracked files listed in text output before "... and N more" (--json lists all).
 UNTRACKED_SHOWN = 50
+#: Matches noted per transaction: each holds the database's write lock for milliseconds, so
+#: the service's writes never queue behind a verify of the whole archive.
+STAMPS_PER_TRANSACTION = 1000
 
 
 def register(subparsers: Any) -> None:
@@ -114,19 +125,18 @@ def _select(store: StateStore, args: argparse.Namespace) -> list[ArchiveEntry]:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Handler of ``rollkeeper verify``."""
-    try:
-        config = load_command_config(args.config)
-    except CommandError as error:
-        return fail(str(error))
+    config = bootstrap.load_command_config(args.config)
+    if config is None:
+        return EXIT_USAGE
+    bootstrap.command_logging(config)
     archive_root = Path(config.archive.path)
-    state_path = Path(config.state.path)
-    if not state_path.exists():
+    try:
+        store = bootstrap.open_state_read_only(config)
+    except FileNotFoundError:
         report = VerifyReport()
         if archive_is_reachable(archive_root):
             report.untracked.extend(find_untracked(archive_root, ()))
         return _print(report, args.json, archive_root, note="no backup has run yet")
-    try:
-        store = StateStore.open(state_path)
     except StateDamagedError as error:
         return fail(str(error))
     try:
@@ -143,10 +153,41 @@ def run_verify(args: argparse.Namespace) -> int:
             checks = check_entries(archive_root, entries, progress)
         tracked = [entry.relative_path for entry in store.archive_entries()]
         report = build_report(checks, find_untracked(archive_root, tracked))
-        mark_verified_many(store, report.matched)
     finally:
         store.close()
+    _note_matches(bootstrap.state_path(config), report.matched)
     return _print(report, args.json, archive_root)
+
+
+def _note_matches(state_path: Path, matched: list[str]) -> None:
+    """Stamp the files that matched as just verified (the scrub checks the oldest first), in
+    short transactions on a writing connection that may share the database with the service.
+
+    A database that stays busy costs only the stamps, said on stderr: the report stands.
+    """
+    if not matched:
+        return
+    now = datetime.now(UTC)
+    try:
+        store = bootstrap.open_state_for_writing(state_path)
+    except (StateDamagedError, sqlite3.Error) as error:
+        _stamps_skipped(len(matched), error)
+        return
+    try:
+        for start in range(0, len(matched), STAMPS_PER_TRANSACTION):
+            mark_verified_many(store, matched[start : start + STAMPS_PER_TRANSACTION], now)
+    except sqlite3.Error as error:
+        _stamps_skipped(len(matched) - start, error)
+    finally:
+        store.close()
+
+
+def _stamps_skipped(count: int, error: Exception) -> None:
+    print(
+        f"rollkeeper: {count} matching files could not be noted as verified ({error}); the"
+        " scheduled scrub will check them again sooner. The report below is complete.",
+        file=sys.stderr,
+    )
 
 
 def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = "") -> int:
