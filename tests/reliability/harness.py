@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollkeeper.device.session import SessionSettings, open_session
+from rollkeeper.device.session import SessionSettings
 from rollkeeper.importer.hashing import hash_file
-from rollkeeper.importer.job import WORK_FOLDER, BackupRun, BackupSettings, RunResult
+from rollkeeper.importer.job import WORK_FOLDER, BackupSettings, RunResult
+from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import ARCHIVED, StateStore
 
 #: The layout the tests use (the default of the config).
@@ -182,10 +183,10 @@ def session_settings(address: str, pairing_dir: Path, afc_timeout: float = 30.0)
 async def run_backup(
     store: StateStore, archive: Path, udid: str, session: SessionSettings
 ) -> RunResult:
-    """One in-process backup run through a real session (phone errors propagate)."""
-
-    async def attempt() -> RunResult:
-        async with open_session(udid, session) as opened:
-            return await BackupRun(store, backup_settings(archive), opened).run()
-
-    return await asyncio.wait_for(attempt(), RUN_TIMEOUT_SECONDS)
+    """One in-process backup run through a real session (phone errors propagate), by the
+    same sequence as the service and ``backup-now``."""
+    turn = await asyncio.wait_for(
+        back_up_phone(udid, store, session, backup_settings(archive)), RUN_TIMEOUT_SECONDS
+    )
+    assert turn.result is not None, f"no run: {turn.skipped}"
+    return turn.result

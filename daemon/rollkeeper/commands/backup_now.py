@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from rollkeeper import bootstrap
@@ -80,7 +79,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     )
     if args.json:
-        print(json.dumps(asdict(outcome), indent=2, sort_keys=True))
+        print(json.dumps(outcome.as_dict(), indent=2, sort_keys=True))
     else:
         for line in outcome.summary_lines():
             print(line)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
@@ -18,14 +18,30 @@ from rollkeeper import bootstrap
 from rollkeeper.config import Config
 from rollkeeper.device.errors import PhoneUnavailableError, UsbmuxdUnavailableError
 from rollkeeper.device.events import describe_usbmux_address, list_attached, usbmuxd_fix_hint
-from rollkeeper.device.session import open_session
+from rollkeeper.device.session import PhoneInfo
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.host.permissions import set_private_umask
 from rollkeeper.host.single_instance import AlreadyRunningError
-from rollkeeper.importer.job import BackupRun, Progress
-from rollkeeper.store import StateStore
+from rollkeeper.importer.job import Progress
+from rollkeeper.service.phone_backup import back_up_phone
+from rollkeeper.store import RunCounts, StateStore
 
 log = structlog.get_logger("rollkeeper.backup_now")
+
+#: Why a phone is skipped when ``--device`` names others (it is left out of the outcome).
+NOT_REQUESTED = "not_requested"
+#: The run's counts in the ``--json`` document, by the names it has always used.
+JSON_COUNTS: tuple[str, ...] = (
+    "files_found",
+    "files_copied",
+    "bytes_copied",
+    "files_already_archived",
+    "files_deduplicated",
+    "files_excluded",
+    "files_failed",
+    "files_pending",
+    "items_rejected",
+)
 
 
 @dataclass
@@ -36,18 +52,28 @@ class PhoneOutcome:
     name: str = ""
     outcome: str = "not_started"
     run_id: int | None = None
-    files_found: int = 0
-    files_copied: int = 0
-    bytes_copied: int = 0
-    files_already_archived: int = 0
-    files_deduplicated: int = 0
-    files_excluded: int = 0
-    files_failed: int = 0
-    files_pending: int = 0
-    items_rejected: int = 0
+    #: What the run did (all zero when no run started).
+    counts: RunCounts = field(default_factory=RunCounts)
     problem: str = ""
     hint: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The phone's part of ``backup-now --json``: the run's counts side by side with the
+        rest, as the document has always had them."""
+        document: dict[str, Any] = {
+            "udid": self.udid,
+            "name": self.name,
+            "outcome": self.outcome,
+            "run_id": self.run_id,
+            "problem": self.problem,
+            "hint": self.hint,
+            "failures": [dict(failure) for failure in self.failures],
+        }
+        document.update(
+            (name, value) for name, value in asdict(self.counts).items() if name in JSON_COUNTS
+        )
+        return document
 
 
 @dataclass
@@ -58,6 +84,14 @@ class BackupNowOutcome:
     problem: str = ""
     phones: list[PhoneOutcome] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The ``backup-now --json`` document."""
+        return {
+            "complete": self.complete,
+            "problem": self.problem,
+            "phones": [phone.as_dict() for phone in self.phones],
+        }
+
     def summary_lines(self) -> list[str]:
         """A human summary, one phone per paragraph."""
         lines: list[str] = []
@@ -65,20 +99,21 @@ class BackupNowOutcome:
             lines.append(f"rollkeeper: {self.problem}")
         for phone in self.phones:
             label = phone.name or phone.udid
+            counts = phone.counts
             if phone.outcome == "complete":
                 lines.append(
-                    f"{label}: backed up — {phone.files_found} files on the phone, "
-                    f"{phone.files_copied} copied ({phone.bytes_copied / 1e6:.1f} MB), "
-                    f"{phone.files_already_archived + phone.files_deduplicated} already in the "
-                    f"archive, {phone.files_excluded} excluded by filters"
+                    f"{label}: backed up — {counts.files_found} files on the phone, "
+                    f"{counts.files_copied} copied ({counts.bytes_copied / 1e6:.1f} MB), "
+                    f"{counts.files_already_archived + counts.files_deduplicated} already in the "
+                    f"archive, {counts.files_excluded} excluded by filters"
                 )
             elif phone.outcome == "not_started":
                 lines.append(f"{label}: not backed up — {phone.problem}. {phone.hint}".rstrip())
             else:
                 lines.append(
                     f"{label}: NOT completely backed up ({phone.outcome}) — "
-                    f"{phone.files_failed} failed, {phone.files_pending} pending, "
-                    f"{phone.files_copied} copied this time"
+                    f"{counts.files_failed} failed, {counts.files_pending} pending, "
+                    f"{counts.files_copied} copied this time"
                     + (f"; {phone.problem}" if phone.problem else "")
                 )
                 for failure in phone.failures[:20]:
@@ -87,9 +122,9 @@ class BackupNowOutcome:
                     lines.append(
                         f"  ... and {len(phone.failures) - 20} more (rollkeeper history --failed)"
                     )
-            if phone.items_rejected:
+            if counts.items_rejected:
                 lines.append(
-                    f"  {phone.items_rejected} item(s) on the phone were refused as unsafe "
+                    f"  {counts.items_rejected} item(s) on the phone were refused as unsafe "
                     "(see the log or `rollkeeper history --failed`)"
                 )
         return lines
@@ -151,50 +186,44 @@ async def _back_up_one(
     full_rescan: bool,
     display: _ProgressDisplay | None,
 ) -> PhoneOutcome | None:
+    """One attached phone; None when ``--device`` named other phones only."""
     outcome = PhoneOutcome(udid=udid)
+
+    def admit(info: PhoneInfo) -> str | None:
+        outcome.name = info.name
+        if devices and not device_selected(udid, info.name, devices, ()):
+            return NOT_REQUESTED
+        filters = config.filters
+        if not device_selected(udid, info.name, filters.include_devices, filters.exclude_devices):
+            return "excluded"
+        return None
+
     try:
-        async with open_session(udid, bootstrap.session_settings(config)) as session:
-            outcome.name = session.info.name
-            if devices and not device_selected(udid, session.info.name, devices, ()):
-                return None
-            if not device_selected(
-                udid,
-                session.info.name,
-                config.filters.include_devices,
-                config.filters.exclude_devices,
-            ):
-                outcome.outcome = "excluded"
-                outcome.problem = "excluded by [filters] include_devices/exclude_devices"
-                return outcome
-            run = BackupRun(
-                store,
-                bootstrap.backup_settings(config),
-                session,
-                on_progress=display.update if display is not None else None,
-                full_rescan=full_rescan,
-            )
-            result = await run.run()
+        turn = await back_up_phone(
+            udid,
+            store,
+            bootstrap.session_settings(config),
+            bootstrap.backup_settings(config),
+            admit=admit,
+            on_progress=display.update if display is not None else None,
+            full_rescan=full_rescan,
+        )
     except PhoneUnavailableError as error:
         store.set_device_state(udid, error.state, error.hint)
         outcome.problem = str(error)
         outcome.hint = error.hint
         return outcome
-    counts = result.counts
+    if turn.skipped == NOT_REQUESTED:
+        return None
+    result = turn.result
+    if result is None:
+        outcome.outcome = "excluded"
+        outcome.problem = "excluded by [filters] include_devices/exclude_devices"
+        return outcome
     outcome.outcome = result.outcome
     outcome.run_id = result.run_id
     outcome.problem = result.error
-    for name in (
-        "files_found",
-        "files_copied",
-        "bytes_copied",
-        "files_already_archived",
-        "files_deduplicated",
-        "files_excluded",
-        "files_failed",
-        "files_pending",
-        "items_rejected",
-    ):
-        setattr(outcome, name, getattr(counts, name))
+    outcome.counts = result.counts
     outcome.failures = [
         {"phone_path": path, "reason": reason, "detail": detail}
         for path, reason, detail in store.run_failures(result.run_id)

@@ -28,9 +28,10 @@ from rollkeeper.device.errors import (
     UsbmuxdUnavailableError,
 )
 from rollkeeper.device.events import AttachedPhone
-from rollkeeper.device.session import SessionSettings, open_session
+from rollkeeper.device.session import PhoneInfo, SessionSettings
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
+from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import StateStore
 
 log = structlog.get_logger("rollkeeper.service")
@@ -195,32 +196,40 @@ class BackupService:
             log.info("device_not_selected", udid=udid)
             self._store.set_device_state(udid, "excluded", "excluded by the config")
             return
+
+        def admit(info: PhoneInfo) -> str | None:
+            # Seen first: the name is what keeps an excluded phone from even a session next
+            # time (an untrusted excluded phone must not show the Trust dialog again).
+            self._store.record_device_seen(
+                udid,
+                name=info.name,
+                product_type=info.product_type,
+                product_version=info.product_version,
+                now=self._clock(),
+            )
+            if not device_selected(
+                udid, info.name, settings.include_devices, settings.exclude_devices
+            ):
+                log.info("device_not_selected", udid=udid, device=info.name)
+                self._store.set_device_state(udid, "excluded", "excluded by the config")
+                return "excluded"
+            return None
+
+        def started(run: BackupRun, info: PhoneInfo) -> None:
+            state.run = run
+            self._report_status(f"backing up {info.name}")
+
         try:
-            async with open_session(udid, settings.session) as session:
-                info = session.info
-                self._store.record_device_seen(
-                    udid,
-                    name=info.name,
-                    product_type=info.product_type,
-                    product_version=info.product_version,
-                    now=self._clock(),
-                )
-                if not device_selected(
-                    udid, info.name, settings.include_devices, settings.exclude_devices
-                ):
-                    log.info("device_not_selected", udid=udid, device=info.name)
-                    self._store.set_device_state(udid, "excluded", "excluded by the config")
-                    return
-                run = BackupRun(
-                    self._store,
-                    settings.backup,
-                    session,
-                    clock=self._clock,
-                    on_progress=self._progress,
-                )
-                state.run = run
-                self._report_status(f"backing up {info.name}")
-                result = await run.run()
+            turn = await back_up_phone(
+                udid,
+                self._store,
+                settings.session,
+                settings.backup,
+                admit=admit,
+                clock=self._clock,
+                on_progress=self._progress,
+                on_run_created=started,
+            )
         except TrustDeniedError as error:
             state.trust_denied = True
             self._phone_unavailable(udid, error)
@@ -233,6 +242,9 @@ class BackupService:
             return
         except UsbmuxdUnavailableError as error:
             log.error("usbmuxd_unreachable", udid=udid, address=error.address)
+            return
+        result = turn.result
+        if result is None:
             return
         state.failures = 0
         self.results.append(result)
