@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, TextIO
 
-from rollkeeper.commands.status import load_context, local_time
+from rollkeeper import bootstrap
 from rollkeeper.domain.health import printable
 from rollkeeper.domain.units import format_bytes, format_duration
+from rollkeeper.status.text import local_time
 from rollkeeper.store.reports import Reports, run_as_dict
-from rollkeeper.store.state import DeviceRecord, StateDamagedError, StateStore
+from rollkeeper.store.state import DeviceRecord, StateDamagedError
 
 #: Version of the ``--json`` document.
 JSON_VERSION = 1
@@ -66,21 +67,21 @@ def gather_history(
     limit: int,
 ) -> dict[str, Any]:
     """The ``history --json`` document; raises :class:`HistoryError` for user errors."""
-    context = load_context(config_cli_value, environ)
+    state_path = bootstrap.load_config_leniently(config_cli_value, environ).state_path
     document: dict[str, Any] = {
         "version": JSON_VERSION,
-        "state_path": str(context.state_path),
+        "state_path": str(state_path),
         "runs": [],
         "failing_now": [],
     }
-    if not context.state_path.exists():
+    if not state_path.exists():
         return document
     try:
-        store = StateStore.open(context.state_path, read_only=True)
+        store = bootstrap.open_state_read_only(state_path)
     except StateDamagedError as error:
         raise HistoryError(str(error)) from None
     except OSError as error:
-        raise HistoryError(f"{context.state_path}: {error.strerror or error}") from None
+        raise HistoryError(f"{state_path}: {error.strerror or error}") from None
     try:
         devices = store.devices()
         names = {record.udid: record.name for record in devices}
@@ -101,9 +102,7 @@ def gather_history(
             for failed in reports.failed_files(record.udid)
         ]
     except sqlite3.Error as error:
-        raise HistoryError(
-            f"{context.state_path}: cannot read the state database: {error}"
-        ) from None
+        raise HistoryError(f"{state_path}: cannot read the state database: {error}") from None
     finally:
         store.close()
     by_run: dict[int, list[dict[str, str]]] = {}

@@ -11,7 +11,8 @@ The rules, in one place:
 * A phone is **backed up** only when its last finished run was complete *and* nothing the phone
   showed at its last scan is pending or failed now (:func:`assess_phone`).
 * A phone is **stale** when its last complete backup (or, never backed up, its first sighting)
-  is at least ``stale_after`` old. ``stale_after`` of zero or less turns staleness off.
+  is at least ``stale_after`` old (:func:`staleness`). ``stale_after`` of zero or less turns
+  staleness off, and a phone the config leaves out is never stale.
 * A stale phone is announced once per stale period: again only after another ``stale_after``
   has passed, or at once when a new stretch starts (a complete backup in between)
   (:func:`stale_notice_due`).
@@ -77,16 +78,21 @@ def staleness(
     first_seen_at: datetime,
     now: datetime,
     stale_after: timedelta,
+    *,
+    excluded: bool = False,
 ) -> Staleness:
-    """Whether a phone's backups have stopped for at least ``stale_after``.
+    """Whether a phone's backups have stopped for at least ``stale_after``: the one staleness
+    rule, behind ``status`` (:func:`assess_phone`) and the service's stale notices alike.
 
     A phone that was never backed up completely counts from when rollkeeper first saw it:
     plugging a phone in once and never trusting the computer must end in a warning, not in
-    silence. ``stale_after`` of zero or less disables staleness.
+    silence. ``stale_after`` of zero or less disables staleness. A phone the config leaves out
+    (``excluded``) is never stale: nobody asked for its backups. ``since`` and ``age`` are
+    told all the same.
     """
     since = last_complete_at if last_complete_at is not None else first_seen_at
     age = max(now - since, timedelta(0))
-    stale = stale_after > timedelta(0) and age >= stale_after
+    stale = not excluded and stale_after > timedelta(0) and age >= stale_after
     return Staleness(stale=stale, since=since, age=age, never_completed=last_complete_at is None)
 
 
@@ -169,12 +175,13 @@ def _format_day(moment: datetime) -> str:
 
 def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> PhoneAssessment:
     """Apply the rules above to one phone."""
-    stale = staleness(facts.last_complete_at, facts.first_seen_at, now, stale_after)
+    stale = staleness(
+        facts.last_complete_at, facts.first_seen_at, now, stale_after, excluded=facts.excluded
+    )
     label = printable(facts.name, 80) or facts.udid
     if facts.excluded:
-        # Left out on purpose: nothing about it is a warning, and it never goes "stale".
-        quiet = Staleness(False, stale.since, stale.age, stale.never_completed)
-        return PhoneAssessment(facts.udid, facts.name, VERDICT_EXCLUDED, CheckLevel.OK, quiet, ())
+        # Left out on purpose: nothing about it is a warning (and it is never stale).
+        return PhoneAssessment(facts.udid, facts.name, VERDICT_EXCLUDED, CheckLevel.OK, stale, ())
     critical: list[str] = []
     warnings: list[str] = []
 

@@ -1,9 +1,11 @@
 """The periodic staleness check: "no complete backup of <phone> since <date>", once per period.
 
-The rules are pure (:mod:`rollkeeper.domain.health`); this module feeds them from the state
-database and remembers, in a small JSON file next to it (``<state db>.notices.json``), which
-stale stretch of which phone was announced when. A file rather than a table keeps the state
-schema the backup's alone, and losing the file costs at most one repeated notice.
+The rules are pure, in :mod:`rollkeeper.domain.health`: ``staleness`` says who is stale (the
+same rule ``status`` shows) and ``stale_notice_due`` when to say it again. This module feeds
+them from the state database and remembers, in a small JSON file next to it
+(``<state db>.notices.json``), which stale stretch of which phone was announced when. A file
+rather than a table keeps the state schema the backup's alone, and losing the file costs at
+most one repeated notice.
 """
 
 from __future__ import annotations
@@ -127,15 +129,21 @@ async def check_staleness(
     findings: list[StaleFinding] = []
     changed = False
     for device in store.devices():
-        if selected is not None and not selected(device.udid, device.name):
-            continue
+        excluded = selected is not None and not selected(device.udid, device.name)
         last_complete = (
             parse_timestamp(device.last_complete_at) if device.last_complete_at else None
         )
-        current = staleness(last_complete, parse_timestamp(device.first_seen_at), now, stale_after)
+        current = staleness(
+            last_complete,
+            parse_timestamp(device.first_seen_at),
+            now,
+            stale_after,
+            excluded=excluded,
+        )
         if not current.stale:
-            if device.udid in notices:
-                # A complete backup ended the stretch; the next one is announced afresh.
+            if not excluded and device.udid in notices:
+                # A complete backup ended the stretch; the next one is announced afresh. (A
+                # phone left out keeps its ledger entry: back in, it is not announced twice.)
                 del notices[device.udid]
                 changed = True
             continue

@@ -1,0 +1,117 @@
+"""The ``status --json`` document (its shape is documented in docs/status.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rollkeeper.status.report import ArchiveCheckStatus, StatusReport
+from rollkeeper.store.reports import run_as_dict
+
+#: Version of the ``--json`` document; bumped when a field changes meaning or goes away.
+JSON_VERSION = 1
+
+
+def iso(moment: datetime | None) -> str | None:
+    """An aware moment as UTC ISO 8601 text to the second (None stays None)."""
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def status_as_dict(report: StatusReport) -> dict[str, Any]:
+    """The ``status --json`` document (docs/status.md)."""
+    devices = []
+    for phone in report.phones:
+        device = phone.device
+        assessment = phone.assessment
+        progress = None
+        if phone.progress is not None:
+            remaining = phone.progress.remaining
+            progress = {
+                "files_done": phone.progress.files_done,
+                "files_total": phone.progress.files_total,
+                "bytes_done": phone.progress.bytes_done,
+                "bytes_total": phone.progress.bytes_total,
+                "eta_seconds": None if remaining is None else round(remaining.total_seconds()),
+            }
+        devices.append(
+            {
+                "udid": device.udid,
+                "name": device.name,
+                "model": device.product_type,
+                "ios_version": device.product_version,
+                "first_seen_at": device.first_seen_at,
+                "last_seen_at": device.last_seen_at,
+                "last_complete_backup_at": device.last_complete_at,
+                "verdict": assessment.verdict,
+                "backed_up": assessment.verdict == "backed_up",
+                "level": assessment.level.name.lower(),
+                "reasons": list(assessment.reasons),
+                "stale": {
+                    "stale": assessment.staleness.stale,
+                    "since": iso(assessment.staleness.since),
+                    "age_days": round(assessment.staleness.age.total_seconds() / 86400, 2),
+                    "never_completed": assessment.staleness.never_completed,
+                },
+                "state": {
+                    "name": phone.state,
+                    "recorded": device.state,
+                    "detail": device.state_detail,
+                    "since": device.state_changed_at,
+                    "progress": progress,
+                },
+                "files": {
+                    "on_phone": phone.counts.on_phone,
+                    "archived": phone.counts.archived,
+                    "pending": phone.counts.pending,
+                    "failed": phone.counts.failed,
+                    "excluded": phone.counts.excluded,
+                },
+                "archived_not_on_phone": phone.archived_not_on_phone,
+                "archived": {"files": phone.archived_files, "bytes": phone.archived_bytes},
+                "last_run": None if phone.last_run is None else run_as_dict(phone.last_run),
+                "current_run": (
+                    None if phone.current_run is None else run_as_dict(phone.current_run)
+                ),
+            }
+        )
+    return {
+        "version": JSON_VERSION,
+        "generated_at": iso(report.generated_at),
+        "check": {
+            "level": report.check.level.name.lower(),
+            "exit_code": report.check.exit_code,
+            "summary": report.check.summary,
+        },
+        "service": {
+            "running": report.service.running,
+            "pid": report.service.pid,
+            "lock_path": str(report.service.lock_path),
+        },
+        "config": {
+            "path": None if report.config.path is None else str(report.config.path),
+            "ok": not report.config.problems,
+            "problems": list(report.config.problems),
+        },
+        "state": {
+            "path": str(report.state_path),
+            "exists": report.state_exists,
+            "error": report.state_problem,
+        },
+        "settings": {"stale_after_days": report.stale_after_days},
+        "archive": {"files": report.archive_files, "bytes": report.archive_bytes},
+        "archive_check": _archive_check_dict(report.archive_check),
+        "devices": devices,
+    }
+
+
+def _archive_check_dict(check: ArchiveCheckStatus | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "report_path": str(check.report_path),
+        "checked_at": iso(check.checked_at),
+        "unresolved_count": len(check.unresolved),
+        "unresolved": check.unresolved[:100],
+        "archive_unreachable": check.archive_unreachable,
+        "error": check.error,
+    }

@@ -1,0 +1,236 @@
+"""Collect what ``status`` shows: the config, the service's lock, the state, the last scrub.
+
+Reads only, and never raises for a broken setup: a broken config, a missing or unreadable state
+database and a damaged scrub report are each part of the answer. The state database is opened
+read-only (WAL readers never block the service), and the instance lock is probed without being
+taken.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rollkeeper import bootstrap
+from rollkeeper.config import ScheduleSettings
+from rollkeeper.domain.filters import device_selected
+from rollkeeper.domain.health import (
+    STATE_BACKING_UP,
+    STATE_DISCONNECTED,
+    PhoneFacts,
+    archive_check_findings,
+    assess_phone,
+    estimate_remaining,
+    overall_check,
+)
+from rollkeeper.host.single_instance import InstanceLock
+from rollkeeper.status.report import (
+    ArchiveCheckStatus,
+    ConfigStatus,
+    PhoneStatus,
+    Progress,
+    ServiceStatus,
+    StatusReport,
+)
+from rollkeeper.store.reports import Reports, parse_timestamp
+from rollkeeper.store.state import DeviceRecord, StateDamagedError
+
+if TYPE_CHECKING:
+    from rollkeeper.config import Config
+
+
+def read_archive_check(state_path: Path, reports: Reports | None) -> ArchiveCheckStatus | None:
+    """The last archive check (scrub) that found something, and which of its files nothing has
+    verified since; None when no check has found anything."""
+    path = bootstrap.scrub_report_path(state_path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        return ArchiveCheckStatus(path, None, [], False, error=str(error))
+    if not isinstance(document, dict):
+        return ArchiveCheckStatus(path, None, [], False, error="not a JSON object")
+    stamp = document.get("finished_at") or document.get("started_at")
+    try:
+        checked_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        checked_at = None
+    if checked_at is None:
+        return ArchiveCheckStatus(path, None, [], False, error="no time in the report")
+    if checked_at.tzinfo is None:
+        checked_at = checked_at.replace(tzinfo=UTC)
+    flagged = [
+        str(item)
+        for key in ("missing", "changed", "unreadable")
+        for item in (document.get(key) or [])
+        if isinstance(item, str)
+    ]
+    unresolved = (
+        reports.unresolved_archive_paths(flagged, checked_at) if reports is not None else flagged
+    )
+    return ArchiveCheckStatus(
+        report_path=path,
+        checked_at=checked_at,
+        unresolved=unresolved,
+        archive_unreachable=bool(document.get("archive_unreachable")),
+    )
+
+
+def service_status(state_path: Path) -> ServiceStatus:
+    """Whether a service holds the lock of this state database (never takes the lock)."""
+    lock_path = bootstrap.state_lock_path(state_path)
+    running = InstanceLock.is_held(lock_path)
+    pid = InstanceLock.holder_pid(lock_path) if running else None
+    return ServiceStatus(running=running, pid=pid, lock_path=lock_path)
+
+
+def _timestamp(text: str) -> datetime:
+    moment = parse_timestamp(text)
+    if moment is None:  # the schema makes these columns NOT NULL
+        raise ValueError("missing timestamp")
+    return moment
+
+
+def _phone_status(
+    device: DeviceRecord,
+    reports: Reports,
+    service_running: bool,
+    now: datetime,
+    stale_after: timedelta,
+    config: Config | None,
+) -> PhoneStatus:
+    state = device.state if service_running else STATE_DISCONNECTED
+    counts = reports.file_counts(device.udid)
+    last_run = reports.last_finished_run(device.udid)
+    current_run = reports.running_run(device.udid) if service_running else None
+    facts = PhoneFacts(
+        udid=device.udid,
+        name=device.name,
+        state=state,
+        first_seen_at=_timestamp(device.first_seen_at),
+        last_complete_at=parse_timestamp(device.last_complete_at),
+        last_finished_outcome=None if last_run is None else last_run.outcome,
+        pending=counts.pending,
+        failed=counts.failed,
+        excluded=_excluded(device, config),
+    )
+    progress = None
+    if state == STATE_BACKING_UP:
+        started = _timestamp(
+            current_run.started_at if current_run is not None else device.state_changed_at
+        )
+        progress = Progress(
+            files_done=device.progress_files_done,
+            files_total=device.progress_files_total,
+            bytes_done=device.progress_bytes_done,
+            bytes_total=device.progress_bytes_total,
+            remaining=estimate_remaining(
+                device.progress_bytes_done, device.progress_bytes_total, now - started
+            ),
+        )
+    archived_files, archived_bytes = reports.device_archive_size(device.udid)
+    return PhoneStatus(
+        device=device,
+        state=state,
+        assessment=assess_phone(facts, now, stale_after),
+        counts=counts,
+        archived_files=archived_files,
+        archived_bytes=archived_bytes,
+        archived_not_on_phone=reports.archived_not_on_phone(device.udid),
+        last_run=last_run,
+        current_run=current_run,
+        progress=progress,
+    )
+
+
+def _excluded(device: DeviceRecord, config: Config | None) -> bool:
+    """Whether the config leaves this phone out (else what the service last recorded)."""
+    if config is None:
+        return device.state == "excluded"
+    filters = config.filters
+    return not device_selected(
+        device.udid, device.name, filters.include_devices, filters.exclude_devices
+    )
+
+
+def gather_status(
+    config_cli_value: str | None, environ: Mapping[str, str], now: datetime
+) -> StatusReport:
+    """Collect everything ``status`` shows. Reads only; never raises for a broken setup."""
+    loaded = bootstrap.load_config_leniently(config_cli_value, environ)
+    state_path = loaded.state_path
+    # A broken config still has the schema's default threshold: the phones are still judged.
+    stale_after_days = float(
+        (
+            loaded.config.schedule if loaded.config is not None else ScheduleSettings()
+        ).stale_after_days
+    )
+    service = service_status(state_path)
+    stale_after = timedelta(days=stale_after_days)
+    phones: list[PhoneStatus] = []
+    state_problem: str | None = None
+    state_exists = state_path.exists()
+    archive_files = archive_bytes = 0
+    archive_check: ArchiveCheckStatus | None = None
+    if state_exists:
+        try:
+            store = bootstrap.open_state_read_only(state_path)
+        except StateDamagedError as error:
+            state_problem = error.reason
+        except OSError as error:
+            state_problem = error.strerror or str(error)
+        else:
+            try:
+                reports = Reports.for_store(store)
+                archive_files, archive_bytes = store.archive_size()
+                phones = [
+                    _phone_status(device, reports, service.running, now, stale_after, loaded.config)
+                    for device in store.devices()
+                ]
+                archive_check = read_archive_check(state_path, reports)
+            except (sqlite3.Error, ValueError) as error:
+                state_problem = str(error)
+                phones = []
+            finally:
+                store.close()
+    archive_critical: list[str] = []
+    archive_warnings: list[str] = []
+    if archive_check is not None and archive_check.checked_at is not None:
+        completes = [
+            moment
+            for moment in (parse_timestamp(phone.device.last_complete_at) for phone in phones)
+            if moment is not None
+        ]
+        archive_critical, archive_warnings = archive_check_findings(
+            unresolved_damaged=len(archive_check.unresolved),
+            archive_unreachable=archive_check.archive_unreachable,
+            checked_at=archive_check.checked_at,
+            latest_complete_at=max(completes, default=None),
+        )
+    check = overall_check(
+        service_running=service.running,
+        config_problems=loaded.problems,
+        state_problem=state_problem,
+        phones=[phone.assessment for phone in phones],
+        archive_critical=archive_critical,
+        archive_warnings=archive_warnings,
+    )
+    return StatusReport(
+        generated_at=now,
+        service=service,
+        config=ConfigStatus(loaded.path, loaded.problems),
+        state_path=state_path,
+        state_exists=state_exists,
+        state_problem=state_problem,
+        stale_after_days=stale_after_days,
+        archive_files=archive_files,
+        archive_bytes=archive_bytes,
+        phones=phones,
+        archive_check=archive_check,
+        check=check,
+    )

@@ -1,0 +1,86 @@
+"""The answer of ``status`` as data, before it is rendered as text or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rollkeeper.domain.health import CheckLevel, CheckResult, PhoneAssessment
+from rollkeeper.store.reports import FileCounts
+from rollkeeper.store.state import DeviceRecord, RunRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """Whether the service holds its instance lock (it runs), and its pid when known."""
+
+    running: bool
+    pid: int | None
+    lock_path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigStatus:
+    """Which config file was loaded and every problem with it."""
+
+    path: Path | None
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far the backup under way has come."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    remaining: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneStatus:
+    """Everything ``status`` shows about one phone."""
+
+    device: DeviceRecord
+    #: The state to show: the recorded one, or ``disconnected`` when the service is not running
+    #: (a recorded state is only true while its service lives).
+    state: str
+    assessment: PhoneAssessment
+    counts: FileCounts
+    archived_files: int
+    archived_bytes: int
+    archived_not_on_phone: int
+    last_run: RunRecord | None
+    current_run: RunRecord | None
+    progress: Progress | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveCheckStatus:
+    """The last archive check (scrub) that found something, and what of it is still open."""
+
+    report_path: Path
+    checked_at: datetime | None
+    unresolved: list[str]
+    archive_unreachable: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """The whole answer of ``status``, before it is rendered as text or JSON."""
+
+    generated_at: datetime
+    service: ServiceStatus
+    config: ConfigStatus
+    state_path: Path
+    state_exists: bool
+    state_problem: str | None
+    stale_after_days: float
+    archive_files: int
+    archive_bytes: int
+    phones: list[PhoneStatus] = field(default_factory=list)
+    archive_check: ArchiveCheckStatus | None = None
+    check: CheckResult = field(default_factory=lambda: CheckResult(CheckLevel.OK, ""))
