@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rollkeeper.commands.audit import ArchiveCheck, PhoneEntry, classify, library_assets
+from rollkeeper.audit.classify import ArchiveCheck, PhoneEntry, classify
+from rollkeeper.audit.library import library_assets
 from rollkeeper.store import ManifestEntry
 
 FOLDER = "/DCIM/100APPLE"
