@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rollkeeper import bootstrap
 from rollkeeper.config import ConfigError, load_config, resolve_config_path
 from rollkeeper.config.paths import UnsetVariableError
 from rollkeeper.host.single_instance import InstanceLock
@@ -268,7 +269,7 @@ def _status(args: argparse.Namespace) -> int:
         config_path = resolve_config_path(args.config, environ)
         config = load_config(config_path, environ)
         state_path = Path(config.state.path)
-        lock_path = state_path.with_name(state_path.name + ".lock")
+        lock_path = bootstrap.state_lock_path(state_path)
         if config_path is not None:
             inputs = InstallInputs(
                 platform=platform,
