@@ -15,6 +15,7 @@ from rollkeeper import bootstrap
 from rollkeeper.cli import main
 from rollkeeper.config import Config, ConfigError
 from rollkeeper.importer.job import RunResult
+from rollkeeper.service.health import ledger_path
 from tests.archive_helpers import LONG_AGO, archive_file
 
 BROKEN = (
@@ -107,7 +108,8 @@ def test_every_command_that_needs_its_config_says_a_broken_one_the_same_way(
 async def test_the_service_parts_are_built_wired_and_not_started(tmp_path: Path) -> None:
     """``build_service_parts`` hands over every part built from the config and started none;
     the backup service has the config's settings, the config watcher exists only with a file,
-    and the scrubber's worker writes through its own store on the same database."""
+    the stale notices are kept beside the state, and the scrubber's worker writes through its
+    own store on the same database."""
     archive = tmp_path / "archive"
     archive.mkdir()
     config_path = tmp_path / "config.toml"
@@ -147,6 +149,7 @@ async def test_the_service_parts_are_built_wired_and_not_started(tmp_path: Path)
         assert parts.phone_events.listening.is_set() is False
         assert parts.config_watcher is not None and without_file.config_watcher is None
         assert parts.scrubber.archive_root == archive
+        assert parts.stale_notices.path == ledger_path(store.path)
 
         report = await parts.scrubber.run_in_worker(datetime.now(UTC))
         assert report.files_checked == 1 and report.verified_paths == ["2024/2024-07/IMG_0001.JPG"]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rollkeeper.host.sd_notify import ServiceNotifier
     from rollkeeper.importer.job import RunResult
     from rollkeeper.notify.notifier import Notifier
+    from rollkeeper.service.health import StaleNoticeLedger
     from rollkeeper.service.scheduler import BackupService
     from rollkeeper.store import StateStore
 
@@ -60,6 +61,8 @@ class ServiceParts:
     alerts: Notifier
     usbmuxd_guard: UsbmuxdGuard
     phone_events: UsbmuxEvents
+    #: Which stale stretch of which phone was announced (``<state db>.notices.json``).
+    stale_notices: StaleNoticeLedger
     #: None when the service runs on defaults (no file to watch).
     config_watcher: ConfigWatcher | None
 
@@ -110,6 +113,7 @@ def build_service_parts(
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.events import UsbmuxEvents
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
     environment = os.environ if environ is None else environ
@@ -141,5 +145,6 @@ def build_service_parts(
             backups.on_detach,
             connection_types=frozenset(config.device.connection_types),
         ),
+        stale_notices=StaleNoticeLedger(ledger_path(store.path)),
         config_watcher=watcher,
     )

@@ -189,11 +189,14 @@ async def run_staleness_job(
     settings: Callable[[], StaleSettingsLike],
     clock: Callable[[], datetime] = _utc_now,
     selected: Callable[[str, str], bool] | None = None,
+    ledger: StaleNoticeLedger | None = None,
 ) -> list[StaleFinding]:
     """One scheduled run: the current settings (the config may have been reloaded), the clock's
     now. A failure is logged, never raised: the next hour tries again."""
     try:
-        return await check_staleness(store, notifier, settings(), clock(), selected=selected)
+        return await check_staleness(
+            store, notifier, settings(), clock(), ledger=ledger, selected=selected
+        )
     except Exception:
         log.exception("staleness_check_failed")
         return []
@@ -209,18 +212,20 @@ def add_staleness_job(
     interval: timedelta = STALENESS_CHECK_INTERVAL,
     first_check_delay: timedelta = STALENESS_FIRST_CHECK_DELAY,
     selected: Callable[[str, str], bool] | None = None,
+    ledger: StaleNoticeLedger | None = None,
 ) -> None:
     """Schedule :func:`run_staleness_job` on an APScheduler 3 ``AsyncIOScheduler``.
 
     ``settings`` returns the config's ``[schedule]`` section in force; ``selected(udid, name)``
-    (optional) whether the config in force backs that phone up. One job, replaced if it exists,
+    (optional) whether the config in force backs that phone up; ``ledger`` where the notices
+    are remembered (default: the file next to ``store``). One job, replaced if it exists,
     never two at once, missed runs coalesced: after a laptop sleeps a week, one check.
     """
     scheduler.add_job(
         run_staleness_job,
         "interval",
         seconds=interval.total_seconds(),
-        args=(store, notifier, settings, clock, selected),
+        args=(store, notifier, settings, clock, selected, ledger),
         id=STALENESS_JOB_ID,
         name="staleness check",
         next_run_time=clock() + first_check_delay,

@@ -214,6 +214,7 @@ class ServiceRuntime:
                 parts.alerts,
                 lambda: self._config.schedule,
                 selected=self._device_selected,
+                ledger=parts.stale_notices,
             )
             guard_started = await asyncio.to_thread(parts.usbmuxd_guard.start)
             self._install_signals(self._loop)
