@@ -33,7 +33,7 @@ from pymobiledevice3.lockdown import LockdownClient, create_using_usbmux
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService, list_to_dict
 
 from rollkeeper.simulator import AfcFaults, HostileEntry, SimulatorThread
-from rollkeeper.simulator.afc import grown_bytes
+from rollkeeper.simulator.afc_faults import grown_bytes
 from rollkeeper.simulator.afc_protocol import Operation, packet
 from rollkeeper.simulator.afc_throttle import BURST_SECONDS
 from tests.simulator.clients import PHONE_UDID, VENV_BIN, run

@@ -1,7 +1,8 @@
 """rollkeeper's configuration: one TOML file, validated, with every problem pinned to FILE:LINE.
 
 Import everything from here (``from rollkeeper.config import Config, load_config``); the
-submodules are the schema (:mod:`.schema`), loading and error mapping (:mod:`.loader`), the
+submodules are the schema (:mod:`.schema`, assembled from the section modules
+``*_settings.py`` and :mod:`.field_types`), loading and error mapping (:mod:`.loader`), the
 key-position scanner (:mod:`.positions`), platform paths (:mod:`.paths`) and the commented
 starter config (:mod:`.template`). The live reloader is :mod:`rollkeeper.config.watch`.
 """

@@ -5,6 +5,7 @@ Unmodified clients (pymobiledevice3, libimobiledevice's tools) talk to it throug
 (async); people use ``rollkeeper simulate``. See docs/simulator.md.
 """
 
+from rollkeeper.simulator.addresses import short_socket_folder
 from rollkeeper.simulator.phone import (
     AfcFaults,
     HostileEntry,
@@ -13,7 +14,8 @@ from rollkeeper.simulator.phone import (
     TrustPolicy,
 )
 from rollkeeper.simulator.runtime import EventLog, SimulatorEvent
-from rollkeeper.simulator.simulator import Simulator, SimulatorThread, short_socket_folder
+from rollkeeper.simulator.simulator import Simulator
+from rollkeeper.simulator.simulator_thread import SimulatorThread
 
 __all__ = [
     "AfcFaults",

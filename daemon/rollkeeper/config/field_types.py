@@ -1,0 +1,134 @@
+"""What every config section is built from: the base model, strict scalars and checked paths.
+
+Validation is pydantic v2 with ``extra="forbid"`` (an unknown key is an error, not a silently
+ignored typo) and strict scalars (TOML is typed: ``"5"`` is not a number of seconds). Paths
+expand ``~`` and ``$VARIABLES`` from the loader's environment and must end up absolute; the
+writable ones are checked against the file system only when the loader asks for it.
+
+The loader validates with context ``{"environ": ..., "check_filesystem": True}``. Building a
+Config directly in code (tests, tools) uses ``os.environ`` and touches no files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, ValidationInfo
+
+from rollkeeper.config.paths import UnsetVariableError, expand_home, expand_path
+
+# -- validation context ----------------------------------------------------------------------
+
+
+def context_environ(info: ValidationInfo) -> Mapping[str, str]:
+    """The environment to expand variables from: the loader's, else ``os.environ``."""
+    context = info.context if isinstance(info.context, dict) else {}
+    environ = context.get("environ")
+    return environ if environ is not None else os.environ
+
+
+def check_filesystem(info: ValidationInfo) -> bool:
+    """Whether this validation may look at the file system (only when the loader says so)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return bool(context.get("check_filesystem", False))
+
+
+# -- paths -----------------------------------------------------------------------------------
+
+
+def expand_path_value(value: Any, info: ValidationInfo) -> Any:
+    """Expand ``~`` and ``$VARS`` (from the loader's environment), then insist on absolute.
+
+    A ``Path`` comes from code (a default, or a platform folder built from ``HOME``): only its
+    leading ``~`` is expanded, so a ``$`` in someone's home folder name is not mistaken for a
+    variable.
+    """
+    if isinstance(value, Path):
+        from_code = Path(expand_home(str(value), context_environ(info)))
+        if not from_code.is_absolute():
+            raise ValueError(f"'{value}' is a relative path; write an absolute one")
+        return Path(os.path.normpath(from_code))
+    if not isinstance(value, str):
+        return value  # pydantic reports the wrong type
+    if not value:
+        raise ValueError("must not be empty; write an absolute path such as ~/Pictures/rollkeeper")
+    try:
+        expanded = expand_path(value, context_environ(info))
+    except UnsetVariableError as error:
+        raise ValueError(f"{error} (needed to expand {value!r})") from None
+    if not os.path.isabs(expanded):
+        raise ValueError(
+            f"{value!r} is a relative path; write an absolute one (or start it with ~): "
+            "the service does not run in your working folder"
+        )
+    return Path(os.path.normpath(expanded))
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be used (or created) for writing by this user, or ``None``.
+
+    Walks up to the nearest part of the path that exists: it must be a folder we may write
+    in. A regular file where a folder is expected is caught here (this also works as root,
+    where permission bits do not stop anything).
+    """
+    existing = folder
+    while not os.path.lexists(existing):
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == folder:
+            return f"'{folder}' is a file, not a folder"
+        return f"'{existing}' is a file, not a folder, so '{folder}' cannot be created"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == folder:
+            return f"'{folder}' is not writable by this user"
+        return f"'{existing}' is not writable by this user, so '{folder}' cannot be created"
+    return None
+
+
+def _writable_folder(value: Path, info: ValidationInfo) -> Path:
+    if check_filesystem(info):
+        problem = folder_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def _writable_file(value: Path, info: ValidationInfo) -> Path:
+    if check_filesystem(info):
+        if value.is_dir():
+            raise ValueError(f"'{value}' is a folder; name a file inside it")
+        problem = folder_problem(value.parent)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+AbsolutePath = Annotated[Path, BeforeValidator(expand_path_value)]
+WritableFolder = Annotated[AbsolutePath, AfterValidator(_writable_folder)]
+WritableFile = Annotated[AbsolutePath, AfterValidator(_writable_file)]
+
+StrictText = Annotated[str, Strict()]
+StrictFlag = Annotated[bool, Strict()]
+StrictWhole = Annotated[int, Strict()]
+# Strict floats still accept TOML integers (``retry_max_seconds = 300``), as they should.
+StrictNumber = Annotated[float, Strict()]
+
+
+# -- sections --------------------------------------------------------------------------------
+
+
+class Section(BaseModel):
+    """Common settings of every config section: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    #: The comment written above the ``[section]`` header of the starter config.
+    section_help: ClassVar[str] = ""
+    #: Fields whose default depends on the platform: the starter config shows them commented
+    #: out, with the Linux default, so one file is right on every machine.
+    platform_defaults: ClassVar[dict[str, str]] = {}
