@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollkeeper.notify.messages import format_bytes, stale_message, success_message
+from rollkeeper.notify.messages import stale_message, success_message
 from rollkeeper.notify.notices import RunNotice
 from rollkeeper.notify.policy import RateLimiter, run_announcement
 
@@ -66,8 +66,6 @@ def test_the_rate_limit_holds_one_kind_per_subject_until_the_interval_passed() -
 
 def test_messages_use_decimal_units_and_clean_device_names() -> None:
     """Sizes read like a file manager's, and a control character in a name never gets shown."""
-    assert format_bytes(999) == "999 B"
-    assert format_bytes(1_500_000_000) == "1.5 GB"
     title, body = success_message(_notice("complete", files_copied=2, bytes_copied=3_400_000))
     assert (title, body) == ("Ann is backed up", "2 new files copied (3.4 MB).")
     title, _body = stale_message("U1", "Ann\x1b[31m", None)

@@ -9,17 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from rollkeeper.domain.units import format_bytes
 from rollkeeper.notify.notices import RunNotice, clean_text
-
-
-def format_bytes(count: int) -> str:
-    """Bytes for people: ``1.5 GB`` (decimal units, like Finder and most file managers)."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{count} B"  # pragma: no cover - the loop always returns
 
 
 def success_message(report: RunNotice) -> tuple[str, str]:

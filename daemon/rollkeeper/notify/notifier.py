@@ -38,7 +38,6 @@ from rollkeeper.notify.hooks import (
 )
 from rollkeeper.notify.messages import (
     failure_message,
-    format_bytes,
     stale_message,
     success_message,
 )
@@ -59,7 +58,6 @@ __all__ = [
     "NotificationSettingsLike",
     "Notifier",
     "RunNotice",
-    "format_bytes",
 ]
 
 log = get_logger(__name__)
