@@ -60,6 +60,8 @@ def test_edits_apply_live_and_broken_edits_keep_the_running_config(
     config_path: Path,
     tmp_path: Path,
 ) -> None:
+    """A valid config edit, saved in place or by rename-over, changes where the next files land; a
+    broken one is reported with FILE:LINE and the last valid config stays in force."""
     archive = tmp_path / "archive"
     phone = tmp_path / "phone"
     first = media.make_camera_roll(phone)
