@@ -15,6 +15,7 @@ import pytest
 from rollkeeper.host.unit_install import (
     InstallInputs,
     MakeDir,
+    Platform,
     RunCommand,
     ServiceInstallError,
     ServicePlan,
@@ -42,9 +43,9 @@ class Manager:
         return subprocess.CompletedProcess(list(argv), code, "", stderr)
 
 
-def inputs(home: Path, platform: str = "linux") -> InstallInputs:
+def inputs(home: Path, platform: Platform = "linux") -> InstallInputs:
     return InstallInputs(
-        platform=platform,  # type: ignore[arg-type]
+        platform=platform,
         command=("/opt/rk/bin/rollkeeper",),
         config_path=home / "rollkeeper.toml",
         archive_path=home / "Pictures" / "iPhone",
