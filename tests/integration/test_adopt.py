@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ def paths(tmp_path: Path) -> tuple[Path, Path, Path]:
     return config, root, state
 
 
-def run(config: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def run(
+    config: Path, capsys: pytest.CaptureFixture[str], *arguments: str
+) -> tuple[int, dict[str, Any]]:
     code = main(["--config", str(config), *arguments, "--json"])
     captured = capsys.readouterr()
     assert captured.err == ""

@@ -7,7 +7,7 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,7 @@ def _process_gone(pid: int) -> bool:
     return "\nState:\tZ" in status
 
 
-def _wait_until(predicate: Any, timeout: float) -> bool:
+def _wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
     pause = threading.Event()
     deadline = datetime.now(UTC) + timedelta(seconds=timeout)
     while not predicate():

@@ -255,7 +255,9 @@ def test_crontab_day_numbers_keep_their_crontab_meaning() -> None:
     thursday = datetime(2026, 11, 26, tzinfo=UTC)
 
     def next_day(expression: str) -> str:
-        fire = crontab_trigger(expression, timezone=UTC).get_next_fire_time(None, thursday)
+        fire: datetime = crontab_trigger(expression, timezone=UTC).get_next_fire_time(
+            None, thursday
+        )
         return fire.strftime("%a")
 
     # APScheduler 3's own from_crontab would run "0 4 * * 0" on Mondays.
