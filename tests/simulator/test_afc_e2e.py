@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -273,6 +273,7 @@ def test_a_read_error_mid_file_raises_after_the_good_bytes(
                 await afc.fread(handle, CHUNK)
             # The connection survives a read error: other requests still work.
             assert (await afc.stat(PHOTO))["st_size"] == 30_000
+            assert raised.value.status is not None
             return good, int(raised.value.status)
 
     good, status = run(session())
@@ -426,6 +427,7 @@ def test_hostile_entries_are_listed_without_existing_on_the_host(
                 await afc.get_file_contents(f"{FOLDER}/LINK.HEIC")
             with pytest.raises(AfcException) as raised:
                 await afc.fopen(f"{FOLDER}/IMG_0009.HEIC")
+            assert raised.value.status is not None
             seen["open_folder_status"] = int(raised.value.status)
         return seen
 
@@ -492,7 +494,7 @@ def test_the_throttle_never_serves_faster_than_its_rate(
     assert served <= rate * BURST_SECONDS + rate * elapsed
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Block until ``condition()`` holds, checking it on a short Event wait; ceiling ``timeout``."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()

@@ -195,7 +195,7 @@ def test_device_info_names_the_model_and_the_space(phone: PhoneState) -> None:
 
     async def body(harness: DirectAfc) -> dict[str, str]:
         async with harness.client() as afc:
-            info: dict[str, str] = await afc.get_device_info()
+            info: dict[str, str] = await afc.get_device_info()  # type: ignore[no-untyped-call]
             return info
 
     info = run_direct(phone, body)
@@ -285,6 +285,7 @@ def test_a_folder_cannot_be_opened_and_a_fifo_does_not_hang(phone: PhoneState) -
             for path in ("/DCIM/100APPLE", "/DCIM/pipe"):
                 with pytest.raises(AfcException) as raised:
                     await afc.fopen(path)
+                assert raised.value.status is not None
                 statuses.append(int(raised.value.status))
         return statuses
 
@@ -306,6 +307,7 @@ def test_every_write_answers_permission_denied_and_changes_nothing(phone: PhoneS
         async def refused(name: str, operation: Any) -> None:
             with pytest.raises(AfcException) as raised:
                 await operation
+            assert raised.value.status is not None
             statuses[name] = int(raised.value.status)
 
         async with harness.client() as afc:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,19 +31,19 @@ def _control(control: Path, *arguments: str) -> subprocess.CompletedProcess[str]
     )
 
 
-async def _next_update(address: str, action: object) -> list[str]:
+async def _next_update(address: str, action: Callable[[], object]) -> list[str]:
     """Listen, run ``action()`` once the initial state is in, return the serials after one event."""
     mux = await usbmux.create_mux(usbmux_address=address)
     try:
-        await mux.listen()
+        await mux.listen()  # type: ignore[no-untyped-call]
         # usbmuxd sends an Attached per phone right after the Result; with none plugged in, the
         # first event is the one the action causes.
         assert callable(action)
         action()
-        await asyncio.wait_for(mux.receive_device_state_update(), timeout=20)
+        await asyncio.wait_for(mux.receive_device_state_update(), timeout=20)  # type: ignore[no-untyped-call]
         return [device.serial for device in mux.devices]
     finally:
-        await mux.close()
+        await mux.close()  # type: ignore[no-untyped-call]
 
 
 def test_unix_socket_control_socket_and_signals(

@@ -76,8 +76,8 @@ def test_unplug_mid_read_terminates_the_read_and_reaches_a_listener(
 
     async def scenario() -> tuple[bytes, list[usbmux.MuxDevice]]:
         listener = await usbmux.create_mux()
-        await listener.listen()
-        await listener.receive_device_state_update()
+        await listener.listen()  # type: ignore[no-untyped-call]
+        await listener.receive_device_state_update()  # type: ignore[no-untyped-call]
         assert [device.serial for device in listener.devices] == [PHONE_UDID]
         try:
             async with await create_using_usbmux(
@@ -92,10 +92,10 @@ def test_unplug_mid_read_terminates_the_read_and_reaches_a_listener(
                 assert simulator.wait_for("afc_closed", PHONE_UDID, after=mark)
                 with pytest.raises(ConnectionTerminatedError):
                     await afc.fread(handle, CHUNK)
-            await asyncio.wait_for(listener.receive_device_state_update(), timeout=10)
+            await asyncio.wait_for(listener.receive_device_state_update(), timeout=10)  # type: ignore[no-untyped-call]
             return first, list(listener.devices)
         finally:
-            await listener.close()
+            await listener.close()  # type: ignore[no-untyped-call]
 
     first, devices_after = run(scenario())
 

@@ -61,17 +61,17 @@ def test_listen_reports_attach_and_detach_with_a_new_device_id_on_replug(
     async def scenario() -> tuple[list[int], list[int], list[int]]:
         mux = await usbmux.create_mux()
         try:
-            await mux.listen()
-            await mux.receive_device_state_update()
+            await mux.listen()  # type: ignore[no-untyped-call]
+            await mux.receive_device_state_update()  # type: ignore[no-untyped-call]
             initial = [device.devid for device in mux.devices]
             simulator.unplug(PHONE_UDID)
-            await mux.receive_device_state_update()
+            await mux.receive_device_state_update()  # type: ignore[no-untyped-call]
             after_unplug = [device.devid for device in mux.devices]
             simulator.plug(PHONE_UDID)
-            await mux.receive_device_state_update()
+            await mux.receive_device_state_update()  # type: ignore[no-untyped-call]
             after_replug = [device.devid for device in mux.devices]
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
         return initial, after_unplug, after_replug
 
     initial, after_unplug, after_replug = run(scenario())
@@ -89,7 +89,7 @@ def test_connect_to_an_unknown_device_is_bad_device(simulator: SimulatorThread) 
         try:
             await mux.connect(usbmux.MuxDevice(77, PHONE_UDID, "USB"), 62078)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
 
     with pytest.raises(BadDevError):
         run(connect())
@@ -107,7 +107,7 @@ def test_connect_to_a_port_no_service_listens_on_is_refused(
         try:
             await mux.connect(usbmux.MuxDevice(state.device_id, PHONE_UDID, "USB"), 49152)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
 
     with pytest.raises(ConnectionFailedError):
         run(connect())
@@ -127,7 +127,7 @@ def test_read_buid_and_pair_records(simulator: SimulatorThread, media_root: Path
             buid = await mux.get_buid()
             record = await mux.get_pair_record(PHONE_UDID)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
         return buid, record
 
     buid, record = run(read())
@@ -144,7 +144,7 @@ def test_read_buid_and_pair_records(simulator: SimulatorThread, media_root: Path
             assert isinstance(mux, PlistMuxConnection)
             await mux.get_pair_record(OTHER_UDID)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
 
     with pytest.raises(NotPairedError):
         run(read_missing())
