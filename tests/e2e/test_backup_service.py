@@ -32,13 +32,9 @@ def archive_files(archive: Path) -> dict[str, str]:
     }
 
 
-def no_partial_under_final_name(archive: Path) -> bool:
-    """No file outside the work folder is a partial (all final names hold complete files)."""
-    return not [
-        path
-        for path in archive.rglob("*.partial")
-        if ".rollkeeper" not in path.relative_to(archive).parts
-    ]
+def work_partials(archive: Path) -> list[Path]:
+    """The partial files in the archive's work folder: files whose copy has not finished."""
+    return sorted((archive / ".rollkeeper").rglob("*.partial"))
 
 
 @pytest.mark.slow
@@ -66,7 +62,7 @@ def test_plug_in_backs_up_every_file_once_into_its_date_folder(
         assert stored[relative] == hash_file(expected.host_path)
     for members in roll.groups().values():
         assert len({Path(by_name[member.name]).parent for member in members}) == 1
-    assert no_partial_under_final_name(archive)
+    assert work_partials(archive) == [], "every partial was placed under its final name"
 
     store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
     entries = store.manifest(UDID)
@@ -151,9 +147,12 @@ def test_unplug_mid_video_resumes_at_the_partial_offset(
     service = start_service()
     simulator.add_phone(UDID, root, faults=AfcFaults(unplug_after_bytes={phone_path: cut_at}))
     service.wait_for("phone_detached", udid=UDID)
-    assert not (tmp_path / "archive" / "2024").exists() or no_partial_under_final_name(
-        tmp_path / "archive"
-    )
+    service.wait_for("backup_finished", udid=UDID, outcome="interrupted")
+    # The cut video is only a partial in the work folder: no final name holds part of it.
+    assert archive_files(tmp_path / "archive") == {}
+    [partial] = work_partials(tmp_path / "archive")
+    kept_bytes = partial.stat().st_size
+    assert 0 < kept_bytes <= cut_at
 
     simulator.set_faults(UDID, AfcFaults())
     simulator.reset_counts(UDID)
@@ -161,6 +160,7 @@ def test_unplug_mid_video_resumes_at_the_partial_offset(
     finished = service.wait_for("backup_finished", udid=UDID, outcome="complete")[0]
     assert finished["files_copied"] == 1
     resumed = service.wait_for("partial_resumed", udid=UDID)[0]
+    assert resumed["offset"] == kept_bytes, "the copy resumed at the end of the partial"
     # Everything before the last chunk written survived the unplug.
     assert resumed["offset"] >= cut_at - 2 * 4 * 1024 * 1024
     served_again = simulator.afc_bytes_served(UDID)[phone_path]
