@@ -274,18 +274,35 @@ def test_stop_ends_the_threads_and_later_edits_are_ignored(
 ) -> None:
     """stop ends the watcher's thread and may be called twice, and an edit made after it is not
     loaded."""
+
+    def watch_threads() -> list[threading.Thread]:
+        return [
+            thread
+            for thread in threading.enumerate()
+            if thread.name == "rollkeeper-config-watch" and thread.is_alive()
+        ]
+
     watcher = ConfigWatcher(
         config_file, recorder.on_change, recorder.on_error, environ=environ, debounce_seconds=0.05
     )
+    before = set(watch_threads())
     watcher.start()
+    assert len(set(watch_threads()) - before) == 1  # the thread looked for below is its own
     watcher.stop()
     watcher.stop()  # idempotent
 
-    assert not [
-        thread
-        for thread in threading.enumerate()
-        if thread.name == "rollkeeper-config-watch" and thread.is_alive()
-    ]
-    config_file.write_text(debounce_config(9.0))
+    assert watch_threads() == []
+    # A second, running watcher sees the edit: once it has loaded it, the stopped one would
+    # have too, had it still been watching.
+    witness = Recorder()
+    running = ConfigWatcher(
+        config_file, witness.on_change, witness.on_error, environ=environ, debounce_seconds=0.05
+    )
+    running.start()
+    try:
+        config_file.write_text(debounce_config(9.0))
+        assert witness.next_config().schedule.debounce_seconds == 9.0
+    finally:
+        running.stop()
     assert watcher.checks_completed == 0
     assert recorder.calls.empty()
