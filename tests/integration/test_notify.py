@@ -87,6 +87,7 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
     # Left over from an earlier hook's world, and systemd's channel: neither reaches the hook.
     environ = _environ(tmp_path, ROLLKEEPER_RUN_ID="999", NOTIFY_SOCKET="/run/notify")
     notifier = Notifier(settings, clock, environ=environ)
+    injected = tmp_path / "injected"
     with structlog.testing.capture_logs() as events:
         await notifier.run_failed(_failure(1))
         assert await notifier.wait_idle(30)
@@ -96,7 +97,9 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
         assert await notifier.wait_idle(30)
         # ...but the next failure after the interval is.
         clock.advance(timedelta(minutes=21))
-        await notifier.run_failed(_failure(3, device_name="Ann's\niPhone; rm -rf ~"))
+        # Shell code in the name, as a separator and as a substitution: run, it leaves a mark.
+        hostile = f"Ann\n$(touch {injected}); touch {injected}"
+        await notifier.run_failed(_failure(3, device_name=hostile))
         assert await notifier.wait_idle(30)
 
     seen = sorted(_calls(calls), key=lambda call: call["ROLLKEEPER_RUN_ID"])
@@ -117,7 +120,8 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
     }
     assert set(first) == set(HOOK_VARIABLES)
     # The untrusted name reached the hook as data in a variable, not as shell code.
-    assert not (tmp_path / "calls" / "rm").exists()
+    assert seen[1]["ROLLKEEPER_DEVICE_NAME"] == "Ann"  # its first line (env prints it raw)
+    assert not injected.exists()
 
     suppressed = [event for event in events if event["event"] == "notification_suppressed"]
     assert [(event["kind"], event["udid"]) for event in suppressed] == [
