@@ -19,11 +19,11 @@ run: $(BIN)/rollkeeper
 test: $(BIN)/rollkeeper
 	$(BIN)/pytest
 
-## lint: ruff and mypy --strict on the package
+## lint: ruff and mypy --strict on the package, the tests and the benchmarks (what CI checks)
 lint: $(BIN)/rollkeeper
 	$(BIN)/ruff check daemon tests bench
 	$(BIN)/ruff format --check daemon tests bench
-	$(BIN)/mypy --strict daemon/rollkeeper
+	$(BIN)/mypy --strict daemon/rollkeeper tests bench
 
 format: $(BIN)/rollkeeper
 	$(BIN)/ruff format daemon tests bench

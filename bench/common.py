@@ -136,9 +136,11 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def paired_rounds(
-    rounds: int, sides: dict[str, Callable[[int], dict[str, Any]]]
-) -> dict[str, list[dict[str, Any]]]:
+#: One side of a paired comparison: given the round number, run once and return its figures.
+Side = Callable[[int], dict[str, Any]]
+
+
+def paired_rounds(rounds: int, sides: Mapping[str, Side]) -> dict[str, list[dict[str, Any]]]:
     """Run every side once per round, alternating which goes first; collect each run's figures."""
     names = list(sides)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             figures.pop("_stdout")
             return figures
 
-        sides = {"rollkeeper": rollkeeper}
+        sides: dict[str, common.Side] = {"rollkeeper": rollkeeper}
         if "pull" in peers:
             sides["pull"] = pull
         if "dcimport" in peers:

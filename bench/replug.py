@@ -45,11 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _client(setup: common.RollkeeperSetup, environment: dict[str, str], *extra: str) -> Any:
+def _client(
+    setup: common.RollkeeperSetup, environment: dict[str, str], *extra: str
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.client", "backup", "--config", str(setup.config)]
     result = common.run_measured([*command, *extra], environment, cwd=common.REPO)
     common.require_ok(result, "bench.client backup")
-    figures = result.json()
+    figures: dict[str, Any] = result.json()
     figures["cpu_seconds"] = round(result.cpu_seconds, 3)
     figures["peak_rss_mb"] = round(result.peak_rss_bytes / 1e6, 1)
     return figures
@@ -98,12 +100,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 command = [sys.executable, "-m", "bench.client", "list"]
                 result = common.run_measured(command, environment, cwd=common.REPO)
                 common.require_ok(result, "bench.client list")
-                listed = result.json()
+                listed: dict[str, Any] = result.json()
                 listed["afc_requests"] = sum(simulator.counts().values())
                 listed["cpu_seconds"] = round(result.cpu_seconds, 3)
                 return listed
 
-            sides = {"rollkeeper": rollkeeper, "bare_listing": bare}
+            sides: dict[str, common.Side] = {"rollkeeper": rollkeeper, "bare_listing": bare}
             dcimport_out = work / f"dcimport-{count}"
             if dcimport.exists() and count in dcimport_at:
                 common.drop_tree(dcimport_out)

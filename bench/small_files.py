@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             common.drop_tree(imported)
             return measured("dcimport", [str(dcimport), str(imported)])
 
-        sides = {"rollkeeper": rollkeeper}
+        sides: dict[str, common.Side] = {"rollkeeper": rollkeeper}
         if "pull" in args.peers:
             sides["pull"] = pull
         if "dcimport" in args.peers and dcimport.exists():

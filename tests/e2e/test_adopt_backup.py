@@ -39,6 +39,8 @@ def files_under(folder: Path) -> dict[Path, str]:
 def test_adopted_half_is_recorded_in_place_and_only_the_other_half_is_copied(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """Adopting a folder that holds half of the phone's files records them where they are, leaves
+    them untouched, and the backup then copies only the other half; everything verifies."""
     roll = media.make_camera_roll(tmp_path / "phone")
     config = write_config(tmp_path / "config.toml", tmp_path)
     environment = service_environment(simulator.address)

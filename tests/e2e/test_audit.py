@@ -73,6 +73,8 @@ def _photos_library(root: Path, rows: list[tuple[str, str, int]]) -> None:
 def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """audit puts every phone file in one class (archived, pending, failed, excluded, not on phone,
+    archive damaged) and exits 0 only once all is backed up; it writes nothing to the state."""
     phone = tmp_path / "phone"
     camera = phone / "DCIM" / "100APPLE"
     taken = datetime(2025, 6, 1, 10, 0)
@@ -186,6 +188,8 @@ def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
 def test_audit_without_a_phone_is_a_one_line_error(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """audit with no phone attached prints one line saying what to do, nothing on stdout, and exits
+    2."""
     config = write_config(tmp_path / "config.toml", tmp_path)
     result = _run(config, simulator, "audit")
     assert result.returncode == 2

@@ -32,19 +32,18 @@ def archive_files(archive: Path) -> dict[str, str]:
     }
 
 
-def no_partial_under_final_name(archive: Path) -> bool:
-    """No file outside the work folder is a partial (all final names hold complete files)."""
-    return not [
-        path
-        for path in archive.rglob("*.partial")
-        if ".rollkeeper" not in path.relative_to(archive).parts
-    ]
+def work_partials(archive: Path) -> list[Path]:
+    """The partial files in the archive's work folder: files whose copy has not finished."""
+    return sorted((archive / ".rollkeeper").rglob("*.partial"))
 
 
 @pytest.mark.slow
 def test_plug_in_backs_up_every_file_once_into_its_date_folder(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """Plugging a phone in copies every file once, with its bytes, into the folder of its capture
+    month (a group's members share one folder), leaves no partial behind and records each file as
+    archived."""
     roll = media.make_camera_roll(tmp_path / "phone", big_video_bytes=300 * 1024 * 1024)
     service = start_service()
     simulator.add_phone(UDID, roll.root, name="Ana's iPhone")
@@ -63,7 +62,7 @@ def test_plug_in_backs_up_every_file_once_into_its_date_folder(
         assert stored[relative] == hash_file(expected.host_path)
     for members in roll.groups().values():
         assert len({Path(by_name[member.name]).parent for member in members}) == 1
-    assert no_partial_under_final_name(archive)
+    assert work_partials(archive) == [], "every partial was placed under its final name"
 
     store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
     entries = store.manifest(UDID)
@@ -76,6 +75,8 @@ def test_plug_in_backs_up_every_file_once_into_its_date_folder(
 def test_replug_copies_only_new_files_and_nothing_new_costs_no_per_file_stat(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A replug copies only the files added since the last run; with nothing new it lists the
+    folders and stats one canary file, and reads nothing."""
     roll = media.make_camera_roll(tmp_path / "phone")
     service = start_service()
     simulator.add_phone(UDID, roll.root)
@@ -107,6 +108,8 @@ def test_replug_copies_only_new_files_and_nothing_new_costs_no_per_file_stat(
 def test_same_names_with_new_content_keep_both_versions(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A phone erased and refilled under the same names keeps both contents in the archive, the old
+    and the new."""
     first = media.make_camera_roll(tmp_path / "phone")
     service = start_service()
     simulator.add_phone(UDID, first.root)
@@ -134,6 +137,9 @@ def test_same_names_with_new_content_keep_both_versions(
 def test_unplug_mid_video_resumes_at_the_partial_offset(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """An unplug in the middle of a video leaves only a partial in the work folder, nothing under a
+    final name; the next plug resumes at the partial's end, so the phone sends at most the chunk
+    in flight twice."""
     root = tmp_path / "phone"
     video = media.make_blob(root / "DCIM" / "100APPLE" / "IMG_0001.MOV", 40 * 1024 * 1024)
     phone_path = "/DCIM/100APPLE/IMG_0001.MOV"
@@ -141,9 +147,12 @@ def test_unplug_mid_video_resumes_at_the_partial_offset(
     service = start_service()
     simulator.add_phone(UDID, root, faults=AfcFaults(unplug_after_bytes={phone_path: cut_at}))
     service.wait_for("phone_detached", udid=UDID)
-    assert not (tmp_path / "archive" / "2024").exists() or no_partial_under_final_name(
-        tmp_path / "archive"
-    )
+    service.wait_for("backup_finished", udid=UDID, outcome="interrupted")
+    # The cut video is only a partial in the work folder: no final name holds part of it.
+    assert archive_files(tmp_path / "archive") == {}
+    [partial] = work_partials(tmp_path / "archive")
+    kept_bytes = partial.stat().st_size
+    assert 0 < kept_bytes <= cut_at
 
     simulator.set_faults(UDID, AfcFaults())
     simulator.reset_counts(UDID)
@@ -151,6 +160,7 @@ def test_unplug_mid_video_resumes_at_the_partial_offset(
     finished = service.wait_for("backup_finished", udid=UDID, outcome="complete")[0]
     assert finished["files_copied"] == 1
     resumed = service.wait_for("partial_resumed", udid=UDID)[0]
+    assert resumed["offset"] == kept_bytes, "the copy resumed at the end of the partial"
     # Everything before the last chunk written survived the unplug.
     assert resumed["offset"] >= cut_at - 2 * 4 * 1024 * 1024
     served_again = simulator.afc_bytes_served(UDID)[phone_path]
@@ -166,6 +176,7 @@ def test_unplug_mid_video_resumes_at_the_partial_offset(
 def test_locked_then_unlocked_phone_is_retried_and_shown(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A locked phone is recorded as waiting for unlock and is backed up once it is unlocked."""
     roll = media.make_camera_roll(tmp_path / "phone")
     service = start_service()
     simulator.add_phone(UDID, roll.root, locked=True)
@@ -185,6 +196,8 @@ def test_locked_then_unlocked_phone_is_retried_and_shown(
 def test_trust_dialog_pending_then_accepted(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A phone whose Trust dialog is still open is shown as waiting for trust, then backed up once
+    trusted, with its pair record 0600 in a 0700 folder of ours."""
     roll = media.make_camera_roll(tmp_path / "phone")
     service = start_service()
     simulator.add_phone(UDID, roll.root, trust=TrustPolicy.ACCEPT, pending_polls=2)
@@ -202,6 +215,8 @@ def test_trust_dialog_pending_then_accepted(
 def test_dont_trust_stops_retrying_until_replugged(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """After Don't Trust the service schedules no retry; replugging the phone, now trusting, backs
+    it up."""
     roll = media.make_camera_roll(tmp_path / "phone")
     service = start_service()
     simulator.add_phone(UDID, roll.root, trust=TrustPolicy.DENY, pending_polls=0)
@@ -217,6 +232,10 @@ def test_dont_trust_stops_retrying_until_replugged(
     simulator.plug(UDID)
     finished = service.wait_for("backup_finished", udid=UDID)[0]
     assert finished["outcome"] == "complete"
+    # By now any retry scheduled after Don't Trust is in the log too: there was none, only the
+    # schedules of the two attaches.
+    scheduled = service.named("backup_scheduled", udid=UDID)
+    assert [event["reason"] for event in scheduled] == ["attached", "attached"]
     store.close()
     assert service.terminate() == 0
 
@@ -224,6 +243,7 @@ def test_dont_trust_stops_retrying_until_replugged(
 def test_two_phones_at_once_are_both_backed_up(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """Two phones plugged in at once are both backed up and each is recorded under its own name."""
     first = media.make_camera_roll(tmp_path / "phone-a")
     second = media.make_camera_roll(tmp_path / "phone-b", first_number=500)
     service = start_service()
@@ -244,6 +264,8 @@ def test_two_phones_at_once_are_both_backed_up(
 def test_a_phone_excluded_by_udid_is_not_touched(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A phone excluded by UDID gets no session (no Trust dialog, no AFC request) and none of its
+    files is archived, while the other phone is backed up."""
     from tests.service_process import write_config
 
     config = write_config(

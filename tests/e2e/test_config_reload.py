@@ -60,13 +60,18 @@ def test_edits_apply_live_and_broken_edits_keep_the_running_config(
     config_path: Path,
     tmp_path: Path,
 ) -> None:
+    """A valid config edit, saved in place or by rename-over, changes where the next files land; a
+    broken one is reported with FILE:LINE and the last valid config stays in force."""
     archive = tmp_path / "archive"
     phone = tmp_path / "phone"
     first = media.make_camera_roll(phone)
     service = start_service()
     simulator.add_phone(UDID, first.root)
     service.wait_for("backup_finished", udid=UDID)
-    assert all(path.count("/") == 2 for path in archived_paths(archive))
+    # Every file of the first roll is there, each under the default layout's two folders.
+    first_paths = archived_paths(archive)
+    assert {Path(path).name for path in first_paths} == {item.name for item in first.files}
+    assert all(path.count("/") == 2 for path in first_paths)
 
     # A valid edit in place: the next files use the new layout.
     config_path.write_text(

@@ -21,6 +21,8 @@ def hook(record: Path) -> str:
 def test_success_and_failure_hooks_fire_once_per_run(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """An incomplete run fires the failure hook and the complete retry the success hook, once each,
+    with the documented ROLLKEEPER_ variables."""
     record = tmp_path / "hooks.txt"
     config = write_config(
         tmp_path / "hooks.toml",

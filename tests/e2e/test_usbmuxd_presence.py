@@ -13,6 +13,8 @@ UDID = "00008110-000A1B2C3D4E5F60"
 
 
 def test_missing_usbmuxd_is_reported_once_then_the_service_connects(tmp_path: Path) -> None:
+    """A missing usbmuxd is logged once with a fix, not once per retry; when it appears the service
+    connects and backs the phone up."""
     folder = short_socket_folder()
     socket_path = folder / "usbmuxd"
     config = write_config(tmp_path / "config.toml", tmp_path, logging={"level": "debug"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ def paths(tmp_path: Path) -> tuple[Path, Path, Path]:
     return config, root, state
 
 
-def run(config: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def run(
+    config: Path, capsys: pytest.CaptureFixture[str], *arguments: str
+) -> tuple[int, dict[str, Any]]:
     code = main(["--config", str(config), *arguments, "--json"])
     captured = capsys.readouterr()
     assert captured.err == ""
@@ -43,6 +46,9 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 def test_half_the_photos_under_other_names_are_adopted_and_nothing_moves(
     paths: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Adopting a folder records each media file in place by absolute path and hash, touches none of
+    its files, skips what is not media, and lets the importer find exactly the adopted contents
+    by hash."""
     config, _, state = paths
     phone_photos = {f"IMG_{number:04d}.HEIC": os.urandom(20_000 + number) for number in range(6)}
     copied = tmp_path / "Pictures from 2019"
@@ -88,6 +94,8 @@ def test_half_the_photos_under_other_names_are_adopted_and_nothing_moves(
 def test_adopting_again_adds_nothing_and_rehashes_nothing(
     paths: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Adopting a folder again adds only the file new since and counts the others as already
+    indexed."""
     config, _, state = paths
     folder = tmp_path / "old"
     folder.mkdir()
@@ -105,6 +113,8 @@ def test_adopting_again_adds_nothing_and_rehashes_nothing(
 def test_adopting_inside_the_archive_records_relative_paths_and_ends_untracked(
     paths: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Adopting the archive folder itself records its untracked files by relative path, ignores the
+    work folder, and leaves verify with nothing untracked."""
     config, root, state = paths
     (root / "2018 by hand").mkdir()
     (root / "2018 by hand/IMG_0420.JPG").write_bytes(b"jpeg")
@@ -126,6 +136,8 @@ def test_adopting_inside_the_archive_records_relative_paths_and_ends_untracked(
 def test_adopt_never_papers_over_damage_to_a_file_already_recorded(
     paths: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """adopt does not re-record a recorded file whose size changed: it reports a size conflict,
+    exits 1 and keeps the recorded hash, so verify still reports the damage."""
     config, root, state = paths
     store = StateStore.open(state)
     stored = root / "2024/2024-01/IMG_0001.HEIC"
@@ -159,6 +171,7 @@ def test_adopt_never_papers_over_damage_to_a_file_already_recorded(
 def test_symlinks_are_not_followed(
     paths: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """adopt follows no symlink, to a file or to a folder; only the real files are adopted."""
     config, _, _ = paths
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -177,6 +190,8 @@ def test_symlinks_are_not_followed(
 def test_a_path_that_is_not_a_folder_is_one_clear_error(
     paths: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
+    """A missing path or a file given to adopt is one clear error line with exit code 2, and no
+    state database is created."""
     config, _, state = paths
     target = tmp_path / "target"
     if kind == "file":

@@ -31,6 +31,8 @@ def _args(module: Any, **values: Any) -> argparse.Namespace:
 
 
 def test_peers_and_small_files_copy_everything(tmp_path: Path) -> None:
+    """The peers and small-files benchmarks, at a tiny size, copy every file on every side and
+    report at most five AFC requests per small file."""
     figures = peers.run(
         _args(peers, photos=3, videos=1, video_mb=[1, 2], rounds=1, peers=["pull"]), tmp_path
     )
@@ -51,6 +53,8 @@ def test_peers_and_small_files_copy_everything(tmp_path: Path) -> None:
 
 
 def test_replug_counts_folders_plus_a_constant(tmp_path: Path) -> None:
+    """The replug benchmark's nothing-new run costs one listing of /DCIM, one per folder and one
+    canary stat, whatever the number of files."""
     figures = replug.run(
         _args(replug, counts=[40], per_folder=10, file_kb=1, rounds=1, dcimport=[]), tmp_path
     )
@@ -67,6 +71,8 @@ def test_replug_counts_folders_plus_a_constant(tmp_path: Path) -> None:
 
 
 def test_link_and_memory_run(tmp_path: Path) -> None:
+    """The link and memory benchmarks run to a complete backup and report a positive efficiency and
+    a peak memory above the idle one."""
     figures = link.run(
         _args(link, photos=2, videos=1, video_mb=[2, 2], rounds=1, links=[300.0]), tmp_path
     )
@@ -81,6 +87,8 @@ def test_link_and_memory_run(tmp_path: Path) -> None:
 
 
 def test_before_after_runs_both_sides(tmp_path: Path) -> None:
+    """The before/after benchmark runs both sides, each copying every small file and needing three
+    requests when nothing is new."""
     from bench import before_after, common
 
     args = _args(

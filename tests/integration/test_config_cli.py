@@ -45,6 +45,8 @@ def rollkeeper(*arguments: str, environ: dict[str, str]) -> subprocess.Completed
 
 
 def test_init_then_check_round_trips(home: Path, environ: dict[str, str]) -> None:
+    """config init writes the starter config at the default path, 0600 in 0700 folders with no
+    temporary left, and config check then finds it ok."""
     written = home / ".config" / "rollkeeper" / "config.toml"
 
     init = rollkeeper("config", "init", environ=environ)
@@ -60,6 +62,8 @@ def test_init_then_check_round_trips(home: Path, environ: dict[str, str]) -> Non
 
 
 def test_init_never_overwrites_without_force(home: Path, environ: dict[str, str]) -> None:
+    """config init refuses to replace an existing file, saying so, and replaces it only with
+    --force."""
     target = home / "mine.toml"
     target.write_text('[logging]\nlevel = "debug"\n')
 
@@ -76,6 +80,7 @@ def test_init_never_overwrites_without_force(home: Path, environ: dict[str, str]
 
 
 def test_init_writes_where_config_points(home: Path, environ: dict[str, str]) -> None:
+    """config init writes to the path given with --config."""
     target = home / "elsewhere" / "rk.toml"
 
     result = rollkeeper("--config", str(target), "config", "init", environ=environ)
@@ -85,6 +90,8 @@ def test_init_writes_where_config_points(home: Path, environ: dict[str, str]) ->
 
 
 def test_init_reports_a_file_in_the_way_in_one_line(home: Path, environ: dict[str, str]) -> None:
+    """config init under a file that stands where a folder should be fails with one line naming the
+    path."""
     (home / "blocker").write_text("a file, not a folder")
     target = home / "blocker" / "config.toml"
 
@@ -95,6 +102,7 @@ def test_init_reports_a_file_in_the_way_in_one_line(home: Path, environ: dict[st
 
 
 def test_check_lists_every_problem_and_exits_1(home: Path, environ: dict[str, str]) -> None:
+    """config check lists every problem, one a line, with their count, and exits 1."""
     config_file = home / "broken.toml"
     config_file.write_text('[archive]\npath = "photos"\n\n[logging]\nlevle = "debug"\n')
 
@@ -111,6 +119,7 @@ def test_check_lists_every_problem_and_exits_1(home: Path, environ: dict[str, st
 
 
 def test_check_json(home: Path, environ: dict[str, str]) -> None:
+    """config check --json gives each problem's file, line, column, key, message and text."""
     config_file = home / "broken.toml"
     config_file.write_text("[schedule]\nretry_initial_seconds = 0\n")
 
@@ -134,6 +143,7 @@ def test_check_json(home: Path, environ: dict[str, str]) -> None:
 
 
 def test_check_without_any_file_checks_the_defaults(home: Path, environ: dict[str, str]) -> None:
+    """config check with no config file checks the defaults and says the file does not exist."""
     result = rollkeeper("config", "check", environ=environ)
 
     assert result.returncode == 0
@@ -142,6 +152,8 @@ def test_check_without_any_file_checks_the_defaults(home: Path, environ: dict[st
 
 
 def test_check_of_a_missing_named_file_fails(home: Path, environ: dict[str, str]) -> None:
+    """config check of a file named by $ROLLKEEPER_CONFIG that does not exist fails with exit code
+    1."""
     environ["ROLLKEEPER_CONFIG"] = str(home / "typo.toml")
 
     result = rollkeeper("config", "check", environ=environ)
@@ -151,6 +163,8 @@ def test_check_of_a_missing_named_file_fails(home: Path, environ: dict[str, str]
 
 
 def test_show_prints_the_effective_config_as_toml(home: Path, environ: dict[str, str]) -> None:
+    """config show prints the effective config, the file and the environment overrides merged over
+    the defaults, as TOML, and --json gives the same values."""
     config_file = home / "config.toml"
     config_file.write_text('[archive]\npath = "~/Backup"\n[schedule]\ndebounce_seconds = 1\n')
     environ |= {"ROLLKEEPER_CONFIG": str(config_file), "ROLLKEEPER_LOGGING__LEVEL": "debug"}
@@ -170,6 +184,8 @@ def test_show_prints_the_effective_config_as_toml(home: Path, environ: dict[str,
 
 
 def test_show_of_a_broken_config_lists_problems(home: Path, environ: dict[str, str]) -> None:
+    """config show of a broken config prints nothing on stdout, lists the problems on stderr and
+    exits 1."""
     config_file = home / "config.toml"
     config_file.write_text('[logging]\nlevel = "loud"\n')
 
@@ -184,6 +200,8 @@ def test_show_of_a_broken_config_lists_problems(home: Path, environ: dict[str, s
 
 
 def test_path_says_where_and_whether(home: Path, environ: dict[str, str]) -> None:
+    """config path tells which config file is used, where the choice came from (default,
+    $ROLLKEEPER_CONFIG or --config) and whether it exists."""
     default = home / ".config" / "rollkeeper" / "config.toml"
 
     first = rollkeeper("config", "path", "--json", environ=environ)

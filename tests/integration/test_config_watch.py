@@ -92,6 +92,7 @@ def watcher(
 def test_an_edit_in_place_delivers_the_new_config(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """An edit in place delivers the new config to the change callback."""
     config_file.write_text(debounce_config(3.0))
 
     assert recorder.next_config().schedule.debounce_seconds == 3.0
@@ -100,6 +101,8 @@ def test_an_edit_in_place_delivers_the_new_config(
 def test_a_save_by_renaming_a_temporary_file_over_the_config_is_seen(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """A save that renames a temporary file over the config is seen, and so is the next one: the
+    watch survives the rename."""
     temporary = config_file.with_name(".config.toml.swp")
     temporary.write_text(debounce_config(4.0))
     os.replace(temporary, config_file)
@@ -114,6 +117,8 @@ def test_a_save_by_renaming_a_temporary_file_over_the_config_is_seen(
 def test_a_vim_style_save_moving_the_original_aside_is_seen(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """A vim-style save (the original moved aside, a new file written) ends with the new config
+    applied."""
     backup = config_file.with_name("config.toml~")
     os.rename(config_file, backup)
     config_file.write_text(debounce_config(4.5))
@@ -133,6 +138,7 @@ def test_a_vim_style_save_moving_the_original_aside_is_seen(
 def test_delete_then_recreate_reports_the_gap_then_applies_the_new_file(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """Deleting the config is reported as the file gone, and recreating it applies the new file."""
     config_file.unlink()
     error = recorder.next_error()
     assert [problem.message for problem in error.problems] == [FILE_REMOVED_MESSAGE]
@@ -144,6 +150,7 @@ def test_delete_then_recreate_reports_the_gap_then_applies_the_new_file(
 def test_a_broken_edit_is_reported_with_its_line_and_a_fix_applies(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """A broken edit is reported with FILE:LINE, and the fix that follows is applied."""
     config_file.write_text("[schedule]\n\ndebounce_seconds = -1\n")
     error = recorder.next_error()
     assert str(error) == (f"{config_file}:3: schedule.debounce_seconds: must be at least 0, got -1")
@@ -155,6 +162,7 @@ def test_a_broken_edit_is_reported_with_its_line_and_a_fix_applies(
 def test_saving_the_same_content_calls_nobody_back(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """Saving the same content again calls neither callback."""
     config_file.write_text(debounce_config(1.0))  # what it already holds
     os.utime(config_file)
 
@@ -165,6 +173,8 @@ def test_saving_the_same_content_calls_nobody_back(
 def test_an_emptied_file_waits_for_the_rest_of_the_save(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """An emptied file is taken for a save in progress: nothing is called until the content arrives,
+    which is then applied."""
     config_file.write_bytes(b"")  # what an in-place save looks like before its write
 
     assert watcher.wait_for_checks(1, CEILING_SECONDS)
@@ -176,6 +186,7 @@ def test_an_emptied_file_waits_for_the_rest_of_the_save(
 def test_an_emptied_file_applies_the_defaults_on_request(
     watcher: ConfigWatcher, config_file: Path, recorder: Recorder
 ) -> None:
+    """A reload requested while the file is empty applies the defaults."""
     config_file.write_bytes(b"")
     assert watcher.wait_for_checks(1, CEILING_SECONDS)
 
@@ -187,6 +198,7 @@ def test_an_emptied_file_applies_the_defaults_on_request(
 def test_a_burst_of_writes_is_loaded_once_with_the_final_content(
     config_file: Path, recorder: Recorder, environ: dict[str, str]
 ) -> None:
+    """A burst of writes within the debounce is loaded once, with the final content."""
     watcher = ConfigWatcher(
         config_file, recorder.on_change, recorder.on_error, environ=environ, debounce_seconds=1.0
     )
@@ -204,6 +216,7 @@ def test_a_burst_of_writes_is_loaded_once_with_the_final_content(
 def test_request_reload_loads_again_without_a_change(
     watcher: ConfigWatcher, recorder: Recorder
 ) -> None:
+    """request_reload loads the file again without any change to it."""
     watcher.request_reload()
 
     assert recorder.next_config().schedule.debounce_seconds == 1.0
@@ -212,6 +225,7 @@ def test_request_reload_loads_again_without_a_change(
 def test_a_symlinked_config_is_reloaded_when_its_target_changes(
     tmp_path: Path, recorder: Recorder, environ: dict[str, str]
 ) -> None:
+    """A config that is a symlink is reloaded when its target changes."""
     dotfiles = tmp_path / "dotfiles"
     dotfiles.mkdir()
     target = dotfiles / "rollkeeper.toml"
@@ -234,6 +248,7 @@ def test_a_symlinked_config_is_reloaded_when_its_target_changes(
 def test_a_failing_callback_does_not_stop_the_watcher(
     config_file: Path, recorder: Recorder, environ: dict[str, str]
 ) -> None:
+    """A change callback that raises does not stop the watcher: the next edit is still delivered."""
     seen: queue.Queue[Config] = queue.Queue()
 
     def explode_once(config: Config) -> None:
@@ -257,18 +272,37 @@ def test_a_failing_callback_does_not_stop_the_watcher(
 def test_stop_ends_the_threads_and_later_edits_are_ignored(
     config_file: Path, recorder: Recorder, environ: dict[str, str]
 ) -> None:
+    """stop ends the watcher's thread and may be called twice, and an edit made after it is not
+    loaded."""
+
+    def watch_threads() -> list[threading.Thread]:
+        return [
+            thread
+            for thread in threading.enumerate()
+            if thread.name == "rollkeeper-config-watch" and thread.is_alive()
+        ]
+
     watcher = ConfigWatcher(
         config_file, recorder.on_change, recorder.on_error, environ=environ, debounce_seconds=0.05
     )
+    before = set(watch_threads())
     watcher.start()
+    assert len(set(watch_threads()) - before) == 1  # the thread looked for below is its own
     watcher.stop()
     watcher.stop()  # idempotent
 
-    assert not [
-        thread
-        for thread in threading.enumerate()
-        if thread.name == "rollkeeper-config-watch" and thread.is_alive()
-    ]
-    config_file.write_text(debounce_config(9.0))
+    assert watch_threads() == []
+    # A second, running watcher sees the edit: once it has loaded it, the stopped one would
+    # have too, had it still been watching.
+    witness = Recorder()
+    running = ConfigWatcher(
+        config_file, witness.on_change, witness.on_error, environ=environ, debounce_seconds=0.05
+    )
+    running.start()
+    try:
+        config_file.write_text(debounce_config(9.0))
+        assert witness.next_config().schedule.debounce_seconds == 9.0
+    finally:
+        running.stop()
     assert watcher.checks_completed == 0
     assert recorder.calls.empty()

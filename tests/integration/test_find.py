@@ -78,6 +78,8 @@ def find(config: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> t
 def test_a_phone_name_finds_the_photo_its_video_edit_and_sidecar(
     config: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A phone file's name, in any case, finds the photo with its Live Photo video, its edit and its
+    sidecar, and not a longer number."""
     path, root = config
     code, out, _ = find(path, capsys, "img_1234", "--device", ANA)
     assert code == 0
@@ -95,6 +97,7 @@ def test_a_phone_name_finds_the_photo_its_video_edit_and_sidecar(
 def test_the_same_name_on_two_phones_is_two_files(
     config: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The same name on two phones is two files, listed oldest first, each with its phone's name."""
     path, root = config
     code, out, _ = find(path, capsys, "IMG_1234.jpg")
     assert code == 0 and out.splitlines() == [str(root / "2019/2019-12/IMG_1234.JPG")]
@@ -108,6 +111,8 @@ def test_the_same_name_on_two_phones_is_two_files(
 def test_a_date_finds_what_was_captured_then_in_local_time(
     config: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """--date finds files by the local day, month or year of capture, not the UTC one, adopted files
+    outside the archive included."""
     path, root = config
     # 23:59 on New Year's Eve in New York is 2020 in UTC; the archive files it under 2019.
     code, out, _ = find(path, capsys, "--date", "2019-12-31")
@@ -121,6 +126,8 @@ def test_a_date_finds_what_was_captured_then_in_local_time(
 def test_a_file_not_archived_yet_is_said_on_stderr(
     config: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A matching file not archived yet is reported on stderr with its phone and status, and nothing
+    is printed on stdout."""
     path, _ = config
     code, out, err = find(path, capsys, "IMG_0001")
     assert code == 0 and out == ""
@@ -133,6 +140,7 @@ def test_a_file_not_archived_yet_is_said_on_stderr(
 def test_nothing_found_exits_one_and_bad_arguments_exit_two(
     config: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Nothing found exits 1 with one line; a bad date or no query at all exits 2 with one line."""
     path, _ = config
     code, out, err = find(path, capsys, "IMG_7777")
     assert (code, out) == (1, "")
@@ -144,6 +152,8 @@ def test_nothing_found_exits_one_and_bad_arguments_exit_two(
 
 
 def test_query_parsing() -> None:
+    """A name becomes case-insensitive globs for the file, its edit and its original; a date must be
+    a real YYYY[-MM[-DD]] prefix; a query needs a name, a date or a device."""
     assert name_globs("IMG_1234") == ("img_1234.*", "img_e1234.*", "img_o1234.*")
     assert name_globs("/DCIM/100APPLE/IMG_1234.HEIC") == ("img_1234.heic",)
     assert name_globs("FullSizeRender") == ("fullsizerender", "fullsizerender.*")
@@ -160,6 +170,8 @@ def test_query_parsing() -> None:
 def test_names_from_the_phone_cannot_drive_the_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Device and file names from the phone are printed escaped, so they cannot drive the terminal
+    or add lines."""
     state = tmp_path / "state.sqlite3"
     store = StateStore.open(state)
     store.record_device_seen(ANA, name="\x1b]0;owned\x07Ana")

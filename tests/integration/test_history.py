@@ -81,6 +81,8 @@ def _populate(path: Path) -> dict[str, int]:
 
 
 def test_history_before_any_backup(history: History) -> None:
+    """history before any backup says so, in text and in JSON, without creating the state
+    database."""
     assert history.run() == (0, "No backup has run yet.\n")
     assert history.json()["runs"] == []
     assert not history.state_path.exists()
@@ -89,6 +91,8 @@ def test_history_before_any_backup(history: History) -> None:
 def test_history_lists_runs_newest_first_with_counts_bytes_duration_and_errors(
     history: History,
 ) -> None:
+    """history lists the runs newest first with their phone, counts, bytes, duration, error and
+    failures; a run still going has no duration."""
     ids = _populate(history.state_path)
     runs = history.json()["runs"]
     assert [run["id"] for run in runs] == [
@@ -123,6 +127,8 @@ def test_history_lists_runs_newest_first_with_counts_bytes_duration_and_errors(
 def test_failed_lists_only_runs_with_failures_and_each_file_with_its_reason(
     history: History,
 ) -> None:
+    """history --failed lists only the runs with failures, each failed file with its reason, and
+    then the files failing on the phone now."""
     ids = _populate(history.state_path)
     store = StateStore.open(history.state_path)
     failing = store.observe_file("U2", "/DCIM/100APPLE", "IMG_0007.MOV", 900, 1, 1, now=T0)
@@ -155,6 +161,7 @@ def test_failed_lists_only_runs_with_failures_and_each_file_with_its_reason(
 
 
 def test_device_filter_by_udid_or_name(history: History) -> None:
+    """--device selects runs by UDID or by phone name, and --limit keeps the newest runs."""
     ids = _populate(history.state_path)
     assert [run["id"] for run in history.json("--device", "U2")["runs"]] == [ids["bob_failed"]]
     by_name = history.json("--device", "Ann", "--failed")["runs"]
@@ -165,6 +172,7 @@ def test_device_filter_by_udid_or_name(history: History) -> None:
 def test_an_unknown_device_is_a_one_line_error(
     history: History, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An unknown --device is one error line listing the known phones, with exit code 1."""
     _populate(history.state_path)
     code, text = history.run("--device", "U9")
     assert code == 1
@@ -177,6 +185,7 @@ def test_an_unknown_device_is_a_one_line_error(
 
 
 def test_no_failures_says_so(history: History) -> None:
+    """history --failed with no failures says so."""
     store = StateStore.open(history.state_path)
     store.record_device_seen("U1", name="Ann", now=T0)
     run_id = store.start_run("U1", now=T0)

@@ -7,7 +7,7 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ def _failure(run_id: int, **changes: Any) -> RunNotice:
 async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environment(
     tmp_path: Path,
 ) -> None:
+    """The failure hook runs once per failed run outside min_interval_minutes, with exactly the
+    documented ROLLKEEPER_ variables and no inherited ones, and a device name holding shell code
+    reaches it as data."""
     calls = tmp_path / "calls"
     settings = NotificationSettings(
         desktop=False, on_failure=_recording_hook(calls), min_interval_minutes=30
@@ -84,6 +87,7 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
     # Left over from an earlier hook's world, and systemd's channel: neither reaches the hook.
     environ = _environ(tmp_path, ROLLKEEPER_RUN_ID="999", NOTIFY_SOCKET="/run/notify")
     notifier = Notifier(settings, clock, environ=environ)
+    injected = tmp_path / "injected"
     with structlog.testing.capture_logs() as events:
         await notifier.run_failed(_failure(1))
         assert await notifier.wait_idle(30)
@@ -93,7 +97,9 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
         assert await notifier.wait_idle(30)
         # ...but the next failure after the interval is.
         clock.advance(timedelta(minutes=21))
-        await notifier.run_failed(_failure(3, device_name="Ann's\niPhone; rm -rf ~"))
+        # Shell code in the name, as a separator and as a substitution: run, it leaves a mark.
+        hostile = f"Ann\n$(touch {injected}); touch {injected}"
+        await notifier.run_failed(_failure(3, device_name=hostile))
         assert await notifier.wait_idle(30)
 
     seen = sorted(_calls(calls), key=lambda call: call["ROLLKEEPER_RUN_ID"])
@@ -114,7 +120,8 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
     }
     assert set(first) == set(HOOK_VARIABLES)
     # The untrusted name reached the hook as data in a variable, not as shell code.
-    assert not (tmp_path / "calls" / "rm").exists()
+    assert seen[1]["ROLLKEEPER_DEVICE_NAME"] == "Ann"  # its first line (env prints it raw)
+    assert not injected.exists()
 
     suppressed = [event for event in events if event["event"] == "notification_suppressed"]
     assert [(event["kind"], event["udid"]) for event in suppressed] == [
@@ -128,6 +135,7 @@ async def test_failure_hook_runs_once_per_failed_run_with_the_documented_environ
 
 
 async def test_without_a_minimum_interval_every_failed_run_fires(tmp_path: Path) -> None:
+    """With no minimum interval every failed run fires the failure hook."""
     calls = tmp_path / "calls"
     settings = NotificationSettings(
         desktop=False, on_failure=_recording_hook(calls), min_interval_minutes=0
@@ -140,6 +148,7 @@ async def test_without_a_minimum_interval_every_failed_run_fires(tmp_path: Path)
 
 
 async def test_a_success_lets_the_next_failure_through_at_once(tmp_path: Path) -> None:
+    """A success in between lets the next failure through at once, whatever the interval."""
     calls = tmp_path / "calls"
     settings = NotificationSettings(
         desktop=False,
@@ -167,7 +176,7 @@ def _process_gone(pid: int) -> bool:
     return "\nState:\tZ" in status
 
 
-def _wait_until(predicate: Any, timeout: float) -> bool:
+def _wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
     pause = threading.Event()
     deadline = datetime.now(UTC) + timedelta(seconds=timeout)
     while not predicate():
@@ -178,6 +187,8 @@ def _wait_until(predicate: Any, timeout: float) -> bool:
 
 
 async def test_a_hanging_hook_and_its_children_are_killed_at_the_timeout(tmp_path: Path) -> None:
+    """A hook that hangs is killed at its timeout with its children and logged as a warning with its
+    output, while the caller is not kept waiting."""
     child_pid_file = tmp_path / "child.pid"
     hook = f'sleep 300 & echo $! > "{child_pid_file}"; echo waiting; wait'
     settings = NotificationSettings(desktop=False, on_failure=hook, hook_timeout_seconds=0.5)
@@ -199,6 +210,7 @@ async def test_a_hanging_hook_and_its_children_are_killed_at_the_timeout(tmp_pat
 
 
 async def test_a_failing_hook_is_logged_with_its_output(tmp_path: Path) -> None:
+    """A hook that fails is logged with its kind, phone, exit code and output."""
     settings = NotificationSettings(desktop=False, on_stale="echo no disk >&2; exit 3")
     notifier = Notifier(settings, Clock(), environ=_environ(tmp_path))
     with structlog.testing.capture_logs() as events:
@@ -244,6 +256,8 @@ def ping_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, _PingHan
 async def test_healthcheck_pings_success_and_fail_endpoints(
     tmp_path: Path, ping_server: tuple[str, _PingHandler]
 ) -> None:
+    """The healthcheck URL is pinged on every success and, at /fail with the run's details, on every
+    failure, without rate limit, and only its host is logged."""
     url, handler = ping_server
     settings = NotificationSettings(desktop=False, healthcheck_url=url, min_interval_minutes=60)
     notifier = Notifier(settings, Clock(), environ=_environ(tmp_path))
@@ -267,6 +281,7 @@ async def test_healthcheck_pings_success_and_fail_endpoints(
 
 
 async def test_an_unreachable_healthcheck_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    """An unreachable healthcheck URL is logged as a warning naming the run, and nothing raises."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -291,6 +306,8 @@ def _fake_notify_send(bin_dir: Path, record: Path) -> None:
 async def test_desktop_notification_goes_through_notify_send_with_a_session_bus(
     tmp_path: Path,
 ) -> None:
+    """With a session bus a desktop notification goes through notify-send with the app name, the
+    urgency and "--" before the text, control characters in the name replaced."""
     record = tmp_path / "notify-send.args"
     _fake_notify_send(tmp_path / "bin", record)
     environ = _environ(
@@ -310,6 +327,8 @@ async def test_desktop_notification_goes_through_notify_send_with_a_session_bus(
 
 
 async def test_without_a_desktop_session_notifications_degrade_quietly(tmp_path: Path) -> None:
+    """Without a desktop session notify-send is not run; that is logged once, and each notification
+    is still logged."""
     record = tmp_path / "notify-send.args"
     _fake_notify_send(tmp_path / "bin", record)
     environ = _environ(tmp_path, PATH=f"{tmp_path / 'bin'}:/usr/bin:/bin")
@@ -328,6 +347,8 @@ async def test_without_a_desktop_session_notifications_degrade_quietly(tmp_path:
 
 
 async def test_a_success_is_only_called_backed_up_when_complete(tmp_path: Path) -> None:
+    """A success is titled "backed up" only for a complete run; an incomplete one says it finished,
+    not complete."""
     settings = NotificationSettings(desktop=False)
     notifier = Notifier(settings, Clock(), environ=_environ(tmp_path))
     with structlog.testing.capture_logs() as events:
@@ -343,6 +364,8 @@ async def test_a_success_is_only_called_backed_up_when_complete(tmp_path: Path) 
 
 
 async def test_run_finished_routes_by_outcome(tmp_path: Path) -> None:
+    """run_finished sends complete runs to the success hook, failed runs and incomplete runs with
+    failed files to the failure hook, and neither for pending-only or interrupted runs."""
     from rollkeeper.store import RunCounts
 
     calls = tmp_path / "calls"
@@ -376,6 +399,8 @@ async def test_run_finished_routes_by_outcome(tmp_path: Path) -> None:
 
 
 async def test_alerts_from_another_thread_reach_the_loop(tmp_path: Path) -> None:
+    """An alert sent from another thread reaches notify-send through the event loop, without that
+    thread waiting for the desktop."""
     import asyncio
 
     record = tmp_path / "notify-send.args"
@@ -397,6 +422,8 @@ async def test_alerts_from_another_thread_reach_the_loop(tmp_path: Path) -> None
 async def test_a_hook_that_leaves_a_child_holding_its_output_does_not_hang(
     tmp_path: Path,
 ) -> None:
+    """A hook that leaves a child holding its output is finished when the hook itself ends, and the
+    child is left alone."""
     child_pid_file = tmp_path / "child.pid"
     hook = f'sleep 60 & echo $! > "{child_pid_file}"; echo done'
     settings = NotificationSettings(desktop=False, on_failure=hook, hook_timeout_seconds=30)
@@ -415,6 +442,7 @@ async def test_a_hook_that_leaves_a_child_holding_its_output_does_not_hang(
 
 
 async def test_hook_output_is_logged_up_to_its_limit(tmp_path: Path) -> None:
+    """A hook's output is logged up to HOOK_OUTPUT_LIMIT and marked as truncated beyond it."""
     from rollkeeper.notify.notifier import HOOK_OUTPUT_LIMIT
 
     hook = "head -c 100000 /dev/zero | tr '\\0' x"
@@ -430,6 +458,8 @@ async def test_hook_output_is_logged_up_to_its_limit(tmp_path: Path) -> None:
 
 
 def test_an_alert_after_the_loop_closed_is_dropped_quietly(tmp_path: Path) -> None:
+    """An alert sent after the event loop closed is dropped with one log line and leaves nothing
+    running."""
     import asyncio
 
     loop = asyncio.new_event_loop()

@@ -49,6 +49,8 @@ def _calls(directory: Path) -> list[dict[str, str]]:
 def test_a_hanging_success_hook_is_killed_and_the_backup_is_not_held(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """A success hook that hangs is killed at its timeout, after the run was already recorded, and
+    the service goes on to back up the next plug."""
     started = tmp_path / "hook-started"
     config = write_config(
         tmp_path / "config.toml",
@@ -90,6 +92,8 @@ def test_a_hanging_success_hook_is_killed_and_the_backup_is_not_held(
 def test_the_failure_hook_fires_once_for_a_failing_phone_despite_retries(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """A phone whose runs keep failing fires the failure hook once, for its first run, with the
+    run's figures; the retries are rate limited."""
     calls = tmp_path / "calls"
     calls.mkdir()
     config = write_config(

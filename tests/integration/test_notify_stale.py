@@ -27,6 +27,8 @@ def _calls(directory: Path) -> list[dict[str, str]]:
 async def test_stale_hook_fires_once_per_stale_period_and_survives_restarts(
     tmp_path: Path,
 ) -> None:
+    """The on_stale hook fires once per stale period per phone, even across new Notifiers (a 0600
+    ledger remembers), and a complete backup starts a new stale stretch."""
     calls = tmp_path / "calls"
     calls.mkdir()
     hook = f'env | grep "^ROLLKEEPER_" | sort > "{calls}/call.$$"'
@@ -89,6 +91,8 @@ async def test_stale_hook_fires_once_per_stale_period_and_survives_restarts(
 
 
 async def test_a_damaged_ledger_costs_one_repeat_not_the_check(tmp_path: Path) -> None:
+    """A damaged stale-notice ledger is logged and costs one repeated notice, not the check, and is
+    written anew."""
     state_path = tmp_path / "state.sqlite3"
     store = StateStore.open(state_path)
     store.record_device_seen("U1", name="Ann", now=DAY0)
@@ -104,6 +108,8 @@ async def test_a_damaged_ledger_costs_one_repeat_not_the_check(tmp_path: Path) -
 
 
 async def test_the_staleness_job_runs_on_a_real_scheduler(tmp_path: Path) -> None:
+    """The staleness job runs hourly on a real APScheduler and notifies the stale phone once; adding
+    the job again replaces it."""
     import asyncio
 
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
@@ -145,6 +151,7 @@ async def test_the_staleness_job_runs_on_a_real_scheduler(tmp_path: Path) -> Non
 
 
 async def test_a_phone_left_out_by_the_config_is_never_announced_stale(tmp_path: Path) -> None:
+    """Of two phones past stale_after, the one the config's filters leave out gets no finding."""
     store = StateStore.open(tmp_path / "state.sqlite3")
     store.record_device_seen("U1", name="Ann", now=DAY0)
     store.record_device_seen("U2", name="Work phone", now=DAY0)

@@ -84,6 +84,8 @@ class FakeClock:
 
 
 def test_weekly_cron_fires_four_times_in_four_weeks() -> None:
+    """count_runs counts a weekly cron's firings in a span, counting one that falls at the span's
+    start."""
     trigger = crontab_trigger(WEEKLY, timezone=UTC)
     assert count_runs(trigger, FIRST_RUN - timedelta(hours=1), FIRST_RUN + timedelta(weeks=4)) == 5
     assert count_runs(trigger, FIRST_RUN, FIRST_RUN + timedelta(weeks=4)) == 4
@@ -92,6 +94,8 @@ def test_weekly_cron_fires_four_times_in_four_weeks() -> None:
 def test_the_scrub_covers_the_whole_archive_within_its_rotation_and_its_byte_bound(
     archive: tuple[Path, StateStore, dict[str, int]],
 ) -> None:
+    """Over three rotations every file is verified within the first one and never waits longer than
+    a rotation, each run stays within its byte bound, and the database's oldest stamp agrees."""
     root, store, sizes = archive
     total, largest = sum(sizes.values()), max(sizes.values())
     rotation_weeks = 4
@@ -130,6 +134,8 @@ def test_the_scrub_covers_the_whole_archive_within_its_rotation_and_its_byte_bou
 def test_a_budget_too_small_for_the_rotation_is_computed_and_warned(
     archive: tuple[Path, StateStore, dict[str, int]],
 ) -> None:
+    """A byte budget too small for the rotation is found to be so and warned once, with the bytes
+    per run that would be needed."""
     root, store, sizes = archive
     total, largest = sum(sizes.values()), max(sizes.values())
     trigger = crontab_trigger(WEEKLY, timezone=UTC)
@@ -155,6 +161,9 @@ def test_a_budget_too_small_for_the_rotation_is_computed_and_warned(
 
 
 def test_the_byte_bound_holds_and_a_file_larger_than_it_goes_alone() -> None:
+    """A batch takes the oldest files first, strictly in order, within the byte bound; a file larger
+    than the bound goes alone."""
+
     def entry(path: str, size: int) -> ArchiveEntry:
         return ArchiveEntry(path, "h", HASH_ALGORITHM, size, "backup", "t", None)
 
@@ -171,6 +180,8 @@ def test_the_byte_bound_holds_and_a_file_larger_than_it_goes_alone() -> None:
 def test_damage_is_reported_every_run_until_fixed_and_never_stamped(
     archive: tuple[Path, StateStore, dict[str, int]],
 ) -> None:
+    """Changed and missing files are reported on every run until fixed and are never stamped as
+    verified."""
     root, store, sizes = archive
     damaged, deleted = sorted(sizes)[0], sorted(sizes)[1]
     content = bytearray((root / damaged).read_bytes())
@@ -195,6 +206,8 @@ def test_damage_is_reported_every_run_until_fixed_and_never_stamped(
 def test_an_unmounted_archive_is_one_finding_and_stamps_nothing(
     archive: tuple[Path, StateStore, dict[str, int]],
 ) -> None:
+    """An archive folder left empty by an unmounted disk is one finding, not a missing file per
+    entry, and stamps nothing."""
     root, store, _ = archive
     root.rename(root.with_name("elsewhere"))
     root.mkdir()
@@ -208,6 +221,7 @@ def test_an_unmounted_archive_is_one_finding_and_stamps_nothing(
 
 
 def test_an_empty_archive_scrubs_quietly(tmp_path: Path) -> None:
+    """An empty archive scrubs without findings and with a sufficient budget."""
     root = tmp_path / "archive"
     root.mkdir()
     store = StateStore.open(tmp_path / "state.sqlite3")
@@ -219,6 +233,7 @@ def test_an_empty_archive_scrubs_quietly(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ioprio is Linux's interface")
 def test_hashing_thread_runs_at_idle_io_priority_and_gets_its_priority_back() -> None:
+    """The hashing thread runs at idle I/O priority and gets its own priority back afterwards."""
     seen: dict[str, object] = {}
 
     def worker() -> None:
@@ -237,10 +252,14 @@ def test_hashing_thread_runs_at_idle_io_priority_and_gets_its_priority_back() ->
 
 
 def test_crontab_day_numbers_keep_their_crontab_meaning() -> None:
+    """Crontab day numbers keep their crontab meaning (0 and 7 are Sunday), unlike APScheduler's
+    from_crontab, and bad lines are refused."""
     thursday = datetime(2026, 11, 26, tzinfo=UTC)
 
     def next_day(expression: str) -> str:
-        fire = crontab_trigger(expression, timezone=UTC).get_next_fire_time(None, thursday)
+        fire: datetime = crontab_trigger(expression, timezone=UTC).get_next_fire_time(
+            None, thursday
+        )
         return fire.strftime("%a")
 
     # APScheduler 3's own from_crontab would run "0 4 * * 0" on Mondays.
@@ -259,6 +278,8 @@ def test_crontab_day_numbers_keep_their_crontab_meaning() -> None:
 async def test_schedule_scrub_registers_one_weekly_cron_job(
     archive: tuple[Path, StateStore, dict[str, int]],
 ) -> None:
+    """schedule_scrub registers one coalesced, single-instance cron job, replaced on a reload, and
+    the scrubber checks its budget against that trigger."""
     root, store, _ = archive
     scheduler = AsyncIOScheduler(timezone=UTC)
     scrubber = ArchiveScrubber(store, root, bytes_per_run=10**6, rotation_weeks=8)
@@ -288,6 +309,8 @@ async def test_schedule_scrub_registers_one_weekly_cron_job(
 async def test_the_scheduled_job_hashes_off_the_loop_and_hands_findings_over(
     archive: tuple[Path, StateStore, dict[str, int]],
 ) -> None:
+    """The scheduled job plans and hashes in a worker thread, not on the loop, hands its findings
+    over, and stamps every file but the damaged one."""
     root, store, sizes = archive
     damaged = sorted(sizes)[3]
     (root / damaged).write_bytes(b"overwritten")
@@ -343,6 +366,8 @@ async def test_the_scheduled_job_hashes_off_the_loop_and_hands_findings_over(
 
 
 def test_adopted_files_elsewhere_scrub_while_the_archive_is_still_empty(tmp_path: Path) -> None:
+    """Adopted files outside the archive are scrubbed while the archive is still empty, which is not
+    taken for an unreachable archive."""
     root = tmp_path / "archive"
     root.mkdir()
     outside = tmp_path / "old" / "DSC_0001.JPG"

@@ -120,6 +120,8 @@ def render_unit(
 
 @pytest.mark.parametrize("sandbox", ["full", "basic"])
 def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path, sandbox: str) -> None:
+    """The rendered user unit, with either sandbox, passes systemd-analyze verify without a single
+    warning."""
     unit, _ = render_unit(tmp_path, "--sandbox", sandbox)
     unit_file = tmp_path / "rollkeeper.service"
     unit_file.write_text(unit, encoding="utf-8")
@@ -144,6 +146,8 @@ def test_a_broken_unit_is_caught_by_the_verify_step(tmp_path: Path) -> None:
 
 
 def test_unit_runs_this_rollkeeper_with_this_config_as_a_notify_service(tmp_path: Path) -> None:
+    """The unit runs this rollkeeper with this config as a notify service with a watchdog, umask
+    0077 and a strict sandbox in which only the archive and the state folder are writable."""
     unit, _ = render_unit(tmp_path, "--sandbox", "full")
     options = [line for line in unit.splitlines() if line and not line.startswith("#")]
 
@@ -170,6 +174,8 @@ def test_unit_runs_this_rollkeeper_with_this_config_as_a_notify_service(tmp_path
 
 
 def test_basic_sandbox_leaves_out_only_the_namespace_options(tmp_path: Path) -> None:
+    """The basic sandbox leaves out only the namespace options, keeps NoNewPrivileges, and the
+    output says file-system sandboxing is off."""
     unit, output = render_unit(tmp_path, "--sandbox", "basic")
 
     for absent in ("PrivateUsers=", "PrivateTmp=", "ProtectSystem=", "ReadWritePaths="):
@@ -198,6 +204,7 @@ def test_awkward_paths_survive_systemd_unquoting(tmp_path: Path) -> None:
 
 
 def test_xdg_folders_of_the_installing_shell_are_carried_into_the_unit(tmp_path: Path) -> None:
+    """XDG folders of the installing shell are carried into the unit's environment."""
     config = write_config(tmp_path)
     result = rollkeeper(
         tmp_path,
@@ -220,6 +227,8 @@ def test_xdg_folders_of_the_installing_shell_are_carried_into_the_unit(tmp_path:
 
 
 def test_rendered_plist_parses_and_has_the_agent_keys(tmp_path: Path) -> None:
+    """The rendered launchd agent parses as a plist with exactly the agent's keys, and the output
+    says how to bootstrap it and where its log is."""
     config = write_config(tmp_path)
 
     result = rollkeeper(
@@ -251,6 +260,7 @@ def test_rendered_plist_parses_and_has_the_agent_keys(tmp_path: Path) -> None:
 
 
 def test_plist_escapes_xml_in_paths(tmp_path: Path) -> None:
+    """Paths holding & and < are escaped in the agent's XML and parse back to the same paths."""
     home = tmp_path / "R&D <photos>"
     home.mkdir()
     config = write_config(home)
@@ -274,6 +284,7 @@ def test_plist_escapes_xml_in_paths(tmp_path: Path) -> None:
 
 
 def test_templates_hold_only_the_placeholders_the_renderer_fills() -> None:
+    """The unit and agent templates hold only the placeholders the renderer fills."""
     assert set(PLACEHOLDER.findall(SYSTEMD_TEMPLATE.read_text())) == {
         "@ROLLKEEPER@",
         "@CONFIG@",
@@ -294,6 +305,8 @@ def test_templates_hold_only_the_placeholders_the_renderer_fills() -> None:
 @pytest.mark.parametrize("platform", ["linux", "macos"])
 @pytest.mark.parametrize("action", ["install", "uninstall"])
 def test_dry_run_touches_nothing(tmp_path: Path, platform: str, action: str) -> None:
+    """A dry run of install or uninstall, on either platform, says nothing is changed and touches no
+    file."""
     config = write_config(tmp_path)
     before = snapshot(tmp_path)
 
@@ -308,6 +321,8 @@ def test_dry_run_touches_nothing(tmp_path: Path, platform: str, action: str) -> 
 
 
 def test_linux_install_explains_logs_and_linger(tmp_path: Path) -> None:
+    """A Linux install says how to follow the logs and keep the service running after logout, and
+    lists its systemctl steps in order."""
     _, output = render_unit(tmp_path)
 
     assert "journalctl --user -u rollkeeper -f" in output
@@ -322,6 +337,7 @@ def test_linux_install_explains_logs_and_linger(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="checks the refusal that only root gets")
 def test_install_as_root_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    """Installing as root is refused with exit code 2, without a traceback, and writes nothing."""
     config = write_config(tmp_path)
     before = snapshot(tmp_path)
 
@@ -334,6 +350,7 @@ def test_install_as_root_is_refused_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_install_without_a_config_file_says_how_to_make_one(tmp_path: Path) -> None:
+    """Installing without a config file says how to make one and writes nothing."""
     result = rollkeeper(tmp_path, "service", "install", "--dry-run", "--platform", "linux")
 
     assert result.returncode == 1
@@ -342,6 +359,7 @@ def test_install_without_a_config_file_says_how_to_make_one(tmp_path: Path) -> N
 
 
 def test_install_with_a_broken_config_shows_its_problems(tmp_path: Path) -> None:
+    """Installing with a broken config shows its problems with FILE:LINE and no traceback."""
     config = tmp_path / "rollkeeper.toml"
     config.write_text('[archive]\npath = "relative/photos"\n', encoding="utf-8")
 
@@ -353,6 +371,7 @@ def test_install_with_a_broken_config_shows_its_problems(tmp_path: Path) -> None
 
 
 def test_another_platform_only_as_a_dry_run(tmp_path: Path) -> None:
+    """Installing for another platform than this one is allowed only as a dry run."""
     other = "macos" if sys.platform != "darwin" else "linux"
     config = write_config(tmp_path)
 
@@ -383,6 +402,8 @@ sys.stdin.read()
 
 
 def test_status_reports_installation_drift_and_the_running_process(tmp_path: Path) -> None:
+    """service status reports not installed, then installed, up to date and running under the lock
+    holder's pid, then out of date, naming what changed, once the archive moves."""
     config = write_config(tmp_path)
     unit, _ = render_unit(tmp_path)
     unit_path = tmp_path / ".config" / "systemd" / "user" / "rollkeeper.service"

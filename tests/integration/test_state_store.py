@@ -13,6 +13,8 @@ from rollkeeper.store.migrations import MIGRATIONS, schema_version
 
 
 def test_new_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
+    """A new state database is 0600 in a 0700 folder, in WAL mode, and migrated to the latest
+    schema."""
     path = tmp_path / "state" / "state.sqlite3"
     store = StateStore.open(path)
     store.close()
@@ -24,6 +26,8 @@ def test_new_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
 
 
 def test_same_name_with_other_identity_is_a_new_file(tmp_path: Path) -> None:
+    """The same name with another size and birth time is a new pending file, while the old one stays
+    archived and is marked no longer present."""
     store = StateStore.open(tmp_path / "s.sqlite3")
     first = store.observe_file("U1", "/DCIM/100APPLE", "IMG_0001.HEIC", 100, 1_000, 1_000)
     store.record_archived(
@@ -47,6 +51,8 @@ def test_same_name_with_other_identity_is_a_new_file(tmp_path: Path) -> None:
 
 
 def test_observing_the_same_identity_again_keeps_its_status(tmp_path: Path) -> None:
+    """Observing a file of the same identity again returns its row, with its status and reason
+    kept."""
     store = StateStore.open(tmp_path / "s.sqlite3")
     entry = store.observe_file("U1", "/DCIM/100APPLE", "IMG_0002.JPG", 5, 7, 7)
     store.set_file_status(entry.id, "failed", "read_error")
@@ -57,6 +63,8 @@ def test_observing_the_same_identity_again_keeps_its_status(tmp_path: Path) -> N
 
 
 def test_complete_run_updates_the_device(tmp_path: Path) -> None:
+    """A complete run becomes the phone's last complete run, and a later incomplete one does not
+    replace it."""
     store = StateStore.open(tmp_path / "s.sqlite3")
     store.record_device_seen("U1", name="Ana's iPhone", product_type="iPhone15,2")
     run_id = store.start_run("U1")
@@ -72,6 +80,7 @@ def test_complete_run_updates_the_device(tmp_path: Path) -> None:
 
 
 def test_unfinished_runs_become_interrupted(tmp_path: Path) -> None:
+    """A run left unfinished by a stopped process is closed as interrupted at the next open."""
     store = StateStore.open(tmp_path / "s.sqlite3")
     run_id = store.start_run("U1")
     store.close()
@@ -82,6 +91,7 @@ def test_unfinished_runs_become_interrupted(tmp_path: Path) -> None:
 
 
 def test_read_only_store_cannot_write_and_sees_writes(tmp_path: Path) -> None:
+    """A read-only store sees another connection's writes and cannot write itself."""
     path = tmp_path / "s.sqlite3"
     writer = StateStore.open(path)
     reader = StateStore.open(path, read_only=True)
@@ -92,6 +102,7 @@ def test_read_only_store_cannot_write_and_sees_writes(tmp_path: Path) -> None:
 
 
 def test_garbage_file_is_reported_as_damaged(tmp_path: Path) -> None:
+    """A file that is not a database is reported as damaged, naming the file."""
     path = tmp_path / "s.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StateDamagedError) as caught:

@@ -144,6 +144,8 @@ def _complete_backup(store: StateStore, at: datetime, files: int = 3) -> int:
 
 
 def test_before_any_backup_with_the_service_down(setup: Setup) -> None:
+    """Before any backup with the service down, status says so, --check is critical, and no state
+    database is created: status only reads."""
     code, text = setup.status()
     assert code == 0
     assert "Service:   NOT running" in text
@@ -165,6 +167,8 @@ def test_before_any_backup_with_the_service_down(setup: Setup) -> None:
 
 
 def test_before_any_backup_with_the_service_running(setup: Setup, service: LockHolder) -> None:
+    """Before any backup with the service running, status shows the service's pid and --check is OK
+    with no phone seen yet."""
     assert setup.check() == (0, "OK: service running; no phone seen yet")
     document = setup.status_json()
     assert document["service"]["running"] is True
@@ -174,6 +178,7 @@ def test_before_any_backup_with_the_service_running(setup: Setup, service: LockH
 
 
 def test_the_service_stopping_is_seen_at_once(setup: Setup) -> None:
+    """The service stopping turns --check critical at once."""
     setup.state_path.parent.mkdir(parents=True)
     holder = LockHolder(setup.state_path.with_name(setup.state_path.name + ".lock"))
     assert setup.check()[0] == 0
@@ -196,6 +201,8 @@ def _mid_backup(setup: Setup) -> None:
 
 
 def test_mid_backup_shows_progress_and_eta(setup: Setup, service: LockHolder) -> None:
+    """During a backup status shows the files and bytes done and an ETA from the run's speed so far,
+    and --check counts the phone as backing up."""
     _mid_backup(setup)
     document = setup.status_json()
     [device] = document["devices"]
@@ -220,6 +227,8 @@ def test_mid_backup_shows_progress_and_eta(setup: Setup, service: LockHolder) ->
 
 
 def test_a_recorded_state_is_not_believed_without_the_service(setup: Setup) -> None:
+    """A recorded backing-up state is not believed without the service: the phone shows as not
+    connected, without progress, and not backed up."""
     _mid_backup(setup)
     [device] = setup.status_json()["devices"]
     assert device["state"]["name"] == "disconnected"
@@ -243,6 +252,8 @@ def test_a_recorded_state_is_not_believed_without_the_service(setup: Setup) -> N
 def test_waiting_states_are_told_to_the_user(
     setup: Setup, service: LockHolder, state: str, words: str
 ) -> None:
+    """Waiting for an unlock, waiting for Trust, and a refused Trust are told to the user in
+    words."""
     store = setup.store()
     _seen(store, NOW)
     store.set_device_state(UDID, state, now=NOW)
@@ -256,6 +267,8 @@ def test_waiting_states_are_told_to_the_user(
 
 
 def test_after_a_complete_backup(setup: Setup, service: LockHolder) -> None:
+    """After a complete backup status shows the phone as backed up with its model, file counts,
+    sizes and last run, and --check is OK."""
     store = setup.store()
     run_id = _complete_backup(store, NOW - timedelta(hours=2))
     store.close()
@@ -289,6 +302,8 @@ def test_after_a_complete_backup(setup: Setup, service: LockHolder) -> None:
 def test_new_files_seen_after_the_backup_mean_not_backed_up(
     setup: Setup, service: LockHolder
 ) -> None:
+    """Files seen after the backup and not copied yet make the phone not backed up, and files
+    deleted from the phone are counted as kept in the archive."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(hours=2))
     # Scanned but not copied yet (unplugged in between): pending, so not "backed up".
@@ -317,6 +332,8 @@ def test_new_files_seen_after_the_backup_mean_not_backed_up(
 
 
 def test_after_a_failed_run(setup: Setup, service: LockHolder) -> None:
+    """After a failed run --check is critical, naming the run and the failed files, and status shows
+    the error and where to look."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(days=1))
     run_id = store.start_run(UDID, now=NOW - timedelta(minutes=3))
@@ -342,6 +359,7 @@ def test_after_a_failed_run(setup: Setup, service: LockHolder) -> None:
 
 
 def test_failed_files_alone_are_a_warning(setup: Setup, service: LockHolder) -> None:
+    """Failed files in an incomplete run are only a warning."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(hours=1))
     run_id = store.start_run(UDID, now=NOW)
@@ -356,6 +374,8 @@ def test_failed_files_alone_are_a_warning(setup: Setup, service: LockHolder) -> 
 
 
 def test_a_broken_config_is_critical_and_shows_where(setup: Setup, service: LockHolder) -> None:
+    """A broken config is critical and shown with FILE:LINE, and the phones are still shown from the
+    state path it names."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(hours=1))
     store.close()
@@ -375,6 +395,7 @@ def test_a_broken_config_is_critical_and_shows_where(setup: Setup, service: Lock
 
 
 def test_a_missing_config_file_named_explicitly_is_broken(setup: Setup) -> None:
+    """A config file named explicitly that does not exist makes the config broken."""
     setup.config_path.unlink()
     document = setup.status_json()
     assert document["config"]["ok"] is False
@@ -382,6 +403,7 @@ def test_a_missing_config_file_named_explicitly_is_broken(setup: Setup) -> None:
 
 
 def test_a_damaged_state_database_is_critical(setup: Setup, service: LockHolder) -> None:
+    """A damaged state database is critical, and the JSON report carries the error."""
     setup.state_path.write_bytes(b"this is not a database" * 100)
     code, line = setup.check()
     assert code == 2
@@ -393,6 +415,8 @@ def test_a_damaged_state_database_is_critical(setup: Setup, service: LockHolder)
 
 
 def test_stale_after_the_configured_days(setup: Setup, service: LockHolder) -> None:
+    """A phone goes stale exactly after the configured days: still backed up, but warned about with
+    the date of its last complete backup."""
     setup.write_config("", stale_after_days=3)
     store = setup.store()
     _complete_backup(store, NOW - timedelta(days=3))
@@ -419,6 +443,8 @@ def test_stale_after_the_configured_days(setup: Setup, service: LockHolder) -> N
 def test_a_phone_never_backed_up_goes_stale_from_its_first_sighting(
     setup: Setup, service: LockHolder
 ) -> None:
+    """A phone never backed up goes stale counting from when it was first seen, and its refused
+    Trust is warned about too."""
     store = setup.store()
     _seen(store, NOW - timedelta(days=8))
     store.set_device_state(UDID, "trust_denied", now=NOW - timedelta(days=8))
@@ -438,6 +464,8 @@ def test_a_phone_never_backed_up_goes_stale_from_its_first_sighting(
 def test_the_installed_command_exits_with_the_check_level(
     setup: Setup, service: LockHolder
 ) -> None:
+    """The installed command's --check exits with the check level and prints one line on stdout and
+    nothing on stderr; --json exits 0 with the level inside."""
     store = setup.store()
     real_now = datetime.now(UTC)
     _complete_backup(store, real_now - timedelta(days=10))
@@ -461,6 +489,8 @@ def test_the_installed_command_exits_with_the_check_level(
 
 
 def test_untrusted_names_cannot_drive_the_terminal(setup: Setup, service: LockHolder) -> None:
+    """Names and errors from the phone are shown without their control characters in text, and kept
+    as sent in JSON."""
     store = setup.store()
     store.record_device_seen(UDID, name="Evil\x1b[2J\x1b]0;owned\x07Phone\n", now=NOW)
     run_id = store.start_run(UDID, now=NOW)
@@ -495,6 +525,7 @@ def _scrub_report(setup: Setup, **fields: Any) -> None:
 def test_damage_found_by_the_archive_check_is_critical_until_verified(
     setup: Setup, service: LockHolder
 ) -> None:
+    """Damage found by the archive check is critical until verify finds each file fine again."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(days=1))
     store.close()
@@ -525,6 +556,8 @@ def test_damage_found_by_the_archive_check_is_critical_until_verified(
 def test_an_unreachable_archive_is_a_warning_until_a_backup_reaches_it(
     setup: Setup, service: LockHolder
 ) -> None:
+    """An archive unreachable at the archive check is a warning until a complete backup reaches
+    it."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(days=1))
     store.close()
@@ -543,6 +576,7 @@ def test_an_unreachable_archive_is_a_warning_until_a_backup_reaches_it(
 def test_a_damaged_archive_check_report_does_not_break_status(
     setup: Setup, service: LockHolder
 ) -> None:
+    """A damaged archive check report does not break status; the JSON report carries its error."""
     store = setup.store()
     _complete_backup(store, NOW - timedelta(days=1))
     store.close()
@@ -554,6 +588,8 @@ def test_a_damaged_archive_check_report_does_not_break_status(
 def test_a_phone_left_out_by_the_config_is_never_a_warning(
     setup: Setup, service: LockHolder
 ) -> None:
+    """A phone left out by the config is never warned about nor stale, and status says why it is not
+    backed up."""
     setup.write_config(f'[filters]\nexclude_devices = ["{UDID}"]\n')
     store = setup.store()
     _seen(store, NOW - timedelta(days=30))

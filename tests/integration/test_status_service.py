@@ -84,6 +84,9 @@ def _device(config: Path, environment: dict[str, str]) -> dict[str, Any]:
 def test_status_before_during_and_after_a_throttled_backup(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """status says the service is down, then up with no phone, then backing up with progress and an
+    ETA, then backed up; the service's own log lines are snake_case events with UTC timestamps
+    and no key material."""
     phone = tmp_path / "phone"
     for number in range(1, FILES + 1):
         media.make_blob(phone / "DCIM" / "100APPLE" / f"IMG_{number:04}.MOV", FILE_BYTES)

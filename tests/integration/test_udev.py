@@ -254,6 +254,8 @@ def events_named(result: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 @pytest.mark.usefixtures("umockdev")
 def test_iphone_without_usbmuxd_is_an_error_and_a_notification(short_dir: Path) -> None:
+    """An iPhone plugged in with no usbmuxd listening is seen through pyudev, coming and going, and
+    causes one error and one notification saying how to install and start usbmuxd."""
     missing = str(short_dir / "no-usbmuxd-here")
 
     result = run_scenario(missing, [IPHONE], expected_apple_events=1)
@@ -280,6 +282,7 @@ def test_iphone_without_usbmuxd_is_an_error_and_a_notification(short_dir: Path) 
 
 @pytest.mark.usefixtures("umockdev")
 def test_iphone_with_usbmuxd_listening_is_only_a_debug_line(listening_usbmuxd: str) -> None:
+    """An iPhone plugged in while usbmuxd listens logs one debug line and notifies nothing."""
     result = run_scenario(listening_usbmuxd, [IPHONE], expected_apple_events=1)
 
     assert [e["action"] for e in result["events"]] == ["add", "remove"]
@@ -293,6 +296,8 @@ def test_iphone_with_usbmuxd_listening_is_only_a_debug_line(listening_usbmuxd: s
 
 @pytest.mark.usefixtures("umockdev")
 def test_other_apple_and_foreign_usb_devices_never_alarm(short_dir: Path) -> None:
+    """An Apple keyboard and another vendor's disk never raise the alarm: the disk makes no event,
+    the keyboard is not a phone."""
     result = run_scenario(
         str(short_dir / "no-usbmuxd-here"),
         [APPLE_KEYBOARD, OTHER_VENDOR_DISK],
@@ -310,6 +315,8 @@ def test_other_apple_and_foreign_usb_devices_never_alarm(short_dir: Path) -> Non
 
 @pytest.mark.usefixtures("umockdev")
 def test_a_phone_plugged_in_before_the_service_started_is_checked_too(short_dir: Path) -> None:
+    """A phone plugged in before the service started is checked at start, and usbmuxd missing raises
+    the alarm."""
     missing = str(short_dir / "no-usbmuxd-here")
 
     result = run_scenario(missing, [IPHONE], 0, scenario=COLDPLUG_SCENARIO)
@@ -323,6 +330,8 @@ def test_a_phone_plugged_in_before_the_service_started_is_checked_too(short_dir:
 def test_a_phone_plugged_in_before_the_service_with_usbmuxd_up_is_fine(
     listening_usbmuxd: str,
 ) -> None:
+    """A phone plugged in before the service started, with usbmuxd up, logs one debug line and
+    notifies nothing."""
     result = run_scenario(listening_usbmuxd, [IPHONE], 0, scenario=COLDPLUG_SCENARIO)
 
     assert result["started"] is True

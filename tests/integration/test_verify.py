@@ -50,6 +50,8 @@ def run_verify(
 def test_an_intact_archive_verifies_and_is_stamped(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An intact archive verifies with every file matched and its bytes counted, and each entry is
+    stamped as verified now."""
     config, _, store = setup
     code, report = run_verify(config, capsys, "--all")
     assert code == 0
@@ -65,6 +67,8 @@ def test_an_intact_archive_verifies_and_is_stamped(
 def test_a_flipped_byte_is_reported_changed_and_the_file_is_left_alone(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A flipped byte is reported as changed with both hashes, the file is left exactly as it was,
+    and its entry keeps its old verified stamp."""
     config, root, store = setup
     damaged = root / "2024/2024-07/IMG_0001.MOV"
     content = bytearray(damaged.read_bytes())
@@ -94,6 +98,7 @@ def test_a_flipped_byte_is_reported_changed_and_the_file_is_left_alone(
 def test_a_truncated_file_is_changed_without_being_hashed(
     setup: tuple[Path, Path, StateStore],
 ) -> None:
+    """A truncated file is reported as changed by its size, without being hashed."""
     _, root, store = setup
     path = root / "2024/2024-08/IMG_0002.JPG"
     path.write_bytes(path.read_bytes()[:100])
@@ -108,6 +113,7 @@ def test_a_truncated_file_is_changed_without_being_hashed(
 def test_a_deleted_file_is_reported_missing(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A deleted file is reported missing, and nothing as changed."""
     config, root, _ = setup
     (root / "2024/2024-07/IMG_0001.HEIC").unlink()
     code, report = run_verify(config, capsys)
@@ -121,6 +127,7 @@ def test_a_deleted_file_is_reported_missing(
 def test_a_file_where_a_folder_should_be_makes_its_files_missing(
     setup: tuple[Path, Path, StateStore],
 ) -> None:
+    """A file where a folder should be makes the files recorded in that folder missing."""
     _, root, store = setup
     folder = root / "2024/2024-08"
     for child in folder.iterdir():
@@ -135,6 +142,8 @@ def test_a_file_where_a_folder_should_be_makes_its_files_missing(
 def test_untracked_files_are_reported_but_are_not_damage(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Files nobody recorded are reported as untracked without failing verify; the work folder, OS
+    clutter and symlinks are never reported."""
     config, root, _ = setup
     (root / "2024/2024-07/copied by hand.jpg").write_bytes(b"\xff\xd8 hand copy")
     (root / "old").mkdir()
@@ -155,6 +164,7 @@ def test_untracked_files_are_reported_but_are_not_damage(
 def test_sample_checks_that_many_files(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """--sample N checks N files, and the exit code follows what those found."""
     config, root, _ = setup
     (root / "2024/2024-07/IMG_0001.HEIC").unlink()
     code, report = run_verify(config, capsys, "--sample", "2")
@@ -166,6 +176,7 @@ def test_sample_checks_that_many_files(
 def test_since_checks_files_stored_since_that_day(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """--since checks only the files stored since that day."""
     config, root, store = setup
     archive_file(store, root, "2025/2025-03/IMG_0100.PNG", b"recent", now=datetime.now(UTC))
     code, report = run_verify(config, capsys, "--since", "2024-01-01")
@@ -176,6 +187,8 @@ def test_since_checks_files_stored_since_that_day(
 def test_text_report_names_each_problem(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The text report names each missing and changed file by its full path, with the reason, and
+    how many files were checked."""
     config, root, _ = setup
     (root / "2024/2024-08/IMG_0002.JPG").write_bytes(b"replaced by an editor")
     (root / "2024/2024-07/IMG_0001.HEIC").unlink()
@@ -190,6 +203,8 @@ def test_text_report_names_each_problem(
 def test_an_adopted_file_outside_the_archive_is_verified_by_its_absolute_path(
     setup: tuple[Path, Path, StateStore], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An adopted file outside the archive is verified at its absolute path, and reported missing
+    once it is gone."""
     config, _, store = setup
     outside = tmp_path / "old-phone-copy" / "DSC_0001.JPG"
     outside.parent.mkdir()
@@ -210,6 +225,8 @@ def test_an_adopted_file_outside_the_archive_is_verified_by_its_absolute_path(
 def test_an_unmounted_archive_is_one_clear_error(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str], mount_point: str
 ) -> None:
+    """An archive folder that is gone or empty (an unmounted disk) is one error line saying how many
+    files were not checked, with exit code 2."""
     config, root, _ = setup
     assert archive_is_reachable(root)
     root.rename(root.with_name("archive-elsewhere"))
@@ -227,6 +244,8 @@ def test_an_unmounted_archive_is_one_clear_error(
 
 
 def test_no_state_yet_is_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """verify with no state database yet lists the untracked files, exits 0 and creates no
+    database."""
     root = tmp_path / "archive"
     root.mkdir()
     (root / "IMG_0001.HEIC").write_bytes(b"copied by hand")
@@ -243,6 +262,7 @@ def test_no_state_yet_is_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_a_broken_config_is_one_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A broken config makes verify fail with one error saying so, exit code 2 and no traceback."""
     config = tmp_path / "config.toml"
     config.write_text("[archive]\npath = 12\n")
     code = main(["--config", str(config), "verify"])
@@ -255,6 +275,8 @@ def test_a_broken_config_is_one_clear_error(
 def test_progress_moves_per_chunk_and_ends_at_the_recorded_total(
     setup: tuple[Path, Path, StateStore],
 ) -> None:
+    """Progress moves per 4 MiB chunk and ends at the recorded total, missing and resized files
+    counted without being read."""
     _, root, store = setup
     archive_file(store, root, "2024/2024-09/IMG_0003.MOV", os.urandom(9 * 1024 * 1024))
     (root / "2024/2024-07/IMG_0001.HEIC").unlink()  # missing: never read
@@ -270,6 +292,7 @@ def test_progress_moves_per_chunk_and_ends_at_the_recorded_total(
 def test_odd_file_names_print_escaped_on_one_line(
     setup: tuple[Path, Path, StateStore], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An untracked file's odd name prints escaped, on one line."""
     config, root, _ = setup
     (root / "2024/evil\x1b[2J\nname.jpg").write_bytes(b"x")
     code = main(["--config", str(config), "verify"])
@@ -282,6 +305,8 @@ def test_odd_file_names_print_escaped_on_one_line(
 def test_files_adopted_from_elsewhere_verify_while_the_archive_is_still_empty(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Files adopted from elsewhere verify while the archive is still empty, which is not taken for
+    an unmounted disk."""
     root = tmp_path / "archive"
     root.mkdir()
     state = tmp_path / "state.sqlite3"

@@ -17,6 +17,8 @@ CI_TRIALS = 30
 def test_kill_minus_nine_at_random_instants_loses_and_duplicates_nothing(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """kill -9 of the service at random instants, then a restart, loses no file and stores none
+    twice; most kills land while files are being copied."""
     tally = crash_campaign(simulator, tmp_path, trials=CI_TRIALS, seed=11)
     failures = tally.notes[1:]
     assert failures == []

@@ -40,6 +40,8 @@ def mount_point(tmp_path: Path) -> Iterator[Path]:
 async def test_disk_full_stops_cleanly_and_the_next_run_completes(
     simulator: SimulatorThread, tmp_path: Path, mount_point: Path
 ) -> None:
+    """A disk that fills during a run stops the run cleanly with nothing lost, and the next run,
+    with room again, completes."""
     tally = await disk_full_campaign(simulator, tmp_path, mount_point, CI_TRIALS, seed=23)
     assert tally.notes == []
     assert tally.failures == 0

@@ -30,6 +30,8 @@ GROUP_FOLDER = "2023/2023-07"
 async def test_a_member_copied_in_a_later_run_joins_its_group_and_is_not_stored_twice(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """A group member copied in a later run gets its group's folder and suffix, and one a crashed
+    run had already placed is recognised by its hash instead of being stored twice."""
     phone = tmp_path / "phone"
     archive = tmp_path / "archive"
     archive.mkdir()

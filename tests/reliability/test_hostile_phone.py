@@ -91,6 +91,9 @@ def _make_phone(root: Path) -> tuple[AfcFaults, dict[str, str], dict[str, str]]:
 def test_hostile_phone_writes_nothing_outside_the_archive_and_backs_up_the_rest(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A hostile phone (escaping names, lying stats, growing files, read errors, far dates) gets
+    nothing written outside the archive, each refused item logged once with its reason, and the
+    rest backed up; the service then serves the next phone."""
     faults, failing, wanted = _make_phone(tmp_path / "phone")
     archive = tmp_path / "archive"
     changing = [archive, tmp_path / "state", tmp_path / "pairing"]

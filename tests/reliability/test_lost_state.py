@@ -60,6 +60,8 @@ def corrupt_pages(path: Path) -> str:
 def test_deleted_truncated_or_corrupted_state_costs_no_duplicate(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A state database deleted, truncated or corrupted between runs is reported at start (a damaged
+    one moved aside) and the next run completes without storing any content twice."""
     state = tmp_path / "state" / "state.sqlite3"
     archive = tmp_path / "archive"
     phone = tmp_path / "phone"

@@ -23,6 +23,8 @@ UDID = "00008110-00AA0000000000A9"
 async def test_a_silent_usbmuxd_becomes_phone_not_responding_within_the_limit(
     tmp_path: Path,
 ) -> None:
+    """A usbmuxd that accepts and never answers fails the session setup with PhoneNotRespondingError
+    within the connect limit instead of hanging."""
     folder = short_socket_folder()
     connections: list[asyncio.StreamWriter] = []
 

@@ -33,6 +33,8 @@ AFC_TIMEOUT_SECONDS = 0.5
 async def test_stuck_read_times_out_is_retried_last_and_nothing_else_waits_for_it(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """A READ the phone never answers times out; the retry tries that file last, so every other file
+    is backed up, and once the phone recovers the rest completes."""
     roll = media.make_camera_roll(tmp_path / "phone")
     stuck = "/DCIM/100APPLE/IMG_0001.MOV"
     archive = tmp_path / "archive"

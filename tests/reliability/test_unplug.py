@@ -17,6 +17,8 @@ CI_TRIALS = 50
 async def test_unplug_at_random_offsets_loses_nothing_and_rereads_at_most_a_chunk(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
+    """Unplugs at random byte offsets lose no file (each completes with its hash) and make the phone
+    send again at most the chunk in flight."""
     tally = await unplug_campaign(simulator, tmp_path, trials=CI_TRIALS, seed=7)
     assert tally.notes == []
     assert tally.failures == 0

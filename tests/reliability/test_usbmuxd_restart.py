@@ -34,6 +34,8 @@ def _restart_usbmuxd(simulator: SimulatorThread) -> None:
 def test_usbmuxd_restart_mid_backup_reconnects_and_resumes(
     simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
+    """A usbmuxd restart in the middle of a video is logged, and the service reconnects, sees the
+    phone again and resumes the video from its partial."""
     roll = media.make_camera_roll(tmp_path / "phone")
     video = media.make_blob(
         tmp_path / "phone" / "DCIM" / "100APPLE" / "IMG_0100.MOV", VIDEO_BYTES, seed="usbmuxd"

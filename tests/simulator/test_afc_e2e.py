@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -111,6 +111,8 @@ async def read_all(afc: AfcService, path: str, chunk: int = CHUNK) -> bytes:
 def test_listdir_stat_and_pull_arrive_intact(
     phone: SimulatorThread, phone_root: Path, pair_records: Path, tmp_path: Path
 ) -> None:
+    """Listing, stat and pull through the unmodified client give the phone's names, sizes, birth
+    times and exact bytes, and the simulator counts each request and byte it served."""
     destination = tmp_path / "pulled"
     destination.mkdir()
 
@@ -144,6 +146,9 @@ def test_listdir_stat_and_pull_arrive_intact(
 def test_several_connections_read_at_once(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """Interleaved reads on two AFC connections of one lockdown session each return their own file's
+    exact bytes."""
+
     async def session() -> list[bytes]:
         async with lockdown_session(pair_records) as lockdown:
             first, second = AfcService(lockdown), AfcService(lockdown)
@@ -168,6 +173,7 @@ def test_several_connections_read_at_once(
 def test_64_stats_in_flight_each_get_their_own_answer(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """64 stats in flight on one connection each get the answer for their own file."""
     folder = phone_root / "DCIM" / "101APPLE"
     for number in range(300):
         (folder / f"IMG_{number:04d}.JPG").write_bytes(b"x" * (number * 7 + 1))
@@ -195,6 +201,8 @@ def test_64_stats_in_flight_each_get_their_own_answer(
 def test_unplug_after_n_bytes_cuts_the_read_and_a_replug_can_resume(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """The unplug fault cuts the connection after exactly N bytes and unplugs the phone; after a
+    replug, a read from offset N gets the rest, since the fault fires once."""
     phone.set_faults(PHONE_UDID, AfcFaults(unplug_after_bytes={MOVIE: 1_000_000}))
     mark = phone.mark()
 
@@ -233,6 +241,8 @@ def test_unplug_after_n_bytes_cuts_the_read_and_a_replug_can_resume(
 def test_a_missing_file_is_listed_but_stat_and_open_say_not_found(
     phone: SimulatorThread, pair_records: Path
 ) -> None:
+    """A file under the not_found fault stays in the listing while stat and open raise
+    AfcFileNotFoundError."""
     phone.set_faults(PHONE_UDID, AfcFaults(not_found={PHOTO}))
 
     async def session() -> list[str]:
@@ -250,6 +260,8 @@ def test_a_missing_file_is_listed_but_stat_and_open_say_not_found(
 def test_a_read_error_mid_file_raises_after_the_good_bytes(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """A read error after N bytes serves those N bytes intact, then raises READ_ERROR, and the
+    connection still answers other requests."""
     phone.set_faults(PHONE_UDID, AfcFaults(read_error_after_bytes={MOVIE: 2_000_000}))
 
     async def session() -> tuple[bytes, int]:
@@ -261,6 +273,7 @@ def test_a_read_error_mid_file_raises_after_the_good_bytes(
                 await afc.fread(handle, CHUNK)
             # The connection survives a read error: other requests still work.
             assert (await afc.stat(PHOTO))["st_size"] == 30_000
+            assert raised.value.status is not None
             return good, int(raised.value.status)
 
     good, status = run(session())
@@ -272,6 +285,7 @@ def test_a_read_error_mid_file_raises_after_the_good_bytes(
 def test_a_stat_size_that_lies_changes_the_stat_not_the_bytes(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """A lying stat size changes only what stat reports; reading still returns the whole file."""
     phone.set_faults(PHONE_UDID, AfcFaults(stat_size={PHOTO: 10}))
 
     async def session() -> tuple[int, bytes]:
@@ -288,6 +302,8 @@ def test_a_stat_size_that_lies_changes_the_stat_not_the_bytes(
 def test_stat_missing_keys_are_left_out_and_the_client_raises_key_error(
     phone: SimulatorThread, pair_records: Path
 ) -> None:
+    """Keys the fault removes are absent from GET_FILE_INFO's reply, and the unmodified client's
+    stat raises KeyError for them."""
     phone.set_faults(PHONE_UDID, AfcFaults(stat_missing_keys={PHOTO: {"st_birthtime"}}))
 
     async def session() -> dict[str, str]:
@@ -309,6 +325,7 @@ def test_stat_missing_keys_are_left_out_and_the_client_raises_key_error(
 def test_birth_and_modification_times_can_be_1970_and_2100(
     phone: SimulatorThread, pair_records: Path
 ) -> None:
+    """Birth and modification times set to 1970 and 2100 reach the client as those dates."""
     year_2100_ns = 4_102_444_800 * 10**9
     phone.set_faults(
         PHONE_UDID,
@@ -331,6 +348,7 @@ def test_birth_and_modification_times_can_be_1970_and_2100(
 def test_a_growing_file_serves_more_bytes_than_its_stat_size(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """A growing file keeps its old size in stat while reads serve the grown bytes too."""
     phone.set_faults(PHONE_UDID, AfcFaults(grows_by_bytes={PHOTO: 5000}))
 
     async def session() -> tuple[int, bytes]:
@@ -348,6 +366,8 @@ def test_a_growing_file_serves_more_bytes_than_its_stat_size(
 def test_a_stuck_read_never_answers_and_blocks_nothing_else(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """A stuck READ is never answered, while later requests on the same connection and reads on
+    another are served."""
     phone.set_faults(PHONE_UDID, AfcFaults(stuck_reads={MOVIE}))
 
     async def session() -> tuple[bool, int, bytes]:
@@ -375,6 +395,8 @@ def test_a_stuck_read_never_answers_and_blocks_nothing_else(
 def test_hostile_entries_are_listed_without_existing_on_the_host(
     phone: SimulatorThread, phone_root: Path, pair_records: Path, tmp_path: Path
 ) -> None:
+    """Hostile entries (traversal, absolute, control characters, NUL, 4096-byte names, links,
+    folders) are listed and served as a phone would, and nothing is created on the host."""
     long_name = "L" * 4096
     hostile = [
         HostileEntry("../../../../etc/passwd", content=b"traversal"),
@@ -405,6 +427,7 @@ def test_hostile_entries_are_listed_without_existing_on_the_host(
                 await afc.get_file_contents(f"{FOLDER}/LINK.HEIC")
             with pytest.raises(AfcException) as raised:
                 await afc.fopen(f"{FOLDER}/IMG_0009.HEIC")
+            assert raised.value.status is not None
             seen["open_folder_status"] = int(raised.value.status)
         return seen
 
@@ -438,6 +461,8 @@ def test_hostile_entries_are_listed_without_existing_on_the_host(
 def test_the_throttle_never_serves_faster_than_its_rate(
     phone: SimulatorThread, phone_root: Path, pair_records: Path
 ) -> None:
+    """Two connections sharing a throttled phone are never served faster than its rate plus one
+    burst."""
     rate = 35e6
     phone.set_faults(PHONE_UDID, AfcFaults(throttle_bytes_per_second=rate))
 
@@ -469,7 +494,7 @@ def test_the_throttle_never_serves_faster_than_its_rate(
     assert served <= rate * BURST_SECONDS + rate * elapsed
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Block until ``condition()`` holds, checking it on a short Event wait; ceiling ``timeout``."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
@@ -547,6 +572,8 @@ def _peak_rss_bytes(pid: int) -> int:
 def test_a_1_gib_file_arrives_intact_while_the_simulator_stays_under_100_mb(
     tmp_path: Path, pair_records: Path, socket_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A 1 GiB file arrives through `rollkeeper simulate` with its exact hash, while the simulator's
+    peak memory stays under 100 MB and does not grow with the file."""
     root = tmp_path / "phone"
     (root / "DCIM" / "100APPLE").mkdir(parents=True)
     size = 1024 * 1024 * 1024

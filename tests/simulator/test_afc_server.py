@@ -151,6 +151,9 @@ def _tree(root: Path) -> dict[str, tuple[bytes, int] | None]:
 
 
 def test_read_dir_sends_dot_entries_first_then_the_names(phone: PhoneState) -> None:
+    """READ_DIR sends "." and ".." first, then the folder's names; the root, a relative path and an
+    empty folder list as on a phone."""
+
     async def body(harness: DirectAfc) -> tuple[list[str], list[str], list[str]]:
         async with harness.client() as afc:
             status, data = await _raw(afc, AfcOpcode.READ_DIR, CSTRING.build("/DCIM/100APPLE"))
@@ -166,6 +169,9 @@ def test_read_dir_sends_dot_entries_first_then_the_names(phone: PhoneState) -> N
 
 
 def test_stat_sends_the_keys_a_phone_sends_with_times_in_nanoseconds(phone: PhoneState) -> None:
+    """GET_FILE_INFO sends a phone's keys in a phone's order, with the size, the blocks and the host
+    mtime as birth time in exact nanoseconds; a folder is S_IFDIR."""
+
     async def body(harness: DirectAfc) -> tuple[list[str], dict[str, str], dict[str, Any]]:
         async with harness.client() as afc:
             _, data = await _raw(afc, AfcOpcode.GET_FILE_INFO, CSTRING.build(PHOTO))
@@ -185,9 +191,11 @@ def test_stat_sends_the_keys_a_phone_sends_with_times_in_nanoseconds(phone: Phon
 
 
 def test_device_info_names_the_model_and_the_space(phone: PhoneState) -> None:
+    """GET_DEVICE_INFO names the iPhone model and reports the total and free space."""
+
     async def body(harness: DirectAfc) -> dict[str, str]:
         async with harness.client() as afc:
-            info: dict[str, str] = await afc.get_device_info()
+            info: dict[str, str] = await afc.get_device_info()  # type: ignore[no-untyped-call]
             return info
 
     info = run_direct(phone, body)
@@ -201,6 +209,8 @@ def test_device_info_names_the_model_and_the_space(phone: PhoneState) -> None:
 
 
 def test_open_read_seek_tell_close_follow_the_file(phone: PhoneState) -> None:
+    """Open, read, seek (from start, current and end), tell and close move through the file as POSIX
+    does; a closed handle is refused, and every request and byte is counted."""
     content = (phone.media_root / MOVIE.lstrip("/")).read_bytes()
 
     async def body(harness: DirectAfc) -> dict[str, Any]:
@@ -265,6 +275,8 @@ def test_reads_are_the_same_without_sendfile(
 
 
 def test_a_folder_cannot_be_opened_and_a_fifo_does_not_hang(phone: PhoneState) -> None:
+    """Opening a folder answers OBJECT_IS_DIR and opening a FIFO answers INVALID_ARG at once instead
+    of blocking the server."""
     os.mkfifo(phone.media_root / "DCIM" / "pipe")
 
     async def body(harness: DirectAfc) -> list[int]:
@@ -273,6 +285,7 @@ def test_a_folder_cannot_be_opened_and_a_fifo_does_not_hang(phone: PhoneState) -
             for path in ("/DCIM/100APPLE", "/DCIM/pipe"):
                 with pytest.raises(AfcException) as raised:
                     await afc.fopen(path)
+                assert raised.value.status is not None
                 statuses.append(int(raised.value.status))
         return statuses
 
@@ -283,6 +296,9 @@ def test_a_folder_cannot_be_opened_and_a_fifo_does_not_hang(phone: PhoneState) -
 
 
 def test_every_write_answers_permission_denied_and_changes_nothing(phone: PhoneState) -> None:
+    """Every writing operation (write modes, mkdir, remove, rename, link, truncate, set time, a
+    WRITE of any size) answers PERM_DENIED, the connection stays in step and the media folder is
+    unchanged."""
     before = _tree(phone.media_root)
 
     async def body(harness: DirectAfc) -> dict[str, int]:
@@ -291,6 +307,7 @@ def test_every_write_answers_permission_denied_and_changes_nothing(phone: PhoneS
         async def refused(name: str, operation: Any) -> None:
             with pytest.raises(AfcException) as raised:
                 await operation
+            assert raised.value.status is not None
             statuses[name] = int(raised.value.status)
 
         async with harness.client() as afc:
@@ -327,6 +344,9 @@ def test_every_write_answers_permission_denied_and_changes_nothing(phone: PhoneS
 def test_unknown_operations_answer_an_error_and_the_connection_goes_on(
     phone: PhoneState,
 ) -> None:
+    """An unknown operation answers OP_NOT_SUPPORTED and is counted, and the connection goes on
+    serving."""
+
     async def body(harness: DirectAfc) -> tuple[list[int], list[str]]:
         async with harness.client() as afc:
             statuses = [
@@ -342,6 +362,8 @@ def test_unknown_operations_answer_an_error_and_the_connection_goes_on(
 
 
 def test_a_packet_without_the_magic_closes_the_connection(phone: PhoneState) -> None:
+    """A packet without the AFC magic makes the server close the connection without a reply."""
+
     async def body(harness: DirectAfc) -> bytes:
         reader, writer = await harness.raw_connection()
         writer.write(b"NOTMAGIC" + struct.pack("<QQQQ", HEADER_SIZE, HEADER_SIZE, 0, 0x0A))
@@ -385,6 +407,9 @@ def jail_phone(phone: PhoneState, tmp_path: Path) -> PhoneState:
 def test_no_request_reaches_a_host_file_outside_the_root(
     jail_phone: PhoneState, path: str, status: AfcError
 ) -> None:
+    """No path (dot-dot, absolute, a symlink out of the root, an overlong name) lets stat, listing
+    or open reach a host file outside the media root."""
+
     async def body(harness: DirectAfc) -> list[int]:
         statuses = []
         async with harness.client() as afc:
@@ -402,6 +427,8 @@ def test_no_request_reaches_a_host_file_outside_the_root(
 
 
 def test_a_symlink_that_stays_inside_the_root_is_followed(jail_phone: PhoneState) -> None:
+    """A symlink that stays inside the media root is followed and serves its target's bytes."""
+
     async def body(harness: DirectAfc) -> bytes:
         async with harness.client() as afc:
             content: bytes = await afc.get_file_contents("/DCIM/100APPLE/INSIDE.HEIC")
@@ -425,6 +452,8 @@ class FakeClock:
 
 @pytest.mark.parametrize("rate", [35e6, 300e6])
 def test_a_steady_reader_gets_the_rate_and_never_more(rate: float) -> None:
+    """A steady reader of the token bucket gets its rate within 1% and is never ahead of it by more
+    than the burst."""
     clock = FakeClock()
     bucket = TokenBucket(rate, clock)
     start = clock.now
@@ -441,6 +470,7 @@ def test_a_steady_reader_gets_the_rate_and_never_more(rate: float) -> None:
 
 
 def test_late_wake_ups_do_not_lower_the_rate() -> None:
+    """Timers that fire late do not lower the rate, since the bucket refills from the clock."""
     clock = FakeClock()
     rate = 35e6
     bucket = TokenBucket(rate, clock)
@@ -455,6 +485,8 @@ def test_late_wake_ups_do_not_lower_the_rate() -> None:
 
 
 def test_readers_sharing_a_bucket_queue_behind_each_other() -> None:
+    """Readers sharing a bucket wait for each other's bytes, and a long idle spell refills it only
+    up to the burst."""
     clock = FakeClock()
     bucket = TokenBucket(1e6, clock, burst=100_000)
 
@@ -470,6 +502,8 @@ def test_readers_sharing_a_bucket_queue_behind_each_other() -> None:
 
 
 def test_a_phone_keeps_one_bucket_until_its_rate_changes() -> None:
+    """A phone keeps its bucket while its rate stays, gets a new one when the rate changes and none
+    without a rate; two phones never share one."""
     buckets = PhoneBuckets()
     clock = FakeClock()
     phone = PhoneState(identity=PhoneIdentity(udid="p"), media_root=Path("/nonexistent"))
@@ -485,6 +519,9 @@ def test_a_phone_keeps_one_bucket_until_its_rate_changes() -> None:
 
 
 def test_birth_time_datetime_matches_what_the_client_computes(phone: PhoneState) -> None:
+    """The birth time the client computes from the stat is the host file's mtime, and the stat of a
+    missing file raises AfcFileNotFoundError."""
+
     async def body(harness: DirectAfc) -> dict[str, Any]:
         async with harness.client() as afc:
             info: dict[str, Any] = await afc.stat(PHOTO)

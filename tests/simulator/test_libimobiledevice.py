@@ -21,6 +21,7 @@ def test_idevice_id_lists_every_plugged_phone(
     media_root: Path,
     tmp_path: Path,
 ) -> None:
+    """idevice_id lists exactly the plugged phones, over the UNIX socket and over TCP alike."""
     chosen = simulator if transport == "unix" else tcp_simulator
     chosen.add_phone(PHONE_UDID, media_root)
     chosen.add_phone(OTHER_UDID, media_root)
@@ -37,6 +38,8 @@ def test_idevice_id_lists_every_plugged_phone(
 def test_ideviceinfo_simple_reads_public_values_without_a_session(
     simulator: SimulatorThread, media_root: Path, tmp_path: Path
 ) -> None:
+    """ideviceinfo -s reads the public values (name, UDID, model) without starting a session, and
+    gets none of the private ones."""
     simulator.add_phone(PHONE_UDID, media_root, name="Alice's iPhone")
     mark = simulator.mark()
 
@@ -58,6 +61,8 @@ def test_ideviceinfo_simple_reads_public_values_without_a_session(
 def test_ideviceinfo_opens_a_tls_session_with_the_root_certificate(
     simulator: SimulatorThread, media_root: Path, tmp_path: Path
 ) -> None:
+    """ideviceinfo's TLS session, presenting the pair record's root certificate, is accepted, serves
+    the private values and is stopped cleanly."""
     simulator.add_phone(PHONE_UDID, media_root)
     mark = simulator.mark()
 
@@ -81,6 +86,8 @@ def test_ideviceinfo_opens_a_tls_session_with_the_root_certificate(
 def test_idevicepair_pairs_validates_and_unpairs(
     simulator: SimulatorThread, media_root: Path, tmp_path: Path
 ) -> None:
+    """idevicepair pair fails while the Trust dialog is open and pairs once it is accepted; validate
+    accepts the record and unpair removes it from the phone."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, pending_polls=1)
     idevicepair = libimobiledevice_tool("idevicepair")
     address = simulator.libimobiledevice_address
@@ -103,6 +110,8 @@ def test_idevicepair_pairs_validates_and_unpairs(
 def test_idevicepair_reports_denied_and_locked(
     simulator: SimulatorThread, media_root: Path, tmp_path: Path
 ) -> None:
+    """idevicepair reports a Don't Trust answer as denied and a locked phone as needing its
+    passcode."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.DENY)
     idevicepair = libimobiledevice_tool("idevicepair")
     address = simulator.libimobiledevice_address

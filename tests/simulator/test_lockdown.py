@@ -19,6 +19,8 @@ from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 def test_paired_phone_opens_a_tls_session_and_reports_its_identity(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """A paired client opens a TLS session with its host certificate and reads the phone's identity,
+    its private values and its battery domain."""
     simulator.add_phone(PHONE_UDID, media_root, name="Alice's iPhone")
     mark = simulator.mark()
 
@@ -50,6 +52,8 @@ def test_paired_phone_opens_a_tls_session_and_reports_its_identity(
 def test_values_before_a_session_are_the_public_subset(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """Without a session the client gets only the public values: the UDID and the public key, no
+    serial number."""
     simulator.add_phone(PHONE_UDID, media_root)
 
     async def public_values() -> dict[str, Any]:
@@ -76,6 +80,7 @@ def test_values_before_a_session_are_the_public_subset(
 def test_identity_of_each_phone_is_its_own(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """Two phones on one simulator each report their own name, model and iOS version."""
     simulator.add_phone(PHONE_UDID, media_root, name="New")
     simulator.add_phone(
         OTHER_UDID,
@@ -135,6 +140,7 @@ def test_a_host_presenting_a_foreign_certificate_is_refused(
 def test_stop_session_then_carry_on(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """After StopSession the connection still answers plain requests such as QueryType."""
     simulator.add_phone(PHONE_UDID, media_root)
     mark = simulator.mark()
 
@@ -152,6 +158,8 @@ def test_stop_session_then_carry_on(
 def test_start_service_returns_a_port_and_no_ssl(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """StartService for AFC returns a dynamic port (49152 and up) without service SSL, as a phone
+    does."""
     simulator.add_phone(PHONE_UDID, media_root)
 
     async def start() -> dict[str, Any]:
@@ -170,6 +178,8 @@ def test_start_service_returns_a_port_and_no_ssl(
 def test_locked_phone_refuses_services_until_unlocked(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """A locked phone opens a session but refuses StartService with PasswordRequired until it is
+    unlocked."""
     simulator.add_phone(PHONE_UDID, media_root, locked=True)
 
     async def start(expect_locked: bool) -> dict[str, Any]:
@@ -190,6 +200,8 @@ def test_locked_phone_refuses_services_until_unlocked(
 def test_unplug_cuts_an_open_lockdown_connection(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """An unplug drops an open lockdown connection: the next request raises
+    ConnectionTerminatedError and the phone keeps no connection open."""
     simulator.add_phone(PHONE_UDID, media_root)
 
     async def scenario() -> None:

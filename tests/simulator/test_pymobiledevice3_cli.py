@@ -20,6 +20,8 @@ pytestmark = pytest.mark.slow
 def test_usbmux_list_and_lockdown_info(
     simulator: SimulatorThread, media_root: Path, tmp_path: Path
 ) -> None:
+    """pymobiledevice3's `usbmux list` shows the phone as a USB device with its name, and `lockdown
+    info` reads its private values."""
     simulator.add_phone(PHONE_UDID, media_root, name="Alice's iPhone")
 
     listed = run_tool([PYMOBILEDEVICE3, "usbmux", "list"], simulator.address, tmp_path)
@@ -39,6 +41,8 @@ def test_usbmux_list_and_lockdown_info(
 
 
 def test_afc_ls_and_pull(tcp_simulator: SimulatorThread, media_root: Path, tmp_path: Path) -> None:
+    """Over TCP, pymobiledevice3's `afc ls` lists a folder as phone paths and `afc pull` copies a 3
+    MiB file with its exact bytes."""
     tcp_simulator.add_phone(PHONE_UDID, media_root)
     photo = media_root / "DCIM" / "100APPLE" / "IMG_0002.HEIC"
     photo.write_bytes(os.urandom(3 * 1024 * 1024 + 17))

@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,24 +31,26 @@ def _control(control: Path, *arguments: str) -> subprocess.CompletedProcess[str]
     )
 
 
-async def _next_update(address: str, action: object) -> list[str]:
+async def _next_update(address: str, action: Callable[[], object]) -> list[str]:
     """Listen, run ``action()`` once the initial state is in, return the serials after one event."""
     mux = await usbmux.create_mux(usbmux_address=address)
     try:
-        await mux.listen()
+        await mux.listen()  # type: ignore[no-untyped-call]
         # usbmuxd sends an Attached per phone right after the Result; with none plugged in, the
         # first event is the one the action causes.
         assert callable(action)
         action()
-        await asyncio.wait_for(mux.receive_device_state_update(), timeout=20)
+        await asyncio.wait_for(mux.receive_device_state_update(), timeout=20)  # type: ignore[no-untyped-call]
         return [device.serial for device in mux.devices]
     finally:
-        await mux.close()
+        await mux.close()  # type: ignore[no-untyped-call]
 
 
 def test_unix_socket_control_socket_and_signals(
     media_root: Path, socket_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`rollkeeper simulate` on a UNIX socket prints its export line, unplugs through its control
+    socket, plugs on SIGUSR2 and removes both sockets when it stops."""
     socket_path = socket_folder / "usbmuxd"
     control = socket_folder / "usbmuxd.control"
     with SimulateProcess(
@@ -79,6 +82,9 @@ def test_unix_socket_control_socket_and_signals(
 
 
 def test_tcp_json_unplugged_locked_untrusted_phone(media_root: Path) -> None:
+    """`rollkeeper simulate --tcp --json` announces the real port and the phone's state; the control
+    socket plugs the phone, the locked phone refuses pairing, and the control folder goes away on
+    stop."""
     arguments = ["--root", str(media_root), "--tcp", "127.0.0.1:0", "--json"]
     arguments += ["--unplugged", "--locked", "--trust", "accept", "--throttle-mbps", "35"]
     with SimulateProcess(arguments) as simulate:
@@ -118,6 +124,8 @@ def test_tcp_json_unplugged_locked_untrusted_phone(media_root: Path) -> None:
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(arguments: list[str], message: str) -> None:
+    """Each usage error of `rollkeeper simulate` is one line on stderr, with nothing on stdout, and
+    exit code 2."""
     result = subprocess.run(
         [ROLLKEEPER, "simulate", *arguments], capture_output=True, text=True, timeout=60
     )
@@ -129,6 +137,8 @@ def test_usage_errors_are_one_line_and_exit_2(arguments: list[str], message: str
 
 
 def test_control_of_a_simulator_that_is_not_running_fails_clearly(tmp_path: Path) -> None:
+    """A control command for a simulator that is not running fails with one clear message and exit
+    code 1, without a traceback."""
     result = _control(tmp_path / "missing.control", "unplug")
 
     assert result.returncode == 1
@@ -137,6 +147,8 @@ def test_control_of_a_simulator_that_is_not_running_fails_clearly(tmp_path: Path
 
 
 def test_refuses_a_socket_path_that_is_a_regular_file(media_root: Path, tmp_path: Path) -> None:
+    """`rollkeeper simulate` refuses a socket path taken by a regular file, says so, exits 1 and
+    leaves the file as it was."""
     occupied = tmp_path / "usbmuxd"
     occupied.write_text("not a socket")
 

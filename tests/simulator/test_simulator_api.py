@@ -22,6 +22,9 @@ from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 
 
 def test_async_simulator_on_the_callers_loop(media_root: Path, socket_folder: Path) -> None:
+    """The async Simulator runs on the caller's loop: the phones added are listed, an unplug is
+    seen, and the socket is removed on exit."""
+
     async def scenario() -> tuple[list[str], list[str]]:
         async with Simulator(socket_path=socket_folder / "mux") as simulator:
             await simulator.add_phone(PHONE_UDID, media_root)
@@ -41,6 +44,8 @@ def test_async_simulator_on_the_callers_loop(media_root: Path, socket_folder: Pa
 
 
 def test_event_log_waits_without_polling_and_honours_after() -> None:
+    """EventLog.wait_for wakes on an event another thread records later, ignores events before the
+    mark, and times out when none comes."""
     log = EventLog()
     log.record("attached", PHONE_UDID)
     mark = log.mark()
@@ -60,6 +65,8 @@ def test_event_log_waits_without_polling_and_honours_after() -> None:
 def test_update_phone_and_counters_run_on_the_simulator_loop(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """update_phone runs its function on the simulator's loop thread, faults set from the test are
+    seen there, and reset_counts clears the request counts."""
     simulator.add_phone(PHONE_UDID, media_root)
 
     loop_thread = simulator.update_phone(PHONE_UDID, lambda _state: threading.current_thread())
@@ -76,6 +83,7 @@ def test_update_phone_and_counters_run_on_the_simulator_loop(
 
 
 def test_adding_a_phone_twice_is_an_error(simulator: SimulatorThread, media_root: Path) -> None:
+    """Adding a phone under a UDID already in use raises ValueError."""
     simulator.add_phone(PHONE_UDID, media_root)
 
     with pytest.raises(ValueError, match="already exists"):
@@ -83,11 +91,14 @@ def test_adding_a_phone_twice_is_an_error(simulator: SimulatorThread, media_root
 
 
 def test_rsa_keys_are_cached_per_role() -> None:
+    """Each key role gets one cached RSA key, distinct from the other roles' keys."""
     assert cached_rsa_key("device") is cached_rsa_key("device")
     assert cached_rsa_key("device") is not cached_rsa_key("root")
 
 
 def test_key_folder_shares_keys_between_processes(tmp_path: Path) -> None:
+    """With the key folder set, two processes get the same device key, stored 0600 in a 0700
+    folder."""
     folder = tmp_path / "keys"
     program = (
         "from rollkeeper.simulator.pairing import cached_rsa_key, key_to_pem;"
@@ -112,6 +123,8 @@ def test_key_folder_shares_keys_between_processes(tmp_path: Path) -> None:
 def test_generated_pair_record_certifies_the_device_key(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """A generated pair record's device and host certificates certify the device and host keys and
+    no other key."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.PAIRED)
     record_bytes = simulator.pair_record(PHONE_UDID)
     assert record_bytes is not None
@@ -123,6 +136,8 @@ def test_generated_pair_record_certifies_the_device_key(
 
 
 def test_control_socket_commands(media_root: Path, socket_folder: Path) -> None:
+    """Control commands lock, unplug and plug phones and answer unknown commands or UDIDs with an
+    error, through a 0600 socket that is gone once the server stops."""
     control_path = socket_folder / "control"
 
     async def scenario() -> None:
@@ -176,6 +191,8 @@ def test_a_live_or_foreign_socket_path_is_never_taken_over(
 
 
 def test_a_stale_socket_file_is_replaced(media_root: Path, socket_folder: Path) -> None:
+    """A socket file left by a crashed daemon (bound, not listening) is replaced and the simulator
+    serves on it."""
     stale = socket_folder / "stale"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as abandoned:
         abandoned.bind(str(stale))  # bound, never listening: what a crashed daemon leaves

@@ -23,6 +23,7 @@ CHUNK = 1 << 20
 def test_afc_lists_the_media_folder_of_each_phone(
     simulator: SimulatorThread, media_root: Path, tmp_path: Path, pair_records: Path
 ) -> None:
+    """AFC reached through StartService and a usbmux Connect lists each phone's own media folder."""
     other_root = tmp_path / "other-phone"
     (other_root / "DCIM" / "101APPLE").mkdir(parents=True)
     (other_root / "DCIM" / "101APPLE" / "IMG_0900.MOV").write_bytes(b"movie")
@@ -67,14 +68,16 @@ def test_a_service_port_takes_one_connection(
 def test_unplug_mid_read_terminates_the_read_and_reaches_a_listener(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """An unplug in the middle of a read ends the next read with ConnectionTerminatedError, a
+    listener sees the phone leave, and no connection stays open."""
     video = media_root / "DCIM" / "100APPLE" / "IMG_0003.MOV"
     video.write_bytes(os.urandom(8 * CHUNK))
     simulator.add_phone(PHONE_UDID, media_root)
 
     async def scenario() -> tuple[bytes, list[usbmux.MuxDevice]]:
         listener = await usbmux.create_mux()
-        await listener.listen()
-        await listener.receive_device_state_update()
+        await listener.listen()  # type: ignore[no-untyped-call]
+        await listener.receive_device_state_update()  # type: ignore[no-untyped-call]
         assert [device.serial for device in listener.devices] == [PHONE_UDID]
         try:
             async with await create_using_usbmux(
@@ -89,10 +92,10 @@ def test_unplug_mid_read_terminates_the_read_and_reaches_a_listener(
                 assert simulator.wait_for("afc_closed", PHONE_UDID, after=mark)
                 with pytest.raises(ConnectionTerminatedError):
                     await afc.fread(handle, CHUNK)
-            await asyncio.wait_for(listener.receive_device_state_update(), timeout=10)
+            await asyncio.wait_for(listener.receive_device_state_update(), timeout=10)  # type: ignore[no-untyped-call]
             return first, list(listener.devices)
         finally:
-            await listener.close()
+            await listener.close()  # type: ignore[no-untyped-call]
 
     first, devices_after = run(scenario())
 

@@ -30,6 +30,8 @@ async def _connect(pair_records: Path, pair_timeout: float | None) -> bool:
 def test_accepting_phone_pairs_and_both_sides_keep_the_record(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """A phone that accepts pairs with the client, both sides keep the record of the same HostID,
+    and the session starts with it."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT)
     assert simulator.pair_record(PHONE_UDID) is None
 
@@ -48,6 +50,8 @@ def test_accepting_phone_pairs_and_both_sides_keep_the_record(
 def test_pending_dialog_raises_when_the_host_will_not_wait(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """A pending Trust dialog raises PairingDialogResponsePendingError for a client that will not
+    wait, and the next attempt finds it accepted."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, pending_polls=1)
 
     with pytest.raises(PairingDialogResponsePendingError):
@@ -61,6 +65,8 @@ def test_pending_dialog_raises_when_the_host_will_not_wait(
 def test_denied_pairing_raises_user_denied(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """Don't Trust raises UserDeniedPairingError, and the phone keeps no record and trusts no
+    host."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.DENY)
 
     with pytest.raises(UserDeniedPairingError):
@@ -72,6 +78,8 @@ def test_denied_pairing_raises_user_denied(
 def test_denied_after_pending_polls(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """A dialog that is pending first and then denied raises the pending error, then
+    UserDeniedPairingError."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.DENY, pending_polls=1)
 
     with pytest.raises(PairingDialogResponsePendingError):
@@ -83,6 +91,8 @@ def test_denied_after_pending_polls(
 def test_locked_unpaired_phone_refuses_to_pair(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """A locked unpaired phone refuses to pair with PasswordRequiredError and pairs once
+    unlocked."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, locked=True)
 
     with pytest.raises(PasswordRequiredError):
@@ -119,6 +129,7 @@ def test_phone_that_forgot_the_host_pairs_again(
 def test_set_trust_paired_makes_an_unpaired_phone_usable_without_a_dialog(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
+    """set_trust(PAIRED) makes a phone that denied usable at once, without a pairing dialog."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.DENY)
     simulator.set_trust(PHONE_UDID, TrustPolicy.PAIRED)
 

@@ -19,6 +19,7 @@ from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
 def test_list_devices_shows_plugged_phones_with_distinct_device_ids(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """ListDevices shows only the plugged phones, each over USB with its own device id."""
     simulator.add_phone(PHONE_UDID, media_root, name="Alice's iPhone")
     simulator.add_phone(OTHER_UDID, media_root, name="Bob's iPhone")
     simulator.add_phone("00008110-000000000000AAAA", media_root, plugged=False)
@@ -31,6 +32,7 @@ def test_list_devices_shows_plugged_phones_with_distinct_device_ids(
 
 
 def test_network_phone_is_listed_as_network(simulator: SimulatorThread, media_root: Path) -> None:
+    """A phone added as a network phone is listed with the Network connection type."""
     simulator.add_phone(PHONE_UDID, media_root, connection_type="Network")
 
     (device,) = run(usbmux.list_devices())
@@ -42,6 +44,7 @@ def test_network_phone_is_listed_as_network(simulator: SimulatorThread, media_ro
 def test_tcp_address_works_like_the_unix_socket(
     tcp_simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """A simulator on a loopback TCP port lists its phones as it does over the UNIX socket."""
     tcp_simulator.add_phone(PHONE_UDID, media_root)
     host, port = tcp_simulator.address.split(":")
 
@@ -52,22 +55,23 @@ def test_tcp_address_works_like_the_unix_socket(
 def test_listen_reports_attach_and_detach_with_a_new_device_id_on_replug(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """A Listen stream reports the attach, the detach, and a replug under a new device id."""
     simulator.add_phone(PHONE_UDID, media_root)
 
     async def scenario() -> tuple[list[int], list[int], list[int]]:
         mux = await usbmux.create_mux()
         try:
-            await mux.listen()
-            await mux.receive_device_state_update()
+            await mux.listen()  # type: ignore[no-untyped-call]
+            await mux.receive_device_state_update()  # type: ignore[no-untyped-call]
             initial = [device.devid for device in mux.devices]
             simulator.unplug(PHONE_UDID)
-            await mux.receive_device_state_update()
+            await mux.receive_device_state_update()  # type: ignore[no-untyped-call]
             after_unplug = [device.devid for device in mux.devices]
             simulator.plug(PHONE_UDID)
-            await mux.receive_device_state_update()
+            await mux.receive_device_state_update()  # type: ignore[no-untyped-call]
             after_replug = [device.devid for device in mux.devices]
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
         return initial, after_unplug, after_replug
 
     initial, after_unplug, after_replug = run(scenario())
@@ -78,12 +82,14 @@ def test_listen_reports_attach_and_detach_with_a_new_device_id_on_replug(
 
 
 def test_connect_to_an_unknown_device_is_bad_device(simulator: SimulatorThread) -> None:
+    """A Connect to a device id that no phone has is refused as BadDev."""
+
     async def connect() -> None:
         mux = await usbmux.create_mux()
         try:
             await mux.connect(usbmux.MuxDevice(77, PHONE_UDID, "USB"), 62078)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
 
     with pytest.raises(BadDevError):
         run(connect())
@@ -92,6 +98,8 @@ def test_connect_to_an_unknown_device_is_bad_device(simulator: SimulatorThread) 
 def test_connect_to_a_port_no_service_listens_on_is_refused(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """A Connect to a port no service listens on is refused, and the refusal is logged with its
+    port."""
     state = simulator.add_phone(PHONE_UDID, media_root)
 
     async def connect() -> None:
@@ -99,7 +107,7 @@ def test_connect_to_a_port_no_service_listens_on_is_refused(
         try:
             await mux.connect(usbmux.MuxDevice(state.device_id, PHONE_UDID, "USB"), 49152)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
 
     with pytest.raises(ConnectionFailedError):
         run(connect())
@@ -107,6 +115,8 @@ def test_connect_to_a_port_no_service_listens_on_is_refused(
 
 
 def test_read_buid_and_pair_records(simulator: SimulatorThread, media_root: Path) -> None:
+    """ReadBUID and ReadPairRecord return the system BUID and a paired phone's record with its host
+    keys; an unpaired phone's record raises NotPairedError."""
     simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.PAIRED)
     simulator.add_phone(OTHER_UDID, media_root, trust=TrustPolicy.ACCEPT)
 
@@ -117,7 +127,7 @@ def test_read_buid_and_pair_records(simulator: SimulatorThread, media_root: Path
             buid = await mux.get_buid()
             record = await mux.get_pair_record(PHONE_UDID)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
         return buid, record
 
     buid, record = run(read())
@@ -134,7 +144,7 @@ def test_read_buid_and_pair_records(simulator: SimulatorThread, media_root: Path
             assert isinstance(mux, PlistMuxConnection)
             await mux.get_pair_record(OTHER_UDID)
         finally:
-            await mux.close()
+            await mux.close()  # type: ignore[no-untyped-call]
 
     with pytest.raises(NotPairedError):
         run(read_missing())
@@ -143,6 +153,8 @@ def test_read_buid_and_pair_records(simulator: SimulatorThread, media_root: Path
 def test_save_and_delete_pair_record_over_the_raw_protocol(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """SavePairRecord and DeletePairRecord succeed over the raw plist protocol; a second delete and
+    an unknown message answer an error."""
     state = simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT)
     record = plistlib.dumps({"HostID": "ABC", "SystemBUID": "X"})
     mark = simulator.mark()
@@ -177,6 +189,8 @@ def test_save_and_delete_pair_record_over_the_raw_protocol(
 def test_a_saved_pair_record_is_announced_to_listeners_as_paired(
     simulator: SimulatorThread, media_root: Path
 ) -> None:
+    """Saving a pair record announces Paired to listeners, after the Attached that carries the
+    phone's serial."""
     state = simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT)
 
     with _raw_connection(simulator.address) as listener:
@@ -205,6 +219,7 @@ def test_a_saved_pair_record_is_announced_to_listeners_as_paired(
 def test_binary_protocol_requests_are_turned_down_with_badversion(
     simulator: SimulatorThread,
 ) -> None:
+    """A request in the binary protocol (version 0) is answered with a BADVERSION result."""
     with _raw_connection(simulator.address) as connection:
         # A binary-protocol (version 0) LISTEN request: length, version, message 3, tag.
         connection.sendall(struct.pack("<IIII", 16, 0, 3, 9))

@@ -342,6 +342,8 @@ def problems_of(path: Path, environ: dict[str, str]) -> list[ConfigProblem]:
 def test_a_broken_config_is_reported_exactly(
     tmp_path: Path, environ: dict[str, str], text: str, expected: list[str]
 ) -> None:
+    """Each broken config is reported with exactly the expected problems, each as FILE:LINE:
+    key.path: message."""
     (tmp_path / "afile").write_text("not a folder")
     config_file = tmp_path / "config.toml"
     config_file.write_text(text.replace("{tmp}", str(tmp_path)))
@@ -357,6 +359,8 @@ def test_a_broken_config_is_reported_exactly(
 def test_the_error_text_is_one_line_per_problem_and_problems_carry_their_parts(
     tmp_path: Path, environ: dict[str, str]
 ) -> None:
+    """A ConfigError's text is one line per problem, and each problem carries its file, line, column
+    and key path."""
     config_file = tmp_path / "config.toml"
     config_file.write_text('[archive]\n  layout = "{year}"\n[logging]\nlevel = "loud"\n')
 
@@ -375,6 +379,7 @@ def test_the_error_text_is_one_line_per_problem_and_problems_carry_their_parts(
 
 
 def test_a_missing_file_is_one_problem(tmp_path: Path, environ: dict[str, str]) -> None:
+    """A config file that does not exist is one problem: no such file."""
     missing = tmp_path / "nope.toml"
 
     assert [str(problem) for problem in problems_of(missing, environ)] == [
@@ -383,12 +388,14 @@ def test_a_missing_file_is_one_problem(tmp_path: Path, environ: dict[str, str]) 
 
 
 def test_a_folder_instead_of_a_file_is_one_problem(tmp_path: Path, environ: dict[str, str]) -> None:
+    """A folder given as the config file is one problem, which says to name the file in it."""
     assert [str(problem) for problem in problems_of(tmp_path, environ)] == [
         f"{tmp_path}: is a folder; name the config file in it"
     ]
 
 
 def test_text_that_is_not_utf8_names_its_line(tmp_path: Path, environ: dict[str, str]) -> None:
+    """A config that is not UTF-8 is reported with the line of its first bad byte."""
     config_file = tmp_path / "config.toml"
     config_file.write_bytes(b'[archive]\npath = "/photos"\nlayout = "caf\xe9/{name}"\n')
 
@@ -398,6 +405,8 @@ def test_text_that_is_not_utf8_names_its_line(tmp_path: Path, environ: dict[str,
 
 
 def test_an_unwritable_default_is_reported_as_the_default(tmp_path: Path) -> None:
+    """A default that cannot work (the archive under a HOME that is a file) is reported as the
+    default, with how to choose another."""
     # HOME is a regular file, so the default archive ~/Pictures/rollkeeper cannot exist.
     home = tmp_path / "home"
     home.write_text("not a folder")
@@ -413,6 +422,8 @@ def test_an_unwritable_default_is_reported_as_the_default(tmp_path: Path) -> Non
 
 
 def test_environment_problems_name_the_variable(tmp_path: Path, environ: dict[str, str]) -> None:
+    """Bad ROLLKEEPER_ overrides are reported under the variable's name, with hints; a variable
+    without "__" is not an override and is ignored."""
     config_file = tmp_path / "config.toml"
     config_file.write_text('[schedule]\ndebounce_seconds = 1.0\n[logging]\nlevel = "info"\n')
     environ |= {
@@ -435,6 +446,7 @@ def test_environment_problems_name_the_variable(tmp_path: Path, environ: dict[st
 
 
 def test_without_a_file_problems_name_the_defaults(tmp_path: Path) -> None:
+    """With no config file, a bad override is still reported under its variable's name."""
     environ = {"HOME": str(tmp_path), "ROLLKEEPER_ARCHIVE__LAYOUT": "{year}"}
 
     with pytest.raises(ConfigError) as raised:

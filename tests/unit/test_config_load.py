@@ -42,6 +42,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_follow_the_schema(home: Path, environ: dict[str, str]) -> None:
+    """With no file and no overrides every setting takes its schema default, with the paths under
+    HOME."""
     config = load_config(None, environ)
 
     assert config.archive.path == home / "Pictures" / "rollkeeper"
@@ -61,6 +63,8 @@ def test_defaults_follow_the_schema(home: Path, environ: dict[str, str]) -> None
 def test_a_file_overrides_defaults_and_keeps_the_rest(
     tmp_path: Path, home: Path, environ: dict[str, str]
 ) -> None:
+    """A config file sets the keys it names (~ expanded, whole numbers read as floats where floats
+    are due) and every other key keeps its default."""
     path = write(
         tmp_path,
         '[archive]\npath = "~/Backups/phone"\nlayout = "{year}/{device_name}/{stem}.{extension}"\n'
@@ -83,6 +87,7 @@ def test_a_file_overrides_defaults_and_keeps_the_rest(
 
 
 def test_since_accepts_a_string_date_and_empty(tmp_path: Path, environ: dict[str, str]) -> None:
+    """filters.since takes a date written as a string, and an empty string for no limit."""
     assert load_config(
         write(tmp_path, '[filters]\nsince = "2023-12-24"\n'), environ
     ).filters.since == datetime.date(2023, 12, 24)
@@ -92,6 +97,7 @@ def test_since_accepts_a_string_date_and_empty(tmp_path: Path, environ: dict[str
 def test_paths_expand_variables_from_the_given_environment(
     tmp_path: Path, environ: dict[str, str]
 ) -> None:
+    """$VAR and ${VAR} in paths expand from the environment given to load_config."""
     environ |= {"PHOTO_DISK": str(tmp_path / "disk")}
     path = write(
         tmp_path,
@@ -107,6 +113,7 @@ def test_paths_expand_variables_from_the_given_environment(
 
 
 def test_xdg_state_home_moves_the_state_defaults(tmp_path: Path, environ: dict[str, str]) -> None:
+    """XDG_STATE_HOME moves the default state database and pairing folder."""
     environ |= {"XDG_STATE_HOME": str(tmp_path / "xdg-state")}
 
     config = load_config(None, environ)
@@ -118,6 +125,8 @@ def test_xdg_state_home_moves_the_state_defaults(tmp_path: Path, environ: dict[s
 def test_environment_overrides_win_over_the_file(
     tmp_path: Path, home: Path, environ: dict[str, str]
 ) -> None:
+    """ROLLKEEPER_SECTION__KEY overrides win over the file and are read as TOML values, except text
+    settings, which take the text as written."""
     path = write(tmp_path, '[schedule]\ndebounce_seconds = 1.0\n[logging]\nlevel = "info"\n')
     environ |= {
         "ROLLKEEPER_SCHEDULE__DEBOUNCE_SECONDS": "4",
@@ -145,19 +154,22 @@ def test_environment_overrides_win_over_the_file(
 
 
 def test_the_config_is_frozen(environ: dict[str, str]) -> None:
+    """A loaded config cannot be changed: assigning a setting raises."""
     config = load_config(None, environ)
 
     with pytest.raises(pydantic.ValidationError):
-        config.archive.layout = "{name}"  # type: ignore[misc]
+        config.archive.layout = "{name}"
 
 
 def test_a_config_can_be_built_in_code_without_touching_files() -> None:
+    """A Config built in code validates without reading or creating any file."""
     config = Config.model_validate({"archive": {"path": "/nonexistent/archive"}})
 
     assert config.archive.path == Path("/nonexistent/archive")
 
 
 def test_the_example_file_is_what_the_schema_generates() -> None:
+    """config.example.toml is exactly what the schema renders, so it cannot drift from it."""
     example = (REPO_ROOT / "config.example.toml").read_text()
 
     assert example == render_starter_config(), (
@@ -166,10 +178,12 @@ def test_the_example_file_is_what_the_schema_generates() -> None:
 
 
 def test_the_example_file_loads_to_the_defaults(environ: dict[str, str]) -> None:
+    """config.example.toml loads to the same config as no file at all."""
     assert load_config(REPO_ROOT / "config.example.toml", environ) == load_config(None, environ)
 
 
 def test_the_example_file_lists_every_key() -> None:
+    """config.example.toml lists every key of every section, the platform defaults as comments."""
     text = (REPO_ROOT / "config.example.toml").read_text()
     # Keys shown commented out (platform defaults) count as listed.
     uncommented = "\n".join(
@@ -179,26 +193,31 @@ def test_the_example_file_lists_every_key() -> None:
 
     for section, model in Config.model_fields.items():
         assert model.annotation is not None
-        fields = model.annotation.model_fields  # type: ignore[union-attr]
+        fields = model.annotation.model_fields
         assert set(data[section]) == set(fields), section
 
 
 def test_the_docs_describe_every_key() -> None:
+    """docs/config.md has a heading for every config section and a row for every key."""
     docs = (REPO_ROOT / "docs" / "config.md").read_text()
 
     for section_name, section in Config.model_fields.items():
         assert f"### [{section_name}]" in docs
-        for name in section.annotation.model_fields:  # type: ignore[union-attr]
+        assert section.annotation is not None
+        for name in section.annotation.model_fields:
             assert f"| `{name}` |" in docs, f"{section_name}.{name} is missing from docs/config.md"
 
 
 def test_every_setting_has_a_description() -> None:
+    """Every setting in the schema has a description longer than 20 characters."""
     for section in Config.model_fields.values():
-        for name, field in section.annotation.model_fields.items():  # type: ignore[union-attr]
+        assert section.annotation is not None
+        for name, field in section.annotation.model_fields.items():
             assert field.description and len(field.description) > 20, name
 
 
 def test_show_output_loads_back_to_the_same_config(tmp_path: Path, environ: dict[str, str]) -> None:
+    """The TOML that `config show` prints loads back to the same config."""
     source = write(
         tmp_path,
         '[filters]\nsince = 2024-05-01\ninclude_devices = ["Anna\'s iPhone"]\n'
@@ -213,6 +232,8 @@ def test_show_output_loads_back_to_the_same_config(tmp_path: Path, environ: dict
 
 
 def test_default_paths_on_linux(tmp_path: Path) -> None:
+    """On Linux the config and state default to XDG folders under HOME, follow absolute XDG
+    variables and ignore relative ones."""
     environ = {"HOME": "/home/anna"}
 
     assert default_config_path(environ, "linux") == Path(
@@ -231,6 +252,7 @@ def test_default_paths_on_linux(tmp_path: Path) -> None:
 
 
 def test_default_paths_on_macos() -> None:
+    """On macOS the config and state live in Application Support, whatever the XDG variables say."""
     environ = {"HOME": "/Users/anna", "XDG_CONFIG_HOME": "/ignored"}
     support = Path("/Users/anna/Library/Application Support/rollkeeper")
 
@@ -239,6 +261,8 @@ def test_default_paths_on_macos() -> None:
 
 
 def test_resolve_config_path_order(tmp_path: Path) -> None:
+    """The config path is the command line's, else $ROLLKEEPER_CONFIG, else the default file if it
+    exists, else none."""
     environ = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
     default = tmp_path / "cfg" / "rollkeeper" / "config.toml"
 
@@ -252,6 +276,7 @@ def test_resolve_config_path_order(tmp_path: Path) -> None:
 
 
 def test_a_dollar_in_the_home_folder_is_not_taken_for_a_variable(tmp_path: Path) -> None:
+    """A $ in the HOME folder's name is kept in the default paths, not expanded as a variable."""
     home = tmp_path / "pay$roll"
     home.mkdir()
 
@@ -262,6 +287,8 @@ def test_a_dollar_in_the_home_folder_is_not_taken_for_a_variable(tmp_path: Path)
 
 
 def test_problem_text_without_a_line_or_a_key() -> None:
+    """A problem's text leaves out the line and key it lacks, and shows the column only for TOML
+    syntax errors."""
     assert str(ConfigProblem("c.toml", None, None, "", "no such file")) == "c.toml: no such file"
     assert str(ConfigProblem("c.toml", 3, 7, "a.b", "bad")) == "c.toml:3: a.b: bad"
     assert str(ConfigProblem("c.toml", 3, 7, "", "TOML syntax error: x")) == (

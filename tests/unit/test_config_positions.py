@@ -8,6 +8,7 @@ from rollkeeper.config.positions import duplicate_key_positions, key_positions, 
 
 
 def test_tables_and_keys() -> None:
+    """Table headers and keys, indented or not, map to their line and column."""
     text = (
         '# comment\n[archive]\npath = "/a"\n  layout = "{name}"\n\n[schedule]\ndebounce_seconds=2\n'
     )
@@ -22,6 +23,8 @@ def test_tables_and_keys() -> None:
 
 
 def test_dotted_keys_and_dotted_table_headers() -> None:
+    """Dotted keys and dotted table headers, spaced and quoted parts included, map each part to its
+    own column."""
     text = 'archive.path = "/a"\n[a.b]\nc.d = 1\n[ a . "quoted.key" ]\nx = 1\n'
 
     positions = key_positions(text)
@@ -35,6 +38,7 @@ def test_dotted_keys_and_dotted_table_headers() -> None:
 
 
 def test_quoted_keys_with_escapes() -> None:
+    """Basic and literal quoted keys map under their unescaped names."""
     text = '[s]\n"key \\"one\\"" = 1\n\'literal\' = 2\n"\\u00e9t\\u00e9" = 3\n'
 
     positions = key_positions(text)
@@ -45,6 +49,7 @@ def test_quoted_keys_with_escapes() -> None:
 
 
 def test_inline_tables_nested() -> None:
+    """Keys inside nested inline tables map to their columns on the one line."""
     text = 'archive = { path = "/a", inner = { deep = true } }\nnext = 1\n'
 
     positions = key_positions(text)
@@ -55,6 +60,8 @@ def test_inline_tables_nested() -> None:
 
 
 def test_array_items_over_several_lines_with_comments() -> None:
+    """Array items map by index to their own line and column, across line breaks and comments
+    that hold "]" and ","."""
     text = (
         "[filters]\n"
         "media_kinds = [ # the kinds\n"
@@ -74,6 +81,8 @@ def test_array_items_over_several_lines_with_comments() -> None:
 
 
 def test_strings_that_look_like_syntax_do_not_confuse_it() -> None:
+    """Brackets, # and quotes inside strings (multi-line and literal ones too) are taken for text,
+    not for tables, comments or keys."""
     text = (
         "[notifications]\n"
         "on_success = \"notify-send 'done' # not a comment [x]\"\n"
@@ -97,6 +106,7 @@ def test_strings_that_look_like_syntax_do_not_confuse_it() -> None:
 
 
 def test_arrays_of_tables_are_indexed() -> None:
+    """Each [[table]] of an array of tables maps its keys under its own index."""
     text = '[[hooks]]\nrun = "a"\n[[hooks]]\nrun = "b"\n'
 
     positions = key_positions(text)
@@ -106,6 +116,7 @@ def test_arrays_of_tables_are_indexed() -> None:
 
 
 def test_dates_times_and_numbers_as_values() -> None:
+    """Dates, date-times and numbers as values do not shift the positions of the keys after them."""
     text = "[f]\nsince = 2024-01-31\nwhen = 1979-05-27 07:32:00Z\nn = -1_000.5e3\nlast = inf\n"
 
     positions = key_positions(text)
@@ -116,6 +127,7 @@ def test_dates_times_and_numbers_as_values() -> None:
 
 
 def test_windows_line_endings() -> None:
+    """Windows line endings count as one line break each."""
     text = '[archive]\r\npath = "/a"\r\n\r\nlayout = "{name}"\r\n'
 
     positions = key_positions(text)
@@ -124,6 +136,8 @@ def test_windows_line_endings() -> None:
 
 
 def test_locate_falls_back_to_the_longest_written_prefix() -> None:
+    """locate gives a key's own position, else that of its longest prefix written in the file, else
+    None."""
     positions = key_positions('[filters]\nmedia_kinds = ["photo"]\n')
 
     assert locate(positions, ("filters", "media_kinds", 0)) == (2, 16)
@@ -133,11 +147,14 @@ def test_locate_falls_back_to_the_longest_written_prefix() -> None:
 
 
 def test_duplicates_are_found_where_they_are_repeated() -> None:
+    """A key or table defined twice is reported at the position of its repetition."""
     assert duplicate_key_positions("[a]\nx = 1\ny = 2\nx = 3\n") == [(("a", "x"), (4, 1))]
     assert duplicate_key_positions("[a]\n[b]\n[a]\n") == [(("a",), (3, 2))]
 
 
 def test_it_stops_quietly_on_text_it_does_not_understand() -> None:
+    """At text it cannot parse the scanner stops and keeps the positions found before it, without
+    raising."""
     positions = key_positions('[archive]\npath = "/a"\n= broken\nlayout = "x"\n')
 
     assert positions == {("archive",): (1, 2), ("archive", "path"): (2, 1)}

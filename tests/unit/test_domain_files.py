@@ -15,6 +15,8 @@ from rollkeeper.domain.files import (
 
 
 def test_phone_file_folder_name_and_identity() -> None:
+    """A PhoneFile splits its path into folder and name, and its identity is path, size and birth
+    time."""
     file = PhoneFile("/DCIM/100APPLE/IMG_0001.HEIC", 1234, 10, 20)
     assert file.folder == "/DCIM/100APPLE"
     assert file.name == "IMG_0001.HEIC"
@@ -22,6 +24,8 @@ def test_phone_file_folder_name_and_identity() -> None:
 
 
 def test_identity_differs_for_same_name_with_other_size_or_birth_time() -> None:
+    """The same name with another size or birth time is another file; a changed modification time
+    alone is not."""
     first = PhoneFile("/DCIM/100APPLE/IMG_0001.HEIC", 1234, 10, 20)
     rolled_over = PhoneFile("/DCIM/100APPLE/IMG_0001.HEIC", 1234, 99, 20)
     other_size = PhoneFile("/DCIM/100APPLE/IMG_0001.HEIC", 4321, 10, 20)
@@ -55,10 +59,14 @@ def test_identity_differs_for_same_name_with_other_size_or_birth_time() -> None:
     ],
 )
 def test_media_kind(name: str, kind: MediaKind | None) -> None:
+    """Each extension maps to its media kind whatever its case, and anything else (sidecars of other
+    apps, no extension, partials) to none."""
     assert media_kind(name) is kind
 
 
 def test_extension_and_stem() -> None:
+    """The extension is the last suffix in capitals (empty without one) and the stem is the name
+    without it."""
     assert extension_of("IMG_0001.heic") == "HEIC"
     assert extension_of("archive.tar.gz") == "GZ"
     assert extension_of("README") == ""
@@ -80,4 +88,6 @@ def test_extension_and_stem() -> None:
     ],
 )
 def test_is_screenshot(name: str, expected: bool) -> None:
+    """PNGs and files named like macOS screenshots count as screenshots; camera photos and videos do
+    not."""
     assert is_screenshot(name) is expected

@@ -21,6 +21,8 @@ def names_by_key(files: list[PhoneFile]) -> dict[tuple[str, str], list[str]]:
 
 
 def test_live_photo_edit_and_sidecars_form_one_group_with_the_original_as_primary() -> None:
+    """A Live Photo, its edit and their sidecars form one group keyed by the number, with the
+    original photo as its primary."""
     folder = "/DCIM/100APPLE/"
     files = [
         phone_file(folder + name)
@@ -40,6 +42,8 @@ def test_live_photo_edit_and_sidecars_form_one_group_with_the_original_as_primar
 
 
 def test_primary_falls_back_to_video_then_edit_then_first() -> None:
+    """Without the original photo a group's primary is its video, else its edited photo, else its
+    edited video, else its first sidecar."""
     folder = "/DCIM/100APPLE/"
     [video_group] = group_files(
         [phone_file(folder + "IMG_1.AAE"), phone_file(folder + "IMG_1.MOV")]
@@ -66,6 +70,7 @@ def test_primary_falls_back_to_video_then_edit_then_first() -> None:
 
 
 def test_groups_never_cross_folders() -> None:
+    """Files of the same number in two folders form two groups."""
     files = [
         phone_file("/DCIM/100APPLE/IMG_0001.HEIC"),
         phone_file("/DCIM/101APPLE/IMG_0001.HEIC"),
@@ -78,6 +83,8 @@ def test_groups_never_cross_folders() -> None:
 
 
 def test_different_numbers_and_unrelated_names_stay_apart() -> None:
+    """Names that only look alike (another number, a copy suffix, another prefix, no extension) stay
+    in groups of their own, while a FullSizeRender photo and video share one."""
     folder = "/DCIM/100APPLE/"
     files = [
         phone_file(folder + name)
@@ -108,11 +115,13 @@ def test_different_numbers_and_unrelated_names_stay_apart() -> None:
 
 
 def test_names_are_compared_case_sensitively() -> None:
+    """Names that differ only in case are not grouped together."""
     files = [phone_file("/DCIM/100APPLE/IMG_1.HEIC"), phone_file("/DCIM/100APPLE/img_1.MOV")]
     assert len(group_files(files)) == 2
 
 
 def test_group_key() -> None:
+    """The group key drops the extension and the E or O marker of edits and originals."""
     assert group_key("IMG_E1234.HEIC") == "IMG_1234"
     assert group_key("IMG_O1234.AAE") == "IMG_1234"
     assert group_key("IMG_1234.MOV") == "IMG_1234"
@@ -121,6 +130,7 @@ def test_group_key() -> None:
 
 
 def test_duplicate_entries_are_kept_not_dropped() -> None:
+    """Two entries with the same path are both kept in their group, not merged."""
     twice = [
         phone_file("/DCIM/100APPLE/IMG_1.HEIC", size=1),
         phone_file("/DCIM/100APPLE/IMG_1.HEIC", size=2),
@@ -130,6 +140,7 @@ def test_duplicate_entries_are_kept_not_dropped() -> None:
 
 
 def test_empty_input() -> None:
+    """No files make no groups."""
     assert group_files([]) == []
 
 
@@ -152,6 +163,8 @@ _names = st.builds(
 def test_every_file_is_in_exactly_one_group_and_groups_are_consistent(
     entries: list[tuple[str, str]],
 ) -> None:
+    """Every file lands in exactly one group of its folder and key, each primary is a member, and
+    the groups come sorted by folder and key."""
     files = [phone_file(f"{folder}/{name}") for folder, name in entries]
     groups = group_files(files)
     members = [member for group in groups for member in group.members]

@@ -25,6 +25,7 @@ JULY = CaptureDate(datetime(2023, 7, 4, 9, 5, 1), timedelta(hours=2), "exif")
 
 
 def test_default_layout_is_valid_and_uses_year_and_month() -> None:
+    """The default layout is valid and files a photo under year/year-month/name."""
     assert validate_layout(DEFAULT_LAYOUT) == []
     assert render_destination(DEFAULT_LAYOUT, JULY, "IMG_0001.HEIC", "iPhone", "00008110") == (
         PurePosixPath("2023/2023-07/IMG_0001.HEIC")
@@ -32,6 +33,7 @@ def test_default_layout_is_valid_and_uses_year_and_month() -> None:
 
 
 def test_every_placeholder_renders() -> None:
+    """Every placeholder the layout knows renders its value."""
     layout = "{device_name}/{udid}/{year}-{month}-{day} {hour}.{minute}/{stem}_x.{extension}"
     assert validate_layout(layout) == []
     rendered = render_destination(layout, JULY, "IMG_0001.HEIC", "Anna's iPhone", "0000-81A")
@@ -42,6 +44,8 @@ def test_every_placeholder_renders() -> None:
 
 
 def test_the_local_time_of_capture_decides_not_utc() -> None:
+    """The local time of capture decides the folder, not UTC: just after midnight on New Year's Day
+    in Sydney files under the new year."""
     # 00:30 on New Year's Day in Sydney is still 31 December in UTC: it files under the new year.
     sydney = CaptureDate(datetime(2024, 1, 1, 0, 30), timedelta(hours=11), "exif")
     assert render_destination(DEFAULT_LAYOUT, sydney, "IMG_1.HEIC", "p", "u").parts[0] == "2024"
@@ -49,6 +53,7 @@ def test_the_local_time_of_capture_decides_not_utc() -> None:
 
 @pytest.mark.parametrize("year", [1, 1904, 1970, 2100, 9999])
 def test_extreme_years_render(year: int) -> None:
+    """Years from 1 to 9999 render as four digits in the year and month folders."""
     capture = CaptureDate(datetime(year, 1, 2, 3, 4, 5), None, "birth_time")
     path = render_destination(DEFAULT_LAYOUT, capture, "IMG_1.HEIC", "p", "u")
     assert path.parts[0] == f"{year:04d}"
@@ -77,6 +82,8 @@ def test_extreme_years_render(year: int) -> None:
     ],
 )
 def test_validate_layout_names_each_problem(layout: str, problem: str) -> None:
+    """validate_layout names each kind of bad layout, and rendering a bad layout raises
+    LayoutError."""
     problems = validate_layout(layout)
     assert any(problem in text for text in problems), problems
     with pytest.raises(LayoutError):
@@ -87,6 +94,7 @@ def test_validate_layout_names_each_problem(layout: str, problem: str) -> None:
     "layout", ["{name}", "{year}/{stem}.{extension}", "{device_name}/{year}/{month}/{day}-{name}"]
 )
 def test_valid_layouts(layout: str) -> None:
+    """Layouts that end in {name}, or in {stem}.{extension}, are valid."""
     assert validate_layout(layout) == []
 
 
@@ -107,11 +115,15 @@ def test_valid_layouts(layout: str) -> None:
 def test_hostile_device_names_stay_one_safe_component(
     device_name: str, expected_first: str
 ) -> None:
+    """A hostile device name renders as one safe folder name: no separator, no dot name, no control
+    character, no lone surrogate."""
     path = render_destination("{device_name}/{name}", JULY, "IMG_1.HEIC", device_name, "u")
     assert path.parts == (expected_first, "IMG_1.HEIC")
 
 
 def test_long_names_are_cut_to_leave_room_for_a_suffix_and_keep_their_extension() -> None:
+    """A long file name is cut in whole characters to leave room for a collision suffix and keeps
+    its extension; a long folder name is cut to 255 bytes."""
     name = "é" * 127 + ".HEIC"  # 259 bytes: possible in a layout that adds text to the name
     path = render_destination("{year}/{year}-{name}", JULY, name, "p", "u")
     final = path.name
@@ -124,6 +136,7 @@ def test_long_names_are_cut_to_leave_room_for_a_suffix_and_keep_their_extension(
 
 
 def test_group_members_share_a_folder_from_the_primary_date() -> None:
+    """A group's members all go to the folder of the primary's date, each under its own name."""
     files = [
         PhoneFile("/DCIM/100APPLE/IMG_0002.HEIC", 1, 1, 1),
         PhoneFile("/DCIM/100APPLE/IMG_E0002.HEIC", 1, 1, 1),
@@ -139,6 +152,7 @@ def test_group_members_share_a_folder_from_the_primary_date() -> None:
 
 
 def test_capture_date_must_be_naive_and_offsets_plausible() -> None:
+    """A CaptureDate refuses an aware datetime and a UTC offset of a day or more."""
     with pytest.raises(ValueError, match="naive"):
         CaptureDate(datetime(2023, 1, 1).astimezone(), None, "exif")
     with pytest.raises(ValueError, match="offset"):
@@ -160,6 +174,8 @@ _untrusted = st.text(max_size=300)
 def test_rendered_paths_are_always_relative_and_safe(
     name: str, device_name: str, udid: str, local: datetime, layout: str
 ) -> None:
+    """Whatever the untrusted name, device name and UDID, the rendered path is relative, has one
+    part per layout part, and each part is a safe name of at most 255 bytes."""
     path = render_destination(layout, CaptureDate(local, None, "exif"), name, device_name, udid)
     assert not path.is_absolute()
     assert len(path.parts) == layout.count("/") + 1

@@ -14,6 +14,7 @@ from rollkeeper.domain.names import NameRejected, check_phone_name, check_phone_
     ["IMG_0001.HEIC", "IMG_E0001.MOV", "Fête à Noël 🎄.JPG", "a", "x" * 255, "é" * 127],
 )
 def test_ordinary_names_pass_unchanged(name: str) -> None:
+    """Ordinary names, accents and emoji included, up to 255 bytes pass unchanged."""
     assert check_phone_name(name) == name
 
 
@@ -43,6 +44,8 @@ def test_ordinary_names_pass_unchanged(name: str) -> None:
     ],
 )
 def test_hostile_names_are_rejected_with_a_reason(name: str, reason: str) -> None:
+    """Each kind of hostile name is rejected with its reason, in a message that is short printable
+    ASCII whatever the name held."""
     with pytest.raises(NameRejected) as caught:
         check_phone_name(name)
     assert caught.value.reason == reason
@@ -53,6 +56,7 @@ def test_hostile_names_are_rejected_with_a_reason(name: str, reason: str) -> Non
 
 
 def test_name_from_undecodable_bytes_is_rejected() -> None:
+    """A name decoded from bytes that are not UTF-8 is rejected as not_utf8."""
     name = b"IMG_\xff\xfe.HEIC".decode("utf-8", "surrogateescape")
     with pytest.raises(NameRejected) as caught:
         check_phone_name(name)
@@ -64,6 +68,7 @@ def test_name_from_undecodable_bytes_is_rejected() -> None:
     ["/DCIM", "/DCIM/100APPLE", "/DCIM/100APPLE/IMG_0001.HEIC", "/DCIM/202401__/IMG_1.JPG"],
 )
 def test_camera_roll_paths_pass(path: str) -> None:
+    """Absolute paths under /DCIM pass unchanged."""
     assert check_phone_path(path) == path
 
 
@@ -86,6 +91,8 @@ def test_camera_roll_paths_pass(path: str) -> None:
     ],
 )
 def test_bad_paths_are_rejected(path: str, reason: str) -> None:
+    """A path that is relative, outside /DCIM, climbs with .., or holds an empty, NUL, hidden or
+    overlong part is rejected with its reason."""
     with pytest.raises(NameRejected) as caught:
         check_phone_path(path)
     assert caught.value.reason == reason
@@ -93,6 +100,8 @@ def test_bad_paths_are_rejected(path: str, reason: str) -> None:
 
 @given(st.text(max_size=300))
 def test_an_accepted_name_is_one_safe_component(name: str) -> None:
+    """Any accepted name comes back unchanged as one safe path component of at most 255 bytes; any
+    other is rejected with a reason."""
     try:
         checked = check_phone_name(name)
     except NameRejected as rejected:

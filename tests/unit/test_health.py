@@ -38,6 +38,8 @@ def _facts(**changes: object) -> PhoneFacts:
 
 
 def test_staleness_counts_from_the_last_complete_backup() -> None:
+    """A phone becomes stale when its last complete backup is stale_after old, not a moment
+    before."""
     fresh = staleness(NOW - timedelta(days=6, hours=23), NOW - timedelta(days=99), NOW, WEEK)
     assert not fresh.stale
     old = staleness(NOW - WEEK, NOW - timedelta(days=99), NOW, WEEK)
@@ -47,6 +49,7 @@ def test_staleness_counts_from_the_last_complete_backup() -> None:
 
 
 def test_a_phone_never_backed_up_is_stale_from_when_it_was_first_seen() -> None:
+    """A phone never backed up is stale counting from when it was first seen."""
     result = staleness(None, NOW - timedelta(days=8), NOW, WEEK)
     assert result.stale
     assert result.never_completed
@@ -54,10 +57,13 @@ def test_a_phone_never_backed_up_is_stale_from_when_it_was_first_seen() -> None:
 
 
 def test_zero_stale_after_turns_staleness_off() -> None:
+    """A stale_after of zero turns staleness off."""
     assert not staleness(None, NOW - timedelta(days=800), NOW, timedelta(0)).stale
 
 
 def test_a_clock_behind_the_database_does_not_give_negative_ages() -> None:
+    """A clock behind the database's times gives an age of zero, not a negative one, and no
+    staleness."""
     result = staleness(NOW + timedelta(hours=1), NOW, NOW, WEEK)
     assert result.age == timedelta(0)
     assert not result.stale
@@ -69,10 +75,13 @@ def test_a_clock_behind_the_database_does_not_give_negative_ages() -> None:
 def test_complete_means_nothing_pending_or_failed(
     pending: int, failed: int, complete: bool
 ) -> None:
+    """A run is complete only with nothing pending and nothing failed."""
     assert is_complete(pending, failed) is complete
 
 
 def test_backed_up_needs_a_complete_last_run_and_nothing_pending_or_failed() -> None:
+    """A phone is backed up only after a complete last run with nothing pending or failed; otherwise
+    it is not backed up, never backed up, or backing up."""
     assert assess_phone(_facts(), NOW, WEEK).verdict == "backed_up"
     assert assess_phone(_facts(pending=3), NOW, WEEK).verdict == "not_backed_up"
     assert assess_phone(_facts(failed=1), NOW, WEEK).verdict == "not_backed_up"
@@ -85,6 +94,8 @@ def test_backed_up_needs_a_complete_last_run_and_nothing_pending_or_failed() -> 
 
 
 def test_levels_per_phone() -> None:
+    """A failed run or an error state is critical; Don't Trust, failed files or staleness warn; an
+    interrupted run that will resume is OK."""
     assert assess_phone(_facts(), NOW, WEEK).level is CheckLevel.OK
     failed_run = assess_phone(_facts(last_finished_outcome="failed"), NOW, WEEK)
     assert failed_run.level is CheckLevel.CRITICAL
@@ -103,6 +114,8 @@ def test_levels_per_phone() -> None:
 
 
 def test_overall_check_lines_and_exit_codes() -> None:
+    """The overall check exits with the worst level (0 OK, 1 warning, 2 critical) and its summary
+    names the worst reasons."""
     fine = assess_phone(_facts(), NOW, WEEK)
     stale = assess_phone(_facts(udid="U2", name="Bob", last_complete_at=NOW - WEEK), NOW, WEEK)
     ok = overall_check(service_running=True, config_problems=[], state_problem=None, phones=[fine])
@@ -134,6 +147,8 @@ def test_overall_check_lines_and_exit_codes() -> None:
 
 
 def test_stale_notice_fires_once_per_period() -> None:
+    """The stale notice fires once per stale_after period, again for a new stale stretch after a
+    complete backup, and never for a fresh phone."""
     since = NOW - timedelta(days=8)
     current = staleness(since, since, NOW, WEEK)
     assert stale_notice_due(current, None, NOW, WEEK)
@@ -150,6 +165,8 @@ def test_stale_notice_fires_once_per_period() -> None:
 
 
 def test_estimate_remaining() -> None:
+    """The time remaining is extrapolated from the bytes done so far, and is None when nothing is
+    done, no time has passed, or the total is exceeded."""
     assert estimate_remaining(50, 100, timedelta(seconds=10)) == timedelta(seconds=10)
     assert estimate_remaining(0, 100, timedelta(seconds=10)) is None
     assert estimate_remaining(50, 100, timedelta(0)) is None
@@ -157,6 +174,8 @@ def test_estimate_remaining() -> None:
 
 
 def test_archive_check_findings() -> None:
+    """A damaged file found by the archive check is critical and an unreachable archive a warning,
+    which a complete backup after the check clears."""
     from rollkeeper.domain.health import archive_check_findings
 
     checked = NOW - timedelta(hours=1)

@@ -37,6 +37,8 @@ def _entry(name: str, size: int = 10) -> PhoneEntry:
 
 
 def test_archived_only_with_the_same_identity_and_the_file_in_place() -> None:
+    """A phone file counts as archived only with the same identity in the manifest and its archive
+    file in place; a missing file is archive_damaged and another size is a new file, pending."""
     manifest = _manifest(_known("IMG_0001.HEIC", "archived"))
     fine = classify(_entry("IMG_0001.HEIC"), manifest, None, ArchiveCheck(""))
     assert (fine.file_class, fine.archive_path) == ("archived", "2025/IMG_0001.HEIC")
@@ -50,6 +52,8 @@ def test_archived_only_with_the_same_identity_and_the_file_in_place() -> None:
 
 
 def test_pending_failed_excluded_and_rejected() -> None:
+    """Pending and failed files keep their manifest reason, the current filter decides exclusion
+    except for files already archived, and a name refused by the scan is failed with its reason."""
     manifest = _manifest(
         _known("IMG_0002.HEIC", "pending"),
         _known("IMG_0003.HEIC", "failed", "read_error"),
@@ -73,6 +77,8 @@ def test_pending_failed_excluded_and_rejected() -> None:
 
 
 def test_library_assets_reads_dcim_rows_and_skips_the_rest(tmp_path: Path) -> None:
+    """library_assets keeps the Photos library rows under DCIM that are not trashed and skips other
+    folders, climbing names and rows without a folder."""
     import sqlite3
 
     database = tmp_path / "Photos.sqlite"
@@ -99,6 +105,8 @@ def test_library_assets_reads_dcim_rows_and_skips_the_rest(tmp_path: Path) -> No
 
 
 def test_an_unknown_library_schema_is_an_error_not_a_guess(tmp_path: Path) -> None:
+    """A Photos library without the expected columns raises a ValueError naming the column instead
+    of guessing."""
     import sqlite3
 
     import pytest
@@ -112,6 +120,8 @@ def test_an_unknown_library_schema_is_an_error_not_a_guess(tmp_path: Path) -> No
 
 
 def test_a_hostile_library_with_giant_values_is_refused(tmp_path: Path) -> None:
+    """A Photos library row with a giant value is refused with an SQLite error instead of being read
+    into memory."""
     import sqlite3
 
     import pytest

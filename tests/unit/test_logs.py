@@ -34,6 +34,8 @@ def _json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_auto_format_writes_json_lines_with_utc_iso_timestamps_off_a_terminal() -> None:
+    """Off a terminal the auto format writes one JSON object per event, with its fields, its level
+    and a UTC ISO timestamp."""
     stream = io.StringIO()
     configure_logging("info", "auto", stream)
     get_logger("rollkeeper.test").info("file_archived", udid="U1", run_id=7, bytes=1024)
@@ -47,6 +49,7 @@ def test_auto_format_writes_json_lines_with_utc_iso_timestamps_off_a_terminal() 
 
 
 def test_auto_format_renders_for_people_on_a_terminal() -> None:
+    """On a terminal the auto format writes text for people, not JSON."""
     stream = _Terminal()
     configure_logging("info", "auto", stream)
     get_logger().info("backup_started", udid="U1")
@@ -58,6 +61,7 @@ def test_auto_format_renders_for_people_on_a_terminal() -> None:
 
 
 def test_level_filters_events() -> None:
+    """Events below the configured level are not written."""
     stream = io.StringIO()
     configure_logging("warning", "json", stream)
     log = get_logger()
@@ -67,6 +71,8 @@ def test_level_filters_events() -> None:
 
 
 def test_secret_fields_and_pem_blocks_are_redacted() -> None:
+    """Secret fields, nested ones included, and PEM blocks inside text are redacted, while other
+    fields are kept as they are."""
     stream = io.StringIO()
     configure_logging("debug", "json", stream)
     pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----"
@@ -96,6 +102,8 @@ def test_secret_fields_and_pem_blocks_are_redacted() -> None:
 
 
 def test_standard_library_loggers_share_the_format_and_the_redaction() -> None:
+    """Standard library loggers such as pymobiledevice3's write in the same format, with their
+    logger name and PEM blocks redacted."""
     stream = io.StringIO()
     configure_logging("debug", "json", stream)
     logging.getLogger("pymobiledevice3.lockdown").warning(
@@ -108,6 +116,7 @@ def test_standard_library_loggers_share_the_format_and_the_redaction() -> None:
 
 
 def test_exceptions_become_structured_tracebacks_in_json() -> None:
+    """A logged exception becomes a structured traceback in JSON, with its type."""
     stream = io.StringIO()
     configure_logging("info", "json", stream)
     try:
@@ -120,6 +129,7 @@ def test_exceptions_become_structured_tracebacks_in_json() -> None:
 
 
 def test_configuring_twice_keeps_one_handler() -> None:
+    """Configuring logging twice leaves one handler, writing to the last stream only."""
     first, second = io.StringIO(), io.StringIO()
     configure_logging("info", "json", first)
     configure_logging("info", "json", second)
@@ -129,6 +139,7 @@ def test_configuring_twice_keeps_one_handler() -> None:
 
 
 def test_bad_level_and_format_are_refused() -> None:
+    """An unknown log level or format is refused with ValueError."""
     with pytest.raises(ValueError, match="log level"):
         configure_logging("loud")
     with pytest.raises(ValueError, match="log format"):
@@ -150,4 +161,5 @@ def test_bad_level_and_format_are_refused() -> None:
     ],
 )
 def test_secret_field_names(name: str, secret: bool) -> None:
+    """Key, pair record and token field names count as secret; UDIDs, BUIDs and key paths do not."""
     assert is_secret_field(name) is secret

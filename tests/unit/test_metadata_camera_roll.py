@@ -19,6 +19,8 @@ from tests.media import make_camera_roll, phone_paths
 
 
 def test_camera_roll_files_are_what_the_description_says(tmp_path: Path) -> None:
+    """Every file the camera roll factory writes has the path, size, birth time, kind, unique
+    content and capture date its description gives, as the real readers find them."""
     roll = make_camera_roll(tmp_path, big_video_bytes=6 * 1024 * 1024 + 3, birth_zone=UTC)
     names = sorted(item.name for item in roll.files)
     assert names == sorted(
@@ -51,6 +53,8 @@ def test_camera_roll_files_are_what_the_description_says(tmp_path: Path) -> None
 
 
 def test_camera_roll_groups_match_the_domain_grouping(tmp_path: Path) -> None:
+    """The camera roll's groups are the ones the domain's grouping finds, and each group renders
+    into one folder."""
     roll = make_camera_roll(tmp_path, first_number=41, folder="101APPLE", birth_zone=UTC)
     files = [
         PhoneFile(item.phone_path, item.size, item.birth_time_ns, item.birth_time_ns)
@@ -86,6 +90,8 @@ def test_camera_roll_groups_match_the_domain_grouping(tmp_path: Path) -> None:
 
 
 def test_a_variant_gives_the_same_names_with_other_bytes(tmp_path: Path) -> None:
+    """A roll made again has the same bytes, while a variant or another file time gives the same
+    names with other bytes."""
     first = make_camera_roll(tmp_path / "a", birth_zone=UTC)
     again = make_camera_roll(tmp_path / "b", birth_zone=UTC)
     rolled = make_camera_roll(tmp_path / "c", birth_zone=UTC, variant="new phone")

@@ -52,16 +52,19 @@ MINUS_FIVE = timezone(timedelta(hours=-5))
 def test_exif_date_and_offset_from_every_photo_format(
     tmp_path: Path, maker: Callable[..., Path], name: str
 ) -> None:
+    """JPEG, HEIC, PNG and DNG files give their EXIF date with its UTC offset."""
     path = maker(tmp_path / name, TAKEN, PLUS_TWO)
     assert read_capture_date(path, MediaKind.PHOTO) == CaptureDate(TAKEN, PLUS_TWO, "exif")
 
 
 def test_exif_date_without_offset_is_local_time_with_unknown_offset(tmp_path: Path) -> None:
+    """An EXIF date without an offset is the local time with the offset unknown."""
     path = make_jpeg(tmp_path / "IMG_1.JPG", TAKEN)
     assert read_capture_date(path, MediaKind.PHOTO) == CaptureDate(TAKEN, None, "exif")
 
 
 def test_jpeg_years_older_than_its_file_time_keeps_its_exif_date(tmp_path: Path) -> None:
+    """A JPEG taken years before its file time files under its EXIF year and month."""
     path = make_jpeg(tmp_path / "IMG_1.JPG", datetime(2009, 2, 3, 4, 5, 6), timedelta(hours=-8))
     capture = read_capture_date(path, MediaKind.PHOTO)
     assert capture is not None
@@ -75,12 +78,14 @@ def test_jpeg_years_older_than_its_file_time_keeps_its_exif_date(tmp_path: Path)
     "raw_date", ["0000:00:00 00:00:00", "    :  :     :  :  ", "2023:13:45 25:61:00", "garbage"]
 )
 def test_unknown_or_impossible_exif_dates_are_none(tmp_path: Path, raw_date: str) -> None:
+    """Zeroed, blank, impossible or garbage EXIF dates give no date."""
     path = make_jpeg(tmp_path / "IMG_1.JPG", None, raw_date=raw_date)
     assert read_capture_date(path, MediaKind.PHOTO) is None
 
 
 @pytest.mark.parametrize("year", [1970, 2100])
 def test_far_dates_are_data(tmp_path: Path, year: int) -> None:
+    """EXIF dates in 1970 and 2100 are kept as dates and file under their year."""
     taken = datetime(year, 1, 1, 0, 0, 0)
     path = make_jpeg(tmp_path / "IMG_1.JPG", taken, timedelta(0))
     capture = read_capture_date(path, MediaKind.PHOTO)
@@ -89,11 +94,13 @@ def test_far_dates_are_data(tmp_path: Path, year: int) -> None:
 
 
 def test_photos_without_exif_have_no_date(tmp_path: Path) -> None:
+    """A photo without EXIF gives no date."""
     png = make_png_screenshot(tmp_path / "IMG_1.PNG", None, exif=False)
     assert read_capture_date(png, MediaKind.PHOTO) is None
 
 
 def test_heic_written_with_libheif_base_offsets_gives_none_not_an_error(tmp_path: Path) -> None:
+    """A HEIC written with libheif's iloc base offsets gives no date instead of an error."""
     # exifread ignores iloc base_offset (iPhones do not use it); such files fall back to the
     # birth time. Documented in docs/layout.md.
     path = make_heic(tmp_path / "IMG_1.HEIC", TAKEN, PLUS_TWO, apple_iloc=False)
@@ -104,6 +111,8 @@ def test_heic_written_with_libheif_base_offsets_gives_none_not_an_error(tmp_path
 
 
 def test_apple_creationdate_is_the_local_time_with_its_offset(tmp_path: Path) -> None:
+    """A video's Apple creation date gives the local time with its own offset, whatever the zone
+    given."""
     path = make_video(
         tmp_path / "IMG_1.MOV",
         created_utc=(TAKEN - PLUS_TWO).replace(tzinfo=UTC),
@@ -115,6 +124,7 @@ def test_apple_creationdate_is_the_local_time_with_its_offset(tmp_path: Path) ->
 
 
 def test_mvhd_utc_time_becomes_local_in_the_given_zone(tmp_path: Path) -> None:
+    """A video with only mvhd's UTC time is dated in the local time of the zone given."""
     path = make_video(
         tmp_path / "IMG_1.MP4", created_utc=datetime(2021, 1, 1, 3, 0, tzinfo=UTC), brand=b"mp42"
     )
@@ -124,6 +134,7 @@ def test_mvhd_utc_time_becomes_local_in_the_given_zone(tmp_path: Path) -> None:
 
 
 def test_moov_before_mdat_and_mp4_brand(tmp_path: Path) -> None:
+    """An MP4 with moov before mdat gives its Apple creation date."""
     path = make_video(
         tmp_path / "IMG_1.MP4",
         created_utc=datetime(2001, 1, 1, tzinfo=UTC),
@@ -138,6 +149,7 @@ def test_moov_before_mdat_and_mp4_brand(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("year", [1970, 2100])
 def test_far_video_dates_are_data(tmp_path: Path, year: int) -> None:
+    """Video dates in 1970 and 2100 are kept as dates."""
     path = make_video(tmp_path / "IMG_1.MOV", created_utc=datetime(year, 6, 1, tzinfo=UTC))
     assert read_capture_date(path, MediaKind.VIDEO, zone=UTC) == CaptureDate(
         datetime(year, 6, 1), timedelta(0), "quicktime"
@@ -145,11 +157,14 @@ def test_far_video_dates_are_data(tmp_path: Path, year: int) -> None:
 
 
 def test_video_without_any_date_is_none(tmp_path: Path) -> None:
+    """A video with no date in it gives none."""
     path = make_video(tmp_path / "IMG_1.MOV", created_utc=None)
     assert read_capture_date(path, MediaKind.VIDEO) is None
 
 
 def test_a_huge_video_is_not_read_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The date of a 5 GiB video with moov at the end is found within a 256 KiB read budget: mdat is
+    skipped, not read."""
     # 5 GiB (sparse) with moov at the end, as iPhones write it. With the read budget cut to
     # 256 KiB the date is still found: the parser seeks over mdat instead of reading it.
     monkeypatch.setattr(metadata, "MAX_READ_BYTES", 256 * 1024)
@@ -167,6 +182,7 @@ def test_a_huge_video_is_not_read_through(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_the_read_budget_is_enforced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that needs more reads than the budget allows gives no date."""
     path = make_jpeg(tmp_path / "IMG_1.JPG", TAKEN, PLUS_TWO)
     assert read_capture_date(path, MediaKind.PHOTO) is not None
     monkeypatch.setattr(metadata, "MAX_READ_CALLS", 2)
@@ -231,12 +247,15 @@ _GOOD_MVHD = mvhd(datetime(2019, 5, 6, 7, 8, 9, tzinfo=UTC))
 def test_hostile_files_give_none_or_a_date_never_an_error(
     tmp_path: Path, name: str, content: bytes, kind: MediaKind, expected: CaptureDate | None
 ) -> None:
+    """Empty, foreign, giant-tag, zero-size-atom, huge-atom, many-atom and deeply nested files give
+    no date or the right one, never an error."""
     path = tmp_path / name
     path.write_bytes(content)
     assert read_capture_date(path, kind, zone=UTC) == expected
 
 
 def test_broken_apple_keys_still_leave_the_mvhd_date(tmp_path: Path) -> None:
+    """Broken Apple metadata keys still leave the mvhd date."""
     handler = atom(b"hdlr", b"\x00" * 8, b"mdta", b"\x00" * 13)
     keys = atom(b"keys", b"\x00" * 4, struct.pack(">I", 0xFFFFFFFF), b"\x00\x00\x00\x09mdta")
     path = tmp_path / "IMG_1.MOV"
@@ -247,6 +266,7 @@ def test_broken_apple_keys_still_leave_the_mvhd_date(tmp_path: Path) -> None:
 
 
 def test_a_fifo_or_a_folder_gives_none_without_blocking(tmp_path: Path) -> None:
+    """A FIFO or a folder gives no date, without blocking."""
     fifo = tmp_path / "IMG_1.MOV"
     os.mkfifo(fifo)
     assert read_capture_date(fifo, MediaKind.VIDEO) is None
@@ -254,6 +274,7 @@ def test_a_fifo_or_a_folder_gives_none_without_blocking(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_sidecars_give_none(tmp_path: Path) -> None:
+    """A missing file and a sidecar give no date."""
     assert read_capture_date(tmp_path / "gone.JPG", MediaKind.PHOTO) is None
     assert read_capture_date(tmp_path / "gone.MOV", MediaKind.VIDEO) is None
     sidecar = tmp_path / "IMG_1.AAE"
@@ -306,6 +327,8 @@ def _same_moment(found: CaptureDate, expected: CaptureDate) -> bool:
 def test_every_truncation_gives_none_or_a_date(
     tmp_path: Path, sample_files: dict[str, tuple[bytes, MediaKind]], fmt: str
 ) -> None:
+    """A file cut at any length gives no date or the same moment, never a wrong date, and the whole
+    file gives the full date."""
     content, kind = sample_files[fmt]
     expected = CaptureDate(TAKEN, PLUS_TWO, "exif" if kind is MediaKind.PHOTO else "quicktime")
     if fmt == "mp4":  # mvhd only: UTC, shown in the zone asked for
@@ -333,6 +356,7 @@ def test_corrupted_bytes_give_none_or_a_date(
     fmt: str,
     flips: list[tuple[float, int]],
 ) -> None:
+    """Files with corrupted bytes give no date or a date, never an error."""
     content, kind = sample_files[fmt]
     mutated = bytearray(content)
     # Corrupt the header region most: that is where the parsers make decisions.
@@ -348,6 +372,8 @@ def test_corrupted_bytes_give_none_or_a_date(
 
 
 def test_parse_exif_and_apple_dates() -> None:
+    """EXIF and Apple date texts parse with their offsets; an implausible offset is dropped, and an
+    impossible or foreign text gives no date."""
     assert parse_exif_date("2023:07:14 18:32:05", "+02:00") == CaptureDate(TAKEN, PLUS_TWO, "exif")
     assert parse_exif_date("2023:07:14 18:32:05\x00", "-05:30") == CaptureDate(
         TAKEN, -timedelta(hours=5, minutes=30), "exif"
@@ -361,6 +387,7 @@ def test_parse_exif_and_apple_dates() -> None:
 
 
 def test_fallback_uses_the_birth_time_in_the_zone() -> None:
+    """The fallback dates a file by its birth time in the zone given, with that zone's offset."""
     birth = int(datetime(2021, 1, 1, 3, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
     assert capture_date_fallback(birth, MINUS_FIVE) == CaptureDate(
         datetime(2020, 12, 31, 22, 0), timedelta(hours=-5), "birth_time"
@@ -370,6 +397,7 @@ def test_fallback_uses_the_birth_time_in_the_zone() -> None:
 
 @pytest.mark.parametrize("birth_ns", [0, -1, 2**63 - 1, -(2**63), 4_102_444_800 * 10**9])
 def test_fallback_never_fails_on_extreme_birth_times(birth_ns: int) -> None:
+    """The fallback gives a date that renders for any birth time, however extreme."""
     capture = capture_date_fallback(birth_ns, UTC)
     assert capture.source == "birth_time"
     render_destination(DEFAULT_LAYOUT, capture, "IMG_1.HEIC", "p", "u")

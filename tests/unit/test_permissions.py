@@ -22,6 +22,8 @@ def mode(path: Path) -> int:
 
 
 def test_ensure_private_dir_creates_missing_parents_private(tmp_path: Path) -> None:
+    """ensure_private_dir creates each missing folder 0700 and leaves the mode of an existing parent
+    alone."""
     tmp_path.chmod(0o755)
     target = tmp_path / "state" / "rollkeeper" / "pairing"
 
@@ -33,6 +35,7 @@ def test_ensure_private_dir_creates_missing_parents_private(tmp_path: Path) -> N
 
 
 def test_ensure_private_dir_tightens_an_existing_folder(tmp_path: Path) -> None:
+    """ensure_private_dir tightens an existing 0755 folder to 0700."""
     target = tmp_path / "state"
     target.mkdir(mode=0o755)
     target.chmod(0o755)
@@ -43,6 +46,8 @@ def test_ensure_private_dir_tightens_an_existing_folder(tmp_path: Path) -> None:
 
 
 def test_ensure_private_dir_refuses_a_file_in_the_way(tmp_path: Path) -> None:
+    """ensure_private_dir raises NotADirectoryError when a file stands where a folder, or one of its
+    parents, should be."""
     (tmp_path / "state").write_text("not a folder")
 
     with pytest.raises(NotADirectoryError):
@@ -52,6 +57,7 @@ def test_ensure_private_dir_refuses_a_file_in_the_way(tmp_path: Path) -> None:
 
 
 def test_write_private_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
+    """write_private_file writes 0600 even under umask 000, and leaves no temporary file behind."""
     target = tmp_path / "pair.plist"
     previous = os.umask(0o000)
     try:
@@ -65,6 +71,7 @@ def test_write_private_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
 
 
 def test_write_private_file_replaces_and_tightens(tmp_path: Path) -> None:
+    """write_private_file replaces an existing 0644 file's content and tightens it to 0600."""
     target = tmp_path / "pair.plist"
     target.write_bytes(b"old")
     target.chmod(0o644)
@@ -76,6 +83,7 @@ def test_write_private_file_replaces_and_tightens(tmp_path: Path) -> None:
 
 
 def test_make_private(tmp_path: Path) -> None:
+    """make_private sets a file to 0600 and a folder to 0700."""
     database = tmp_path / "state.db"
     database.write_bytes(b"")
     database.chmod(0o644)
@@ -91,6 +99,8 @@ def test_make_private(tmp_path: Path) -> None:
 
 
 def test_private_umask_covers_files_made_by_anyone_in_the_process(tmp_path: Path) -> None:
+    """After set_private_umask, files created by any library in the process, SQLite's included, are
+    0600."""
     # In a child, so that the test process keeps its own umask.
     code = (
         "import sys, sqlite3\n"

@@ -42,6 +42,8 @@ def receive(receiver: socket.socket) -> str:
 
 
 def test_each_message_arrives_as_one_datagram(manager_socket: tuple[socket.socket, str]) -> None:
+    """Each notification (ready, status, reloading, watchdog, extend timeout, stopping) arrives as
+    one datagram with systemd's assignment."""
     receiver, address = manager_socket
     notifier = ServiceNotifier.from_environment({"NOTIFY_SOCKET": address})
     assert notifier.enabled
@@ -67,6 +69,7 @@ def test_each_message_arrives_as_one_datagram(manager_socket: tuple[socket.socke
 def test_status_with_newlines_stays_one_assignment(
     manager_socket: tuple[socket.socket, str],
 ) -> None:
+    """A status text with a newline stays one assignment, so it cannot smuggle another one in."""
     receiver, address = manager_socket
     notifier = ServiceNotifier.from_environment({"NOTIFY_SOCKET": address})
 
@@ -78,6 +81,7 @@ def test_status_with_newlines_stays_one_assignment(
 
 @pytest.mark.skipif(sys.platform != "linux", reason="abstract AF_UNIX names exist on Linux only")
 def test_abstract_socket_name() -> None:
+    """A NOTIFY_SOCKET starting with @ reaches an abstract AF_UNIX socket."""
     name = f"rollkeeper-test-{uuid.uuid4().hex}"
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(b"\0" + name.encode())
@@ -110,6 +114,8 @@ def test_a_child_process_reports_through_the_inherited_environment(
 
 
 def test_without_notify_socket_it_is_a_quiet_no_op() -> None:
+    """Without NOTIFY_SOCKET the notifier is disabled, has no watchdog interval, and its calls do
+    nothing and log nothing."""
     notifier = ServiceNotifier.from_environment({})
 
     assert not notifier.enabled
@@ -122,6 +128,7 @@ def test_without_notify_socket_it_is_a_quiet_no_op() -> None:
 
 
 def test_a_vanished_manager_is_logged_once_and_never_raises(short_dir: Path) -> None:
+    """A notify socket that is gone is logged once as a warning naming it, and no call raises."""
     notifier = ServiceNotifier.from_environment({"NOTIFY_SOCKET": str(short_dir / "gone")})
 
     with capture_logs() as logs:
@@ -149,6 +156,8 @@ def test_a_vanished_manager_is_logged_once_and_never_raises(short_dir: Path) -> 
 def test_watchdog_interval_is_half_the_timeout_for_this_process_only(
     environ: dict[str, str], expected: float | None
 ) -> None:
+    """The watchdog interval is half of WATCHDOG_USEC, and there is none when the value is zero or
+    unreadable or WATCHDOG_PID names another process."""
     notifier = ServiceNotifier.from_environment({"NOTIFY_SOCKET": "/nonexistent", **environ})
     assert notifier.watchdog_interval_seconds == expected
 

@@ -15,6 +15,7 @@ import pytest
 from rollkeeper.host.unit_install import (
     InstallInputs,
     MakeDir,
+    Platform,
     RunCommand,
     ServiceInstallError,
     ServicePlan,
@@ -42,9 +43,9 @@ class Manager:
         return subprocess.CompletedProcess(list(argv), code, "", stderr)
 
 
-def inputs(home: Path, platform: str = "linux") -> InstallInputs:
+def inputs(home: Path, platform: Platform = "linux") -> InstallInputs:
     return InstallInputs(
-        platform=platform,  # type: ignore[arg-type]
+        platform=platform,
         command=("/opt/rk/bin/rollkeeper",),
         config_path=home / "rollkeeper.toml",
         archive_path=home / "Pictures" / "iPhone",
@@ -60,6 +61,9 @@ def mode(path: Path) -> int:
 
 
 def test_linux_install_writes_the_unit_then_enables_and_restarts(tmp_path: Path) -> None:
+    """A Linux install writes the user unit, then reloads, enables and restarts it in that order,
+    and creates the private state folders and the archive without touching the user's existing
+    folders."""
     (tmp_path / "Pictures").mkdir(mode=0o755)
     (tmp_path / "Pictures").chmod(0o755)
     manager = Manager()
@@ -80,6 +84,8 @@ def test_linux_install_writes_the_unit_then_enables_and_restarts(tmp_path: Path)
 
 
 def test_macos_install_replaces_a_loaded_agent(tmp_path: Path) -> None:
+    """A macOS install writes the agent's plist and replaces a loaded agent (bootout, enable,
+    bootstrap), going on when bootout finds none loaded."""
     # bootout of an agent that is not loaded fails; that must not stop the install.
     manager = Manager({"launchctl bootout gui/1000/org.rollkeeper.agent": (3, "No such process")})
 
@@ -98,6 +104,8 @@ def test_macos_install_replaces_a_loaded_agent(tmp_path: Path) -> None:
 
 
 def test_a_missing_user_bus_explains_linger(tmp_path: Path) -> None:
+    """A systemctl failure for lack of a user bus stops the install with systemctl's words and the
+    loginctl enable-linger advice, running nothing after it."""
     manager = Manager(
         {"systemctl --user daemon-reload": (1, "Failed to connect to bus: No medium found")}
     )
@@ -111,6 +119,8 @@ def test_a_missing_user_bus_explains_linger(tmp_path: Path) -> None:
 
 
 def test_uninstall_removes_the_unit_and_keeps_the_data(tmp_path: Path) -> None:
+    """Uninstall disables the service and removes its unit, tolerating a unit that is not loaded,
+    and keeps the state and the archive."""
     (tmp_path / "Pictures").mkdir()
     execute_plan(plan_install(inputs(tmp_path), True), runner=Manager(), echo=lambda _: None)
     manager = Manager({"systemctl --user disable --now rollkeeper.service": (1, "not loaded")})
@@ -128,6 +138,8 @@ def test_uninstall_removes_the_unit_and_keeps_the_data(tmp_path: Path) -> None:
 
 
 def test_a_file_where_a_private_folder_belongs_stops_the_plan(tmp_path: Path) -> None:
+    """A file where a private folder belongs stops the plan before any service-manager command
+    runs."""
     blocker = tmp_path / "state"
     blocker.write_text("a file, not a folder")
     plan = ServicePlan("linux", tmp_path / "unit")
@@ -140,6 +152,7 @@ def test_a_file_where_a_private_folder_belongs_stops_the_plan(tmp_path: Path) ->
 
 
 def test_writable_roots_drop_nested_and_repeated_folders() -> None:
+    """writable_roots keeps each folder once and drops those inside another one."""
     roots = writable_roots(
         [
             Path("/data/photos"),
@@ -152,6 +165,8 @@ def test_writable_roots_drop_nested_and_repeated_folders() -> None:
 
 
 def test_rollkeeper_command_prefers_the_running_script(tmp_path: Path) -> None:
+    """The service's command is the running script, else rollkeeper on PATH, else this interpreter
+    with -m rollkeeper."""
     script = tmp_path / "bin" / "rollkeeper"
     assert rollkeeper_command(str(script), which=lambda _: None) == [str(script)]
     assert rollkeeper_command("rollkeeper", which=lambda _: "/usr/bin/rollkeeper") == [
@@ -163,6 +178,8 @@ def test_rollkeeper_command_prefers_the_running_script(tmp_path: Path) -> None:
 
 
 def test_exec_start_argv_undoes_the_unit_quoting(tmp_path: Path) -> None:
+    """exec_start_argv gives back the exact arguments of a unit whose paths hold quotes, %, $ and
+    backslashes."""
     odd = tmp_path / 'it\'s 100% "$HOME"\\x'
     command = (str(odd / "rollkeeper"),)
     config = odd / "my $config.toml"
@@ -174,6 +191,8 @@ def test_exec_start_argv_undoes_the_unit_quoting(tmp_path: Path) -> None:
 
 
 def test_exec_start_argv_refuses_what_it_cannot_expand() -> None:
+    """exec_start_argv refuses a systemd specifier, a variable, or a unit without exactly one
+    ExecStart, instead of guessing."""
     with pytest.raises(ValueError, match="specifier"):
         exec_start_argv("ExecStart=%h/bin/rollkeeper run\n")
     with pytest.raises(ValueError, match="variable"):

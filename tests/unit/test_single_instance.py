@@ -61,6 +61,8 @@ def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
 def test_a_second_holder_is_refused_with_the_file_and_pid(
     holder: tuple[subprocess.Popen[str], Path],
 ) -> None:
+    """While another process holds the lock, acquiring it raises AlreadyRunningError naming the lock
+    file and the holder's pid."""
     process, lock_path = holder
 
     with pytest.raises(AlreadyRunningError) as refused:
@@ -75,6 +77,7 @@ def test_a_second_holder_is_refused_with_the_file_and_pid(
 
 
 def test_a_third_process_is_refused_too(holder: tuple[subprocess.Popen[str], Path]) -> None:
+    """A further process is refused too and says which process holds which file."""
     process, lock_path = holder
 
     contender = subprocess.run(
@@ -91,6 +94,7 @@ def test_a_third_process_is_refused_too(holder: tuple[subprocess.Popen[str], Pat
 def test_the_lock_is_free_after_the_holder_is_killed_hard(
     holder: tuple[subprocess.Popen[str], Path],
 ) -> None:
+    """The lock is free at once after its holder is killed with SIGKILL, and can be taken."""
     process, lock_path = holder
 
     os.kill(process.pid, signal.SIGKILL)
@@ -106,6 +110,7 @@ def test_the_lock_is_free_after_the_holder_is_killed_hard(
 
 
 def test_the_lock_is_free_after_a_clean_exit(holder: tuple[subprocess.Popen[str], Path]) -> None:
+    """The lock is free after its holder exits normally."""
     process, lock_path = holder
 
     assert process.stdin is not None
@@ -118,6 +123,7 @@ def test_the_lock_is_free_after_a_clean_exit(holder: tuple[subprocess.Popen[str]
 
 
 def test_release_lets_another_process_in(tmp_path: Path) -> None:
+    """After release another process acquires the lock."""
     lock_path = tmp_path / "state.db.lock"
     lock = InstanceLock(lock_path)
     lock.acquire()
@@ -135,6 +141,8 @@ def test_release_lets_another_process_in(tmp_path: Path) -> None:
 
 
 def test_lock_file_is_private_and_names_the_holder(tmp_path: Path) -> None:
+    """The lock file is made 0600 and holds the holder's pid while held, and names nobody after
+    release."""
     lock_path = tmp_path / "state.db.lock"
     lock_path.write_text("stale\n")
     lock_path.chmod(0o644)
@@ -147,6 +155,7 @@ def test_lock_file_is_private_and_names_the_holder(tmp_path: Path) -> None:
 
 
 def test_nobody_holds_a_lock_file_that_does_not_exist(tmp_path: Path) -> None:
+    """A lock file that does not exist is held by nobody."""
     assert InstanceLock.holder_pid(tmp_path / "missing.lock") is None
     assert not InstanceLock.is_held(tmp_path / "missing.lock")
 

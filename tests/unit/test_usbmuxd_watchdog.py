@@ -72,6 +72,8 @@ def run_one(watchdog: UsbmuxdWatchdog, event: AppleUsbEvent) -> None:
 
 
 def test_unreachable_usbmuxd_is_logged_and_notified_once_per_outage() -> None:
+    """An iPhone plugged in while usbmuxd stays unreachable past the grace period is logged as an
+    error and notified once per outage, with the address and how to install usbmuxd."""
     recorder = Recorder(itertools.repeat(False))
     watchdog = make_watchdog(recorder)
 
@@ -94,6 +96,7 @@ def test_unreachable_usbmuxd_is_logged_and_notified_once_per_outage() -> None:
 
 
 def test_usbmuxd_that_comes_up_within_the_grace_period_is_fine() -> None:
+    """A usbmuxd that comes up within the grace period causes no notification, only a debug line."""
     # usbmuxd's own udev rule starts it on the same plug-in: the first checks may fail.
     recorder = Recorder(iter([False, True]))
     watchdog = make_watchdog(recorder, grace_seconds=100.0)
@@ -107,6 +110,7 @@ def test_usbmuxd_that_comes_up_within_the_grace_period_is_fine() -> None:
 
 
 def test_a_new_outage_after_usbmuxd_was_back_is_reported_again() -> None:
+    """Once usbmuxd was back, a fresh outage is notified again: the limit is one per outage."""
     recorder = Recorder(iter([False] * 4 + [True] + [False] * 4))
     watchdog = make_watchdog(recorder)
 
@@ -118,6 +122,7 @@ def test_a_new_outage_after_usbmuxd_was_back_is_reported_again() -> None:
 
 
 def test_other_apple_devices_and_removals_are_not_checked() -> None:
+    """Other Apple devices and removals cause no check and no notification."""
     recorder = Recorder(itertools.repeat(False))
     watchdog = make_watchdog(recorder)
 
@@ -129,6 +134,8 @@ def test_other_apple_devices_and_removals_are_not_checked() -> None:
 
 
 def test_close_ends_a_check_at_once_without_reporting() -> None:
+    """close ends a check in progress at once, without reporting, and a closed watchdog starts no
+    new check."""
     started = threading.Event()
 
     def reachable() -> bool:
@@ -155,6 +162,8 @@ def test_close_ends_a_check_at_once_without_reporting() -> None:
 
 
 def test_a_failing_notifier_does_not_hide_the_error() -> None:
+    """A notifier that raises is logged after the usbmuxd error, which is still logged."""
+
     def broken_notify(title: str, body: str) -> None:
         raise RuntimeError("no desktop session")
 
@@ -180,6 +189,8 @@ def short_dir() -> Iterator[Path]:
 
 
 def test_reachable_unix_socket(short_dir: Path) -> None:
+    """The probe finds a listening UNIX socket reachable (also written UNIX:path), and a closed or
+    missing one unreachable."""
     path = short_dir / "usbmuxd"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(str(path))
@@ -192,6 +203,8 @@ def test_reachable_unix_socket(short_dir: Path) -> None:
 
 
 def test_reachable_tcp_address() -> None:
+    """The probe finds a listening TCP address reachable, and the same port once closed
+    unreachable."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(4)
@@ -201,6 +214,8 @@ def test_reachable_tcp_address() -> None:
 
 
 def test_address_resolution_follows_pymobiledevice3() -> None:
+    """The usbmuxd address is the configured one, else USBMUXD_SOCKET_ADDRESS, else
+    /var/run/usbmuxd, and parses into UNIX or TCP as pymobiledevice3 does."""
     assert resolve_usbmuxd_address("/tmp/mux", {}) == "/tmp/mux"
     assert resolve_usbmuxd_address(None, {"USBMUXD_SOCKET_ADDRESS": "127.0.0.1:27015"}) == (
         "127.0.0.1:27015"
@@ -224,6 +239,8 @@ def test_event_from_kernel_product_alone() -> None:
 
 
 def test_event_prefers_udev_ids_and_serial() -> None:
+    """udev's vendor, model and serial properties win over the sysfs attributes, the model read in
+    lower case."""
     event = apple_usb_event_from_udev(
         "add",
         {"ID_VENDOR_ID": "05ac", "ID_MODEL_ID": "12A8", "ID_SERIAL_SHORT": "abc"},
@@ -234,6 +251,7 @@ def test_event_prefers_udev_ids_and_serial() -> None:
 
 
 def test_event_from_sysfs_attributes_when_properties_are_missing() -> None:
+    """Without udev properties the sysfs attributes give the product and the serial."""
     event = apple_usb_event_from_udev(
         "add", {}, {"idVendor": "05ac", "idProduct": "12ab", "serial": "s"}, "/sys/x"
     )
@@ -241,6 +259,8 @@ def test_event_from_sysfs_attributes_when_properties_are_missing() -> None:
 
 
 def test_other_vendors_are_not_apple_events() -> None:
+    """Devices of other vendors, or without any ids, are not Apple events, and an unknown product is
+    not a mobile device."""
     assert apple_usb_event_from_udev("add", {"PRODUCT": "781/5581/100"}, {}, "/sys/x") is None
     assert apple_usb_event_from_udev("add", {}, {}, "/sys/x") is None
     assert not AppleUsbEvent("add", "zz", None, "/sys/x").is_mobile_device
