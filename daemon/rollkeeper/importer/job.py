@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.device.errors import PhoneNotRespondingError, PhoneUnavailableError
 from rollkeeper.device.phone_files import FileNotOnPhoneError, PhoneReadError
 from rollkeeper.device.scan import Scanner, ScanResult
@@ -52,8 +53,6 @@ log = structlog.get_logger("rollkeeper.backup")
 #: How often byte progress within a file is saved for ``status`` (once per file otherwise).
 PROGRESS_SAVE_INTERVAL_SECONDS = 1.0
 
-#: Where work in progress lives, inside the archive (same filesystem as the final files).
-WORK_FOLDER = ".rollkeeper"
 #: Groups downloaded ahead of the one being placed, at most (see BackupRun._copy_groups): a few
 #: are enough to keep the link busy while the disk catches up; partials wait on disk, not in RAM.
 DOWNLOAD_AHEAD_GROUPS = 4
@@ -117,7 +116,7 @@ def partial_path(archive_root: Path, udid: str, entry: ManifestEntry) -> Path:
     identity = f"{udid}\0{entry.folder}\0{entry.name}\0{entry.size}\0{entry.birth_time_ns}"
     key = _text_hash(identity)[:40]
     device_key = _text_hash(udid)[:16]
-    return archive_root / WORK_FOLDER / "partial" / device_key / f"{key}.partial"
+    return archive_root / WORKING_FOLDER_NAME / "partial" / device_key / f"{key}.partial"
 
 
 def _phone_file(entry: ManifestEntry) -> PhoneFile:
