@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from rollkeeper.store import RunCounts, StateDamagedError, StateStore
+from rollkeeper.store.archive_queries import largest_entry_size
 from rollkeeper.store.migrations import MIGRATIONS, schema_version
+from rollkeeper.store.reports import Reports
 
 
 def test_new_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
@@ -108,3 +110,19 @@ def test_garbage_file_is_reported_as_damaged(tmp_path: Path) -> None:
     with pytest.raises(StateDamagedError) as caught:
         StateStore.open(path)
     assert str(path) in str(caught.value)
+
+
+def test_reports_and_archive_queries_run_on_the_stores_own_connection(tmp_path: Path) -> None:
+    """The queries behind status, history and verify share the store's one connection: inside
+    a transaction not yet committed they already see its writes, which another connection to
+    the same file does not."""
+    path = tmp_path / "s.sqlite3"
+    store = StateStore.open(path)
+    other = StateStore.open(path, read_only=True)
+    with store.transaction():
+        store.record_device_seen("U1", name="x")
+        store.add_archive_entry("2024/a.jpg", "aa", "blake3", 5, "adopted")
+        assert Reports.for_store(store).known_udids() == ["U1"]
+        assert largest_entry_size(store) == 5
+        assert other.devices() == []
+    assert [device.udid for device in other.devices()] == ["U1"]

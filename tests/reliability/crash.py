@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.importer.hashing import hash_file
-from rollkeeper.importer.job import WORK_FOLDER
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from tests import media
@@ -133,7 +133,7 @@ def _crash_chain(
             problems.extend(check.problems)
             # After a complete run every file is archived: a partial left over is a lost copy
             # of a file's worth of disk space, never cleaned up.
-            leftovers = sorted((archive / WORK_FOLDER).rglob("*.partial"))
+            leftovers = sorted((archive / WORKING_FOLDER_NAME).rglob("*.partial"))
             if leftovers:
                 problems.append(f"{len(leftovers)} partial(s) left after a complete run")
             if trial > 0:

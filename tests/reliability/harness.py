@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.device.session import SessionSettings
 from rollkeeper.importer.hashing import hash_file
-from rollkeeper.importer.job import WORK_FOLDER, BackupSettings, RunResult
+from rollkeeper.importer.job import BackupSettings, RunResult
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import ARCHIVED, StateStore
 
@@ -63,7 +64,7 @@ def archive_files(archive: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted(archive.rglob("*")):
         relative = path.relative_to(archive)
-        if relative.parts and relative.parts[0] == WORK_FOLDER:
+        if relative.parts and relative.parts[0] == WORKING_FOLDER_NAME:
             continue
         if path.is_file() or path.is_symlink():
             found[str(relative)] = hash_file(path)
@@ -75,7 +76,7 @@ def stray_partials(archive: Path) -> list[Path]:
     return [
         path
         for path in archive.rglob("*.partial")
-        if path.relative_to(archive).parts[0] != WORK_FOLDER
+        if path.relative_to(archive).parts[0] != WORKING_FOLDER_NAME
     ]
 
 
@@ -111,7 +112,7 @@ def check_archive(
         problems.append(f"the same content stored twice: {duplicates[:6]}")
     strays = stray_partials(archive)
     if strays:
-        problems.append(f".partial outside {WORK_FOLDER}/: {strays[:5]}")
+        problems.append(f".partial outside {WORKING_FOLDER_NAME}/: {strays[:5]}")
     store = StateStore.open(state_path, read_only=True)
     try:
         verdict = store.integrity_check()

@@ -12,7 +12,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-#: The importer's working folder inside the archive (partial files); never archive content.
+#: The importer's working folder inside the archive (partial files, on the same file system as
+#: the final names so that placing a file is a rename); never archive content. The one definition:
+#: the importer writes there and every walk of the archive skips it.
 WORKING_FOLDER_NAME = ".rollkeeper"
 
 #: Files that operating systems and file managers drop into any folder they show. They are not

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
@@ -22,51 +21,24 @@ from pymobiledevice3.services.afc import AfcOpcode, AfcService
 
 from rollkeeper.device.errors import PhoneDisconnectedError, PhoneNotRespondingError
 from rollkeeper.device.translate import translate_or_raise
+from rollkeeper.ports import (
+    MAXIMUM_READ_BYTES,
+    FileNotOnPhoneError,
+    ListedName,
+    PhoneReadError,
+    RawStat,
+)
+
+__all__ = [
+    "MAXIMUM_READ_BYTES",
+    "FileNotOnPhoneError",
+    "ListedName",
+    "PhoneFilesystem",
+    "PhoneReadError",
+    "RawStat",
+]
 
 _Result = TypeVar("_Result")
-
-#: AFC reads are asked for in pieces of at most this size (pymobiledevice3 concatenates larger
-#: reads with ``+=``, which is quadratic).
-MAXIMUM_READ_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ListedName:
-    """One READ_DIR entry: its text if it is valid UTF-8, and the raw bytes either way."""
-
-    raw: bytes
-    text: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RawStat:
-    """A GET_FILE_INFO reply as the phone sent it: any field may be missing or nonsense."""
-
-    fields: dict[str, str]
-
-    def integer(self, key: str) -> int | None:
-        """The field as a non-negative integer, or None when missing or not a number."""
-        value = self.fields.get(key)
-        if value is None or not value.isdigit():
-            return None
-        return int(value)
-
-    @property
-    def kind(self) -> str | None:
-        """``S_IFREG``, ``S_IFDIR``, ``S_IFLNK`` ... or None."""
-        return self.fields.get("st_ifmt")
-
-
-class FileNotOnPhoneError(Exception):
-    """The phone says the path does not exist (any more)."""
-
-
-class PhoneReadError(Exception):
-    """The phone answered a request with an AFC error other than "not found"."""
-
-    def __init__(self, message: str, status: object) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _encode_path(path: str) -> bytes:
@@ -74,7 +46,8 @@ def _encode_path(path: str) -> bytes:
 
 
 class PhoneFilesystem:
-    """Read-only access to the phone's media folder through one AFC connection."""
+    """Read-only access to the phone's media folder through one AFC connection (the
+    :class:`~rollkeeper.ports.PhoneFiles` port; its values and errors are defined there)."""
 
     def __init__(self, afc: AfcService, timeout_seconds: float = 30.0) -> None:
         self._afc = afc

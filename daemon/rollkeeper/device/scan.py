@@ -1,31 +1,24 @@
-"""Scan the phone's DCIM folders against the manifest: list every folder, stat only what is new.
+"""Read the phone's DCIM folders: list them, check every name, stat names concurrently.
 
-A re-plug with nothing new costs one READ_DIR for ``/DCIM``, one per folder, and one canary stat:
-names the last listing showed and that are already archived are not stat'ed again. The canary
-(the first archived file of the phone, stat'ed every time) catches a phone that was erased and
-filled again under the same names, which a listing cannot tell apart; then everything is
-stat'ed. Every name is untrusted: it is checked before it is used in a request or a path, and a
-rejected item is reported once per scan with its reason.
+This is the phone side of a scan, and it writes nothing: it says what the phone holds and what
+it refuses, and leaves deciding which names need a stat and recording what was seen in the
+manifest to :mod:`rollkeeper.importer.reconcile`. ``rollkeeper audit`` uses
+:func:`survey_media_files` (every file listed and stat'ed, no shortcut) to classify a phone
+without touching the state database.
+
+Every name is untrusted: it is checked before it is used in a request or a path, and a rejected
+item is reported once per scan with its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import structlog
 
-from rollkeeper.device.phone_files import (
-    FileNotOnPhoneError,
-    ListedName,
-    PhoneFilesystem,
-    PhoneReadError,
-    RawStat,
-)
 from rollkeeper.domain.names import NameRejected, check_phone_name
-from rollkeeper.store import ARCHIVED, EXCLUDED, ManifestEntry, StateStore
+from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
 
 log = structlog.get_logger("rollkeeper.scan")
 
@@ -37,8 +30,9 @@ STAT_CONCURRENCY = 64
 #: SQLite stores signed 64-bit integers: a phone's number beyond that cannot be recorded (a
 #: size that large cannot be real; a time that large is clamped).
 LARGEST_STORED_INTEGER = 2**63 - 1
-#: Statuses that need no new stat while the name stays in the listing.
-SETTLED_STATUSES = frozenset({ARCHIVED, EXCLUDED})
+#: The rejection of a file that disappeared between the listing and its stat: not an error
+#: (it was deleted on the phone meanwhile), so it is dropped rather than reported.
+VANISHED = "vanished"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +42,6 @@ class RejectedItem:
     phone_path: str
     reason: str
     detail: str = ""
-
-
-@dataclass(slots=True)
-class ScanResult:
-    """What the phone holds now, as manifest entries, plus what was refused."""
-
-    folders: list[str] = field(default_factory=list)
-    present: list[ManifestEntry] = field(default_factory=list)
-    rejected: list[RejectedItem] = field(default_factory=list)
-    listing_requests: int = 0
-    stat_requests: int = 0
-    full_rescan: bool = False
-    #: Present files of folders in which every file is archived: counted, not held, so a
-    #: re-plug of a phone of 100,000 archived files does not keep 100,000 entries in memory.
-    archived_folder_files: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +54,45 @@ class StatOutcome:
     modified_time_ns: int = 0
     rejection: str = ""
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedFile:
+    """A regular file the phone listed and stat'ed, with its checked identity fields."""
+
+    folder: str
+    name: str
+    size: int
+    birth_time_ns: int
+    modified_time_ns: int
+
+    @property
+    def phone_path(self) -> str:
+        """The full phone-side path."""
+        return f"{self.folder}/{self.name}"
+
+
+@dataclass(slots=True)
+class MediaListing:
+    """The media folders the phone listed, with their checked names, and what was refused."""
+
+    #: Folder path (``/DCIM/100APPLE``) -> checked names in listing order; folders by name.
+    folders: dict[str, list[str]] = field(default_factory=dict)
+    rejected: list[RejectedItem] = field(default_factory=list)
+    #: READ_DIR requests that were answered (``/DCIM`` and each folder in it).
+    requests: int = 0
+
+
+@dataclass(slots=True)
+class PhoneSurvey:
+    """Every file of the media folders, listed and stat'ed, and everything refused."""
+
+    #: Files by phone path (folders by name, names by name within a folder).
+    files: list[ObservedFile] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    listing_requests: int = 0
+    stat_requests: int = 0
 
 
 def printable_raw_name(raw: bytes) -> str:
@@ -116,156 +134,133 @@ def check_stat(name: str, raw: RawStat) -> StatOutcome:
     return StatOutcome(name, size, birth, modified if modified is not None else birth)
 
 
-class Scanner:
-    """Scans one phone into the manifest of ``store``."""
-
-    def __init__(
-        self,
-        store: StateStore,
-        udid: str,
-        clock: Callable[[], datetime],
-        stat_concurrency: int = STAT_CONCURRENCY,
-    ) -> None:
-        self._store = store
-        self._udid = udid
-        self._clock = clock
-        self._stat_limit = asyncio.Semaphore(stat_concurrency)
-
-    async def scan(self, files: PhoneFilesystem, full_rescan: bool = False) -> ScanResult:
-        """List all media folders and bring the manifest up to date with the phone."""
-        result = ScanResult(full_rescan=full_rescan)
-        listings = await self._list_folders(files, result)
-        if not full_rescan and await self._canary_changed(files, listings, result):
-            log.warning("phone_content_reset_detected", udid=self._udid)
-            result.full_rescan = True
-        now = self._clock()
-        for folder in self._store.known_folders(self._udid):
-            if folder not in listings:
-                self._store.mark_folder_absent(self._udid, folder, now)
-        for folder, names in listings.items():
-            await self._scan_folder(files, folder, names, result)
-        return result
-
-    async def _list_folders(
-        self, files: PhoneFilesystem, result: ScanResult
-    ) -> dict[str, list[str]]:
-        """READ_DIR of /DCIM and of each folder in it; names checked, rejections recorded."""
+def checked_names(
+    folder: str, entries: list[ListedName], rejected: list[RejectedItem]
+) -> list[str]:
+    """The names of a listing that are safe to use, in listing order; the others are added to
+    ``rejected`` with their reason."""
+    names: list[str] = []
+    for entry in entries:
+        if entry.text is None:
+            rejected.append(
+                RejectedItem(f"{folder}/{printable_raw_name(entry.raw)}", "name_not_utf8")
+            )
+            continue
         try:
-            top = await files.list_folder(MEDIA_ROOT)
-        except FileNotOnPhoneError:
-            log.info("no_media_folder", udid=self._udid)
-            return {}
-        result.listing_requests += 1
-        folder_names = self._checked_names(MEDIA_ROOT, top, result)
-        limit = asyncio.Semaphore(LISTING_CONCURRENCY)
-
-        async def list_one(folder: str) -> tuple[str, list[ListedName] | None]:
-            async with limit:
-                try:
-                    return folder, await files.list_folder(folder)
-                except (PhoneReadError, FileNotOnPhoneError) as error:
-                    result.rejected.append(RejectedItem(folder, "unlistable_folder", str(error)))
-                    return folder, None
-
-        folders = [f"{MEDIA_ROOT}/{name}" for name in sorted(folder_names)]
-        listed = await asyncio.gather(*(list_one(folder) for folder in folders))
-        result.listing_requests += len(folders)
-        listings: dict[str, list[str]] = {}
-        for folder, entries in listed:
-            if entries is None:
-                continue
-            listings[folder] = self._checked_names(folder, entries, result)
-            result.folders.append(folder)
-        return listings
-
-    @staticmethod
-    def _checked_names(folder: str, entries: list[ListedName], result: ScanResult) -> list[str]:
-        names: list[str] = []
-        for entry in entries:
-            if entry.text is None:
-                result.rejected.append(
-                    RejectedItem(f"{folder}/{printable_raw_name(entry.raw)}", "name_not_utf8")
+            names.append(check_phone_name(entry.text))
+        except NameRejected as rejection:
+            rejected.append(
+                RejectedItem(
+                    f"{folder}/{printable_raw_name(entry.raw)}", rejection.reason, str(rejection)
                 )
-                continue
+            )
+    return names
+
+
+async def list_media_folders(files: PhoneFiles, udid: str = "") -> MediaListing:
+    """READ_DIR of ``/DCIM`` and of each folder in it (a few at once); names checked.
+
+    A phone without ``/DCIM`` has no media (an empty listing). A folder that cannot be listed
+    is a rejected item (``unlistable_folder``), not an error of the scan.
+    """
+    listing = MediaListing()
+    try:
+        top = await files.list_folder(MEDIA_ROOT)
+    except FileNotOnPhoneError:
+        log.info("no_media_folder", udid=udid)
+        return listing
+    listing.requests += 1
+    folder_names = checked_names(MEDIA_ROOT, top, listing.rejected)
+    limit = asyncio.Semaphore(LISTING_CONCURRENCY)
+
+    async def list_one(folder: str) -> tuple[str, list[ListedName] | None]:
+        async with limit:
             try:
-                names.append(check_phone_name(entry.text))
-            except NameRejected as rejection:
-                result.rejected.append(
-                    RejectedItem(
-                        f"{folder}/{printable_raw_name(entry.raw)}",
-                        rejection.reason,
-                        str(rejection),
-                    )
-                )
-        return names
+                return folder, await files.list_folder(folder)
+            except (PhoneReadError, FileNotOnPhoneError) as error:
+                listing.rejected.append(RejectedItem(folder, "unlistable_folder", str(error)))
+                return folder, None
 
-    async def _canary_changed(
-        self, files: PhoneFilesystem, listings: dict[str, list[str]], result: ScanResult
-    ) -> bool:
-        """Stat the first settled file still listed; True if its identity changed."""
-        for folder in sorted(listings):
-            known = self._store.present_files(self._udid, folder)
-            listed = set(listings[folder])
-            for name in sorted(known):
-                entry = known[name]
-                if name not in listed or entry.status not in SETTLED_STATUSES:
-                    continue
-                outcome = await self._stat(files, folder, name, result)
-                return outcome.rejection != "" or (outcome.size, outcome.birth_time_ns) != (
-                    entry.size,
-                    entry.birth_time_ns,
-                )
-        return False
+    folders = [f"{MEDIA_ROOT}/{name}" for name in sorted(folder_names)]
+    listed = await asyncio.gather(*(list_one(folder) for folder in folders))
+    listing.requests += len(folders)
+    for folder, entries in listed:
+        if entries is not None:
+            listing.folders[folder] = checked_names(folder, entries, listing.rejected)
+    return listing
 
-    async def _stat(
-        self, files: PhoneFilesystem, folder: str, name: str, result: ScanResult
-    ) -> StatOutcome:
-        async with self._stat_limit:
-            result.stat_requests += 1
+
+class PhoneStats:
+    """Stats of phone files, at most ``concurrency`` in flight, checked, and counted."""
+
+    def __init__(self, files: PhoneFiles, concurrency: int = STAT_CONCURRENCY) -> None:
+        self._files = files
+        self._limit = asyncio.Semaphore(concurrency)
+        #: GET_FILE_INFO requests sent so far.
+        self.requests = 0
+
+    async def stat(self, folder: str, name: str) -> StatOutcome:
+        """The checked stat of one file (a file gone meanwhile is rejected as :data:`VANISHED`)."""
+        async with self._limit:
+            self.requests += 1
             try:
-                raw = await files.stat(f"{folder}/{name}")
+                raw = await self._files.stat(f"{folder}/{name}")
             except FileNotOnPhoneError:
-                return StatOutcome(name, rejection="vanished")
+                return StatOutcome(name, rejection=VANISHED)
             except PhoneReadError as error:
                 return StatOutcome(name, rejection="stat_failed", detail=str(error))
         return check_stat(name, raw)
 
-    async def _scan_folder(
-        self, files: PhoneFilesystem, folder: str, names: list[str], result: ScanResult
-    ) -> None:
-        now = self._clock()
-        known = self._store.present_files(self._udid, folder)
-        listed = set(names)
-        gone = [name for name in known if name not in listed]
-        if gone:
-            self._store.mark_absent(self._udid, folder, gone, now)
-        to_stat = [
-            name
-            for name in names
-            if result.full_rescan or name not in known or known[name].status not in SETTLED_STATUSES
-        ]
-        outcomes = await asyncio.gather(
-            *(self._stat(files, folder, name, result) for name in to_stat)
-        )
-        observed: list[tuple[str, int, int, int]] = []
+    async def stat_folder(
+        self, folder: str, names: list[str]
+    ) -> tuple[list[ObservedFile], list[RejectedItem]]:
+        """Stat ``names`` of one folder concurrently: the regular files, in the order of
+        ``names``, and the rejections (files that vanished meanwhile are in neither)."""
+        outcomes = await asyncio.gather(*(self.stat(folder, name) for name in names))
+        observed: list[ObservedFile] = []
+        rejected: list[RejectedItem] = []
         for outcome in outcomes:
-            if outcome.rejection == "vanished":
+            if outcome.rejection == VANISHED:
                 continue
             if outcome.rejection:
-                result.rejected.append(
+                rejected.append(
                     RejectedItem(f"{folder}/{outcome.name}", outcome.rejection, outcome.detail)
                 )
                 continue
             observed.append(
-                (outcome.name, outcome.size, outcome.birth_time_ns, outcome.modified_time_ns)
+                ObservedFile(
+                    folder,
+                    outcome.name,
+                    outcome.size,
+                    outcome.birth_time_ns,
+                    outcome.modified_time_ns,
+                )
             )
-        if observed:
-            self._store.observe_files(self._udid, folder, observed, now)
-        self._store.touch_present(self._udid, folder, now)
-        # Nothing observed and nothing gone: the entries read above are still the folder's
-        # (a re-plug with nothing new reads each folder's manifest once, not twice).
-        refreshed = self._store.present_files(self._udid, folder) if observed or gone else known
-        if refreshed and all(entry.status == ARCHIVED for entry in refreshed.values()):
-            result.archived_folder_files += len(refreshed)
-            return
-        result.present.extend(refreshed[name] for name in sorted(refreshed))
+        return observed, rejected
+
+
+async def survey_media_files(
+    files: PhoneFiles, stat_concurrency: int = STAT_CONCURRENCY
+) -> PhoneSurvey:
+    """List every media folder and stat every file in it; write nothing anywhere.
+
+    What ``rollkeeper audit`` classifies: the phone as it is now, with no shortcut from an
+    earlier scan. Files come sorted by folder, then name; rejections in the order they were
+    found (listing problems first, then stat problems folder by folder).
+    """
+    listing = await list_media_folders(files)
+    stats = PhoneStats(files, stat_concurrency)
+    survey = PhoneSurvey(
+        rejected=listing.rejected,
+        folders=list(listing.folders),
+        listing_requests=listing.requests,
+    )
+    # All folders at once: the stat limit bounds the requests in flight over all of them.
+    per_folder = await asyncio.gather(
+        *(stats.stat_folder(folder, sorted(names)) for folder, names in listing.folders.items())
+    )
+    for observed, rejected in per_folder:
+        survey.files.extend(observed)
+        survey.rejected.extend(rejected)
+    survey.stat_requests = stats.requests
+    return survey

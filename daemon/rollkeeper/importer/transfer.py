@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rollkeeper.device.phone_files import MAXIMUM_READ_BYTES, PhoneFilesystem
 from rollkeeper.importer.hashing import Hasher, hash_file, new_hasher
+from rollkeeper.ports import MAXIMUM_READ_BYTES, PhoneFiles
 
 #: Bytes asked of the phone per READ (the AFC maximum: fewer round trips, bounded memory).
 CHUNK_BYTES = MAXIMUM_READ_BYTES
@@ -97,7 +97,7 @@ def fsync_file(path: Path) -> None:
 
 
 async def download_to_partial(
-    files: PhoneFilesystem,
+    files: PhoneFiles,
     phone_path: str,
     expected_size: int,
     partial: Path,

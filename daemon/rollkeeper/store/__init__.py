@@ -1,6 +1,8 @@
 """SQLite state: phones, the manifest of their files, the archive's content, and runs."""
 
-from rollkeeper.store.state import (
+from rollkeeper.store.database import StateDamagedError
+from rollkeeper.store.migrations import StateTooNewError
+from rollkeeper.store.records import (
     ARCHIVED,
     EXCLUDED,
     FAILED,
@@ -10,9 +12,8 @@ from rollkeeper.store.state import (
     ManifestEntry,
     RunCounts,
     RunRecord,
-    StateDamagedError,
-    StateStore,
 )
+from rollkeeper.store.state import StateStore
 
 __all__ = [
     "ARCHIVED",
@@ -26,4 +27,5 @@ __all__ = [
     "RunRecord",
     "StateDamagedError",
     "StateStore",
+    "StateTooNewError",
 ]

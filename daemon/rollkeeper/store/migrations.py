@@ -8,6 +8,7 @@ every step it has not seen.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 #: Each entry is one migration; index 0 takes the database from version 0 to 1, and so on.
 MIGRATIONS: tuple[str, ...] = (
@@ -101,24 +102,55 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+class StateTooNewError(RuntimeError):
+    """The database was written by a newer rollkeeper: its schema version is beyond ours.
+
+    Not :class:`~rollkeeper.store.database.StateDamagedError`: the file is fine, and moving it
+    aside (what is done with a damaged one) would lose what the newer version recorded.
+    """
+
+    def __init__(self, found_version: int, supported_version: int, path: Path | None) -> None:
+        where = f"{path}: " if path is not None else ""
+        super().__init__(
+            f"{where}the state database has schema version {found_version}, newer than this "
+            f"rollkeeper understands ({supported_version}); upgrade rollkeeper"
+        )
+        self.found_version = found_version
+        self.supported_version = supported_version
+        self.path = path
+
+
+def current_version() -> int:
+    """The schema version this program writes: the number of migrations it knows."""
+    return len(MIGRATIONS)
+
+
 def schema_version(connection: sqlite3.Connection) -> int:
     """The number of migrations this database has had applied."""
     row = connection.execute("PRAGMA user_version").fetchone()
     return int(row[0])
 
 
-def migrate(connection: sqlite3.Connection) -> int:
+def refuse_newer(connection: sqlite3.Connection, path: Path | None = None) -> int:
+    """The database's schema version; :class:`StateTooNewError` when it is beyond ours.
+
+    Called before anything is written (even the switch to WAL mode), so a database of a newer
+    rollkeeper is left exactly as it was.
+    """
+    found = schema_version(connection)
+    if found > len(MIGRATIONS):
+        raise StateTooNewError(found, len(MIGRATIONS), path)
+    return found
+
+
+def migrate(connection: sqlite3.Connection, path: Path | None = None) -> int:
     """Apply every migration the database has not seen, each in its own transaction.
 
-    Returns the resulting version. A database newer than this program is refused rather than
-    written to, because its meaning is unknown to us.
+    Returns the resulting version. A database newer than this program is refused
+    (:class:`StateTooNewError`, naming ``path`` when given) rather than written to, because its
+    meaning is unknown to us.
     """
-    current = schema_version(connection)
-    if current > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the state database has schema version {current}, newer than this rollkeeper "
-            f"understands ({len(MIGRATIONS)}); upgrade rollkeeper"
-        )
+    current = refuse_newer(connection, path)
     for number in range(current, len(MIGRATIONS)):
         script = f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
         try:

@@ -1,0 +1,244 @@
+"""Put one downloaded group into the archive: its date, its names, never replacing anything.
+
+The group's capture date (from its primary's metadata) chooses its folder; content the archive
+already holds is recorded, not written again; a name taken by other content gets the group's
+collision suffix (:mod:`rollkeeper.domain.collisions`, one suffix for every member); each file
+is then moved into place without replacing anything and recorded in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import structlog
+
+from rollkeeper.domain.collisions import (
+    NoFreeSuffix,
+    choose_group_suffix_async,
+    suffix_of,
+    suffixed,
+)
+from rollkeeper.domain.files import media_kind
+from rollkeeper.domain.grouping import MediaGroup
+from rollkeeper.domain.layout import CaptureDate, render_destination
+from rollkeeper.importer.hashing import hash_file
+from rollkeeper.importer.ledger import RunLedger
+from rollkeeper.importer.metadata import capture_date_fallback, read_capture_date
+from rollkeeper.importer.placement import PlacementError, place_without_replacing
+from rollkeeper.importer.settings import BackupSettings
+from rollkeeper.ports import BackupStore
+from rollkeeper.store.records import ARCHIVED, ManifestEntry
+
+log = structlog.get_logger("rollkeeper.backup")
+
+#: What is at a destination: nothing, this member's content, or something else.
+FREE = "free"
+SAME = "same"
+OTHER = "other"
+
+
+class ArchiveWriteError(Exception):
+    """Writing to the archive failed (no space, read-only, gone): the run stops."""
+
+
+def archive_write_error(error: OSError, path: Path) -> ArchiveWriteError:
+    """The run-stopping error for a failed write at ``path``, said the way a user can act on."""
+    if error.errno == errno.ENOSPC:
+        return ArchiveWriteError(f"no space left on the archive's disk at {path.parent}")
+    return ArchiveWriteError(f"cannot write the archive at {path}: {error.strerror or error}")
+
+
+@dataclass(slots=True)
+class DownloadedMember:
+    """A group member copied into its partial: its entry, partial, hash and destination."""
+
+    entry: ManifestEntry
+    partial: Path
+    content_hash: str = ""
+    base_target: PurePosixPath | None = None
+
+
+class GroupPlacer:
+    """Places the groups of one run, in plan order, into the archive and the store."""
+
+    def __init__(
+        self,
+        store: BackupStore,
+        settings: BackupSettings,
+        ledger: RunLedger,
+        udid: str,
+        device_name: str,
+        present_by_path: Mapping[str, ManifestEntry],
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._ledger = ledger
+        self._udid = udid
+        self._device_name = device_name
+        self._present = present_by_path
+
+    async def place(self, group: MediaGroup, ready: list[DownloadedMember]) -> None:
+        """Record content already archived; give the rest one suffix and move it into place."""
+        capture = await self._capture_date(group, ready)
+        to_write: list[DownloadedMember] = []
+        for member in ready:
+            existing = self._store.archive_entry_by_hash(member.content_hash)
+            if existing is not None and self._archive_file_exists(existing.relative_path):
+                self._ledger.record_archived(
+                    member.entry, existing.relative_path, member.content_hash, capture, "backup"
+                )
+                self._ledger.counts.files_deduplicated += 1
+                member.partial.unlink(missing_ok=True)
+                continue
+            member.base_target = self._destination(capture, member.entry.name)
+            to_write.append(member)
+        if to_write:
+            await self._write(group, to_write, capture)
+
+    async def _write(
+        self, group: MediaGroup, to_write: list[DownloadedMember], capture: CaptureDate
+    ) -> None:
+        bases = [self._base(member) for member in to_write]
+        # What each destination asked about holds: asked once, hashed at most once.
+        occupants: dict[tuple[int, PurePosixPath], str] = {}
+
+        async def taken_by_other(index: int, target: PurePosixPath) -> bool:
+            verdict = await self._occupant(target, to_write[index].content_hash)
+            occupants[index, target] = verdict
+            return verdict == OTHER
+
+        try:
+            suffix = await choose_group_suffix_async(
+                bases, taken_by_other, self._settled_suffix(group, capture)
+            )
+        except NoFreeSuffix as error:
+            for member in to_write:
+                self._ledger.fail(member.entry, "destination_taken", str(error))
+            return
+        for index, (member, base) in enumerate(zip(to_write, bases, strict=True)):
+            target = suffixed(base, suffix)
+            if occupants.get((index, target)) == SAME:
+                # Lost state: the file is already there with this content. Vouch for it.
+                self._ledger.record_archived(
+                    member.entry, str(target), member.content_hash, capture, "rebuilt"
+                )
+                member.partial.unlink(missing_ok=True)
+                self._ledger.counts.files_deduplicated += 1
+                continue
+            await self._move_into_place(member, target, capture)
+
+    async def _move_into_place(
+        self, member: DownloadedMember, target: PurePosixPath, capture: CaptureDate
+    ) -> None:
+        final = self._settings.archive_root / target
+        try:
+            await asyncio.to_thread(place_without_replacing, member.partial, final)
+        except PlacementError:
+            # Someone created the name between our check and the move: try the next run.
+            self._ledger.fail(member.entry, "destination_taken", str(target))
+            return
+        except OSError as error:
+            raise archive_write_error(error, final) from error
+        self._ledger.record_archived(
+            member.entry, str(target), member.content_hash, capture, "backup"
+        )
+        self._ledger.counts.files_copied += 1
+        log.info(
+            "file_archived",
+            udid=self._udid,
+            run_id=self._ledger.run_id,
+            phone_path=member.entry.phone_path,
+            path=str(target),
+            bytes=member.entry.size,
+        )
+
+    # -- the date and the names ----------------------------------------------------------------
+
+    async def _capture_date(self, group: MediaGroup, ready: list[DownloadedMember]) -> CaptureDate:
+        """The group's date: the primary's metadata, else any member's, else the birth time.
+
+        Members archived by an earlier run count too (read from their archived file), so a
+        member copied later — a sidecar that failed, a file whose run was cut short — gets the
+        date the group got, and lands beside it, not in its birth time's folder.
+        """
+        primary_path = group.primary.path
+        ready_by_path = {member.entry.phone_path: member for member in ready}
+        sources: list[tuple[str, Path]] = []
+        for member in sorted(group.members, key=lambda member: member.path != primary_path):
+            copied = ready_by_path.get(member.path)
+            if copied is not None:
+                sources.append((copied.entry.name, copied.partial))
+                continue
+            settled = self._settled_file(member.path)
+            if settled is not None:
+                sources.append(settled)
+        for name, path in sources:
+            kind = media_kind(name)
+            if kind is None:
+                continue
+            found = await asyncio.to_thread(read_capture_date, path, kind)
+            if found is not None:
+                return found
+        return capture_date_fallback(group.primary.birth_time_ns)
+
+    def _settled_file(self, phone_path: str) -> tuple[str, Path] | None:
+        """(name, archived file) of a group member archived by an earlier run, if on disk."""
+        entry = self._present.get(phone_path)
+        if entry is None or entry.status != ARCHIVED or not entry.archive_path:
+            return None
+        path = Path(entry.archive_path)
+        full = path if path.is_absolute() else self._settings.archive_root / path
+        return (entry.name, full) if full.is_file() else None
+
+    def _settled_suffix(self, group: MediaGroup, capture: CaptureDate) -> tuple[int, ...]:
+        """The collision suffix an earlier run gave this group's archived members, if any.
+
+        Tried first for the members copied now, so a group keeps matching names
+        (``IMG_1234~2.HEIC`` with ``IMG_1234~2.AAE``) however many runs it took, and a member
+        placed by a run that crashed before recording it is found where it is, not copied again
+        under another suffix.
+        """
+        for member in group.members:
+            entry = self._present.get(member.path)
+            if entry is None or entry.status != ARCHIVED or not entry.archive_path:
+                continue
+            base = self._destination(capture, entry.name)
+            settled = suffix_of(base, PurePosixPath(entry.archive_path))
+            if settled is not None:
+                return (settled,)
+        return ()
+
+    def _destination(self, capture: CaptureDate, name: str) -> PurePosixPath:
+        return render_destination(
+            self._settings.layout, capture, name, self._device_name, self._udid
+        )
+
+    @staticmethod
+    def _base(member: DownloadedMember) -> PurePosixPath:
+        assert member.base_target is not None
+        return member.base_target
+
+    # -- what the archive holds ----------------------------------------------------------------
+
+    def _archive_file_exists(self, relative_path: str) -> bool:
+        path = Path(relative_path)
+        full = path if path.is_absolute() else self._settings.archive_root / path
+        return full.is_file()
+
+    async def _occupant(self, target: PurePosixPath, content_hash: str) -> str:
+        """:data:`FREE`, :data:`SAME` (this content is already there) or :data:`OTHER`."""
+        full = self._settings.archive_root / target
+        if not os.path.lexists(full):
+            return FREE
+        if full.is_symlink() or not full.is_file():
+            return OTHER
+        known = self._store.archive_entry(str(target))
+        if known is not None:
+            return SAME if known.content_hash == content_hash else OTHER
+        on_disk = await asyncio.to_thread(hash_file, full)
+        return SAME if on_disk == content_hash else OTHER

@@ -1,0 +1,114 @@
+"""The one SQLite connection behind a state store: opening, migrating, transactions, statements.
+
+Every repository of this package runs its SQL through one :class:`Database`, so a process has
+one connection (one writer, one transaction scope) however many table groups it touches. The
+service owns a read-write database on its event loop thread; ``status``, ``history`` and friends
+open their own read-only one, which in WAL mode never blocks the service.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rollkeeper.store.migrations import migrate, refuse_newer
+
+#: Statement parameters: positional, as every query of the package writes them.
+Parameters = Sequence[object]
+
+
+class StateDamagedError(Exception):
+    """The state database exists but cannot be used (corrupt, truncated, not a database)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: the state database is damaged: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class Database:
+    """One SQLite connection (WAL mode, numbered migrations) and the statements run on it."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, read_only: bool) -> None:
+        self._connection = connection
+        self.path = path
+        self.read_only = read_only
+
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = False) -> Database:
+        """Open (creating and migrating if needed) the state database at ``path``.
+
+        The folder is created 0700 and the file 0600: the manifest says what is on the phone.
+        Read-only opens never create or migrate anything; they fail if the file is missing.
+        Raises :class:`StateDamagedError` when the file is not a usable database, and
+        :class:`~rollkeeper.store.migrations.StateTooNewError` when a newer rollkeeper made it.
+        """
+        if read_only:
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: no state database yet (no backup has run)")
+            uri = f"file:{path}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+        else:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                path.touch(mode=0o600)
+            path.chmod(0o600)
+            connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        try:
+            connection.execute("PRAGMA busy_timeout = 5000")
+            if not read_only:
+                refuse_newer(connection, path)
+                mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StateDamagedError(path, f"cannot switch to WAL mode (got {mode})")
+                # Files are fsync'ed before they are recorded; a record lost to a power cut is
+                # recovered by hashing the file already at its place (see the importer).
+                connection.execute("PRAGMA synchronous = NORMAL")
+                connection.execute("PRAGMA foreign_keys = ON")
+                migrate(connection, path)
+            else:
+                connection.execute("PRAGMA query_only = ON")
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise StateDamagedError(path, str(error)) from error
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, path, read_only)
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL when this is the last writer)."""
+        self._connection.close()
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found.
+
+        A file damaged badly enough (e.g. truncated) makes the check itself fail with
+        "database disk image is malformed": that is a verdict too, not a crash.
+        """
+        try:
+            return str(self._connection.execute("PRAGMA integrity_check").fetchone()[0])
+        except sqlite3.DatabaseError as error:
+            return str(error)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: committed on success, rolled back on any exception."""
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    def execute(self, statement: str, parameters: Parameters = ()) -> sqlite3.Cursor:
+        """Run one statement; the cursor gives its rows (or ``rowcount`` / ``lastrowid``)."""
+        return self._connection.execute(statement, parameters)
+
+    def executemany(self, statement: str, rows: Iterable[Parameters]) -> sqlite3.Cursor:
+        """Run one statement once per row of parameters (one prepared statement)."""
+        return self._connection.executemany(statement, rows)
