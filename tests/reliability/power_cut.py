@@ -2,7 +2,8 @@
 
 A kill -9 loses nothing the kernel already holds, so the crash campaign cannot see a missing
 ``fsync``. Here the archive and the state folder live on the power-cut filesystem
-(:mod:`tests.reliability.power_cut_disk`), and each trial is:
+(:mod:`tests.reliability.power_cut_disk`). An episode starts on a new phone and disk where
+rollkeeper was started once and shut down cleanly (its state exists, durable), then each trial:
 
 1. start ``rollkeeper run`` and plug the phone in: this run finishes what the last cut left;
    when it ends, check every invariant of a finished backup (:func:`check_archive`), except
@@ -11,15 +12,18 @@ A kill -9 loses nothing the kernel already holds, so the crash campaign cannot s
 2. unplug; add a new camera roll with a large video (every fifth trial the same names come
    back with other content); plug in again;
 3. cut the power at a seeded random instant (a random number of bytes of the new roll served,
-   or right after a random n-th ``file_archived``), then kill the process, unmount and mount
-   again: only what was durable at the cut is left;
+   or right after a random n-th ``file_archived``), half of the time just after the state
+   folder was written back on its own (its records durable, the newest archive files not);
+   then kill the process, unmount and mount again: only what was durable is left;
 4. check what the cut left (:func:`check_after_cut`): every file the database records as
    archived is under its final name with its recorded hash; no final name holds a partial or
    foreign file; no ``.partial`` outside ``.rollkeeper/``; the database opens and passes
    ``PRAGMA integrity_check``.
 
-Figures: trials, failures, files and bytes checked, cuts that landed while files were still
-being copied and cuts that took back writes not yet synced (the model had something to drop).
+Every other episode runs on a disk that refuses hard links, as exFAT does, so rollkeeper's
+check-then-rename placement is cut into too. Figures: trials, failures, files and bytes
+checked; how many cuts landed while files were still being copied and took back writes not
+yet synced; how much the runs after the cuts read from the phone again.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class CutFigures:
     mid_copy: int = 0
     took_back: int = 0
     state_written_back: int = 0
+    without_hard_links: int = 0
     unrecorded_after_rollover: int = 0
     #: Bytes the runs after the cuts read from the phone, and bytes of new photos and videos.
     bytes_read: int = 0
@@ -82,6 +87,7 @@ class CutFigures:
         self.mid_copy += other.mid_copy
         self.took_back += other.took_back
         self.state_written_back += other.state_written_back
+        self.without_hard_links += other.without_hard_links
         self.unrecorded_after_rollover += other.unrecorded_after_rollover
         self.bytes_read += other.bytes_read
         self.bytes_new += other.bytes_new
@@ -91,6 +97,8 @@ class CutFigures:
         return [
             f"cuts while files were still being copied: {self.mid_copy}",
             f"cuts that took back writes not yet synced: {self.took_back}",
+            "trials on a disk without hard links (rollkeeper checks the name, then renames, "
+            f"as on exFAT): {self.without_hard_links}",
             "cuts just after the state database's pages were written back (its records "
             f"durable, the new archive files not): {self.state_written_back}",
             f"bytes the runs after the cuts read from the phone: {ratio:.1f} per new byte "
@@ -220,9 +228,13 @@ def _power_cut_chain(
         share = min(EPISODE_TRIALS, trials)
         trials -= share
         udid = f"00008110-{chain:02X}CC{episode:012X}"
+        # Every other episode on a disk without hard links: rollkeeper's path for exFAT.
+        hard_links = (episode + chain) % 2 == 0
         episode_tally, episode_figures = _episode(
-            simulator, work / f"episode-{episode}", udid, share, rng, extra_environment
+            simulator, work / f"episode-{episode}", udid, share, rng, extra_environment, hard_links
         )
+        if not hard_links:
+            episode_figures.without_hard_links = episode_tally.trials
         tally.add(episode_tally)
         figures.add(episode_figures)
         episode += 1
@@ -236,6 +248,7 @@ def _episode(
     trials: int,
     rng: random.Random,
     extra_environment: dict[str, str],
+    hard_links: bool,
 ) -> tuple[Tally, CutFigures]:
     """``trials`` cuts on one phone and disk (``trials + 1`` service processes)."""
     work.mkdir(parents=True)
@@ -249,7 +262,7 @@ def _episode(
     )
     environment = service_environment(simulator.address, **extra_environment)
     tally, figures = Tally(), CutFigures()
-    with PowerCutDisk(work) as disk:
+    with PowerCutDisk(work, hard_links=hard_links) as disk:
         disk_root = disk.mount_point
         config = write_config(
             work / "config.toml",

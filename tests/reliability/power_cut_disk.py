@@ -75,7 +75,8 @@ def sync_folder(folder: Path) -> None:
 class PowerCutDisk:
     """The power-cut filesystem of ``root``: mount, cut, unmount (see the module docstring)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, hard_links: bool = True) -> None:
+        self.hard_links = hard_links
         self.store = root / "store"
         self.mount_point = root / "disk"
         #: The filesystem process's stderr (a file: a full pipe would stall the filesystem).
@@ -113,6 +114,7 @@ class PowerCutDisk:
                 [
                     *(sys.executable, "-m", "tests.reliability.power_cut_fs"),
                     *("--store", str(self.store), "--mount", str(self.mount_point)),
+                    *(() if self.hard_links else ("--no-hard-links",)),
                 ],
                 cwd=REPOSITORY,
                 stdin=subprocess.PIPE,

@@ -22,6 +22,9 @@ through a shared ``mmap`` (SQLite's ``-shm``) reach it at writeback or ``fsync``
 kernel always does before it sends FSYNC. "Durable" is therefore decided here, at FSYNC and
 FSYNCDIR, and nothing the kernel still holds survives a cut (the remount drops its cache).
 Operations run one at a time (``-s``): the model sees them in the kernel's order.
+
+``--no-hard-links`` refuses ``link(2)`` with ``EPERM``, as exFAT and FAT do, so that the code
+path for such disks (rollkeeper then checks the name and renames) runs under the same model.
 """
 
 from __future__ import annotations
@@ -74,8 +77,9 @@ class PowerCutFilesystem(mfusepy.Operations):  # type: ignore[misc]
 
     use_ns = True
 
-    def __init__(self, model: DurabilityModel) -> None:
+    def __init__(self, model: DurabilityModel, hard_links: bool = True) -> None:
         self.model = model
+        self.hard_links = hard_links
         self._serial = threading.Lock()
         self.was_cut = False
 
@@ -228,6 +232,8 @@ class PowerCutFilesystem(mfusepy.Operations):  # type: ignore[misc]
 
     @_operation
     def link(self, target: str, source: str) -> int:
+        if not self.hard_links:
+            raise mfusepy.FuseOSError(errno.EPERM)  # as exFAT and FAT answer link(2)
         new = self._real(target)
         self.model.before_folder_change(new.parent)
         os.link(self._real(source), new, follow_symlinks=False)
@@ -310,10 +316,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="power_cut_fs", description=__doc__.split("\n")[0])
     parser.add_argument("--store", type=Path, required=True, help="backing folder (tree, links)")
     parser.add_argument("--mount", type=Path, required=True, help="mount point")
+    parser.add_argument(
+        "--no-hard-links", action="store_true", help="refuse link(2) with EPERM, as exFAT does"
+    )
     arguments = parser.parse_args()
     model = DurabilityModel(arguments.store)
     model.adopt()
-    filesystem = PowerCutFilesystem(model)
+    filesystem = PowerCutFilesystem(model, hard_links=not arguments.no_hard_links)
     threading.Thread(target=_control, args=(filesystem, arguments.mount), daemon=True).start()
     _StrictRenameFUSE(filesystem, str(arguments.mount), **MOUNT_OPTIONS)
     if filesystem.was_cut:

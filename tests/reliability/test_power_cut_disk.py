@@ -241,6 +241,17 @@ def test_the_fsync_removed_shim_skips_only_partial_files(disk: PowerCutDisk) -> 
     assert (root / "b.sqlite3").read_bytes() == b"bytes"
 
 
+def test_a_disk_without_hard_links_refuses_link_as_exfat_does(tmp_path: Path) -> None:
+    """``hard_links=False`` answers link(2) with EPERM (rollkeeper's cue to rename instead)."""
+    require_fuse()
+    with PowerCutDisk(tmp_path, hard_links=False) as disk:
+        (disk.mount_point / "file").write_bytes(b"x")
+        with pytest.raises(PermissionError):
+            os.link(disk.mount_point / "file", disk.mount_point / "link")
+        os.rename(disk.mount_point / "file", disk.mount_point / "renamed")
+        assert os.listdir(disk.mount_point) == ["renamed"]
+
+
 def test_no_mount_outlives_a_killed_filesystem_process(tmp_path: Path) -> None:
     """kill -9 of the filesystem process: the mount goes away by itself (auto_unmount)."""
     require_fuse()
