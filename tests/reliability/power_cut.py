@@ -64,6 +64,9 @@ EPISODE_TRIALS = 6
 #: Share of cuts just before which the state database's files are written back (durable
 #: records, not yet durable archive files: the ordering the record-after-fsync rule holds).
 WRITE_BACK_STATE_SHARE = 0.5
+#: The test-only shim that makes rollkeeper's fsync of a finished ``.partial`` a no-op (put
+#: it on a service's PYTHONPATH through ``extra_environment``): the campaign must catch that.
+FSYNC_REMOVED_SHIM = Path(__file__).with_name("fsync_removed")
 #: What a cut left when a final name holds bytes that are not a whole phone file.
 PARTIAL_UNDER_FINAL_NAME = "a final name holds a partial or foreign file"
 #: How :func:`check_archive` words a file on disk that no record vouches for.

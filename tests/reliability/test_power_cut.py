@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from rollkeeper.simulator import SimulatorThread
-from tests.reliability.power_cut import PARTIAL_UNDER_FINAL_NAME, power_cut_campaign
+from tests.reliability.power_cut import (
+    FSYNC_REMOVED_SHIM,
+    PARTIAL_UNDER_FINAL_NAME,
+    power_cut_campaign,
+)
 from tests.reliability.power_cut_disk import require_fuse
-from tests.reliability.test_power_cut_disk import FSYNC_REMOVED
 
 #: Trials in CI (two chains of three); ``make faults`` runs 300.
 CI_TRIALS = 6
@@ -52,7 +55,7 @@ def test_a_removed_fsync_of_finished_files_is_caught_within_a_few_trials(
         tmp_path,
         trials=BITE_TRIALS,
         seed=21,
-        extra_environment={"PYTHONPATH": str(FSYNC_REMOVED)},
+        extra_environment={"PYTHONPATH": str(FSYNC_REMOVED_SHIM)},
     )
     assert tally.failures >= 1, "the campaign did not notice a removed fsync"
     assert any(PARTIAL_UNDER_FINAL_NAME in note for note in tally.notes)

@@ -20,15 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.harness import wait_until
+from tests.reliability.power_cut import FSYNC_REMOVED_SHIM
 from tests.reliability.power_cut_disk import (
     PowerCutDisk,
     is_mounted,
     require_fuse,
     sync_folder,
 )
-
-#: The folder of the test-only shim that removes rollkeeper's fsync of a finished partial.
-FSYNC_REMOVED = Path(__file__).with_name("fsync_removed")
 
 
 @pytest.fixture
@@ -233,7 +231,7 @@ def test_the_fsync_removed_shim_skips_only_partial_files(disk: PowerCutDisk) -> 
         "    os.write(descriptor, b'bytes'); os.fsync(descriptor); os.close(descriptor)\n"
         "descriptor = os.open(sys.argv[1], os.O_RDONLY); os.fsync(descriptor)\n"
     )
-    environment = {**os.environ, "PYTHONPATH": str(FSYNC_REMOVED)}
+    environment = {**os.environ, "PYTHONPATH": str(FSYNC_REMOVED_SHIM)}
     subprocess.run([sys.executable, "-c", script, str(root)], env=environment, check=True)
     disk.cut()
     disk.remount()
