@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.importer.hashing import hash_file
-from rollkeeper.importer.job import WORK_FOLDER
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from rollkeeper.store import ARCHIVED, StateStore
@@ -120,7 +120,7 @@ def check_after_cut(archive: Path, state: Path, ever_on_phone: set[str]) -> list
             problems.append(f"after the cut {PARTIAL_UNDER_FINAL_NAME}: {relative}")
     strays = stray_partials(archive)
     if strays:
-        problems.append(f"after the cut, .partial outside {WORK_FOLDER}/: {strays[:5]}")
+        problems.append(f"after the cut, .partial outside {WORKING_FOLDER_NAME}/: {strays[:5]}")
     if not state.exists():
         return problems  # nothing recorded, nothing to vouch for: the next run rebuilds it
     store = StateStore.open(state, read_only=True)
@@ -299,7 +299,7 @@ def _episode(
                     archive, state, ever_on_phone, media_root, udid
                 )
                 problems.extend(found)
-                leftovers = sorted((archive / WORK_FOLDER).rglob("*.partial"))
+                leftovers = sorted((archive / WORKING_FOLDER_NAME).rglob("*.partial"))
                 if leftovers:
                     problems.append(f"{len(leftovers)} partial(s) left after a complete run")
                 if trial > 0:

@@ -40,7 +40,7 @@ def missing_for_fuse() -> str:
     if shutil.which("fusermount3") is None:
         return "fusermount3 is missing (Debian package fuse3)"
     try:
-        import mfusepy  # noqa: F401
+        import mfusepy  # type: ignore[import-untyped]  # noqa: F401
     except (ImportError, OSError, AttributeError) as error:
         return f"the mfusepy binding cannot load libfuse3 ({error}; Debian package fuse3)"
     return ""

@@ -41,7 +41,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-import mfusepy
+import mfusepy  # type: ignore[import-untyped]
 
 from tests.reliability.durability_model import DurabilityModel, list_entries
 
@@ -98,6 +98,8 @@ class PowerCutFilesystem(mfusepy.Operations):  # type: ignore[misc]
 
     @_operation
     def getattr(self, path: str | None, fh: int | None = None) -> dict[str, Any]:
+        if path is None and fh is None:
+            raise mfusepy.FuseOSError(errno.ENOENT)
         status = os.lstat(self._real(path)) if path is not None else os.fstat(fh or 0)
         found = {
             key: getattr(status, key)
@@ -270,7 +272,10 @@ class PowerCutFilesystem(mfusepy.Operations):  # type: ignore[misc]
 
     @_operation
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
-        os.utime(self._real(path), ns=times, follow_symlinks=False)
+        if times is None:
+            os.utime(self._real(path), follow_symlinks=False)
+        else:
+            os.utime(self._real(path), ns=times, follow_symlinks=False)
         return 0
 
     # -- control ------------------------------------------------------------------------------

@@ -12,18 +12,21 @@ Nothing in the product refers to this folder.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _real_fsync = os.fsync
 
 
-def _fsync_except_partials(descriptor: int) -> None:
+def _fsync_except_partials(fd: Any) -> None:
+    """``os.fsync``, except for a ``.partial`` file (by its path in /proc/self/fd)."""
+    number = fd if isinstance(fd, int) else fd.fileno()
     try:
-        target = os.readlink(f"/proc/self/fd/{descriptor}")
+        target = os.readlink(f"/proc/self/fd/{number}")
     except OSError:
         target = ""
     if target.endswith(".partial"):
         return
-    _real_fsync(descriptor)
+    _real_fsync(number)
 
 
 os.fsync = _fsync_except_partials
