@@ -274,3 +274,28 @@ def test_leaving_the_context_unmounts_even_after_a_failure(tmp_path: Path) -> No
         finally:
             os.close(descriptor)
     assert not is_mounted(disk.mount_point)
+
+
+def test_a_new_state_database_and_its_closed_run_survive_a_cut(disk: PowerCutDisk) -> None:
+    """A state database created in a new folder, with one run closed, is all there after a
+    power cut: the folder, the file's name and the run's records were made durable by the
+    store itself, not by a later writeback."""
+    from rollkeeper.store import RunCounts, StateStore
+
+    state_path = disk.mount_point / "state" / "rollkeeper" / "state.sqlite3"
+    store = StateStore.open(state_path)
+    run_id = store.start_run("U1")
+    store.finish_run(run_id, "complete", RunCounts(files_found=3, files_copied=3))
+    disk.cut()
+    with contextlib.suppress(sqlite3.Error, OSError):
+        store.close()
+    disk.remount()
+    reopened = StateStore.open(state_path)
+    try:
+        assert reopened.integrity_check() == "ok"
+        runs = reopened.runs("U1")
+        assert [(run.id, run.outcome, run.files_copied) for run in runs] == [
+            (run_id, "complete", 3)
+        ]
+    finally:
+        reopened.close()

@@ -286,6 +286,8 @@ class StateStore:
             self.run_repository.write_outcome(run_id, outcome, counts, error, stamp)
             if outcome == "complete":
                 self.device_repository.mark_complete(run_id, stamp)
+        # A closed run is what `status` and the next run trust: make it durable now.
+        self._database.checkpoint()
 
     def add_run_failure(self, run_id: int, phone_path: str, reason: str, detail: str = "") -> None:
         """Remember why one file (or rejected item) failed in a run."""
