@@ -33,8 +33,7 @@ def _validate_path(value: str, info: ValidationInfo) -> str:
 
 class DeviceBackupSettings(Section):
     section_help = (
-        "Full device backups (what Finder's \"Back Up Now\" makes), kept as point-in-time "
-        "snapshots."
+        'Full device backups (what Finder\'s "Back Up Now" makes), kept as point-in-time snapshots.'
     )
 
     enabled: StrictFlag = Field(
@@ -64,9 +63,7 @@ class DeviceBackupSettings(Section):
     keep: StrictWhole = Field(
         default=7,
         ge=1,
-        description=(
-            "Snapshots kept per phone; the oldest go only after a new one has completed."
-        ),
+        description=("Snapshots kept per phone; the oldest go only after a new one has completed."),
     )
 
 
