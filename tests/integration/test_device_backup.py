@@ -142,9 +142,11 @@ def test_pymobiledevice3s_own_device_link_would_change_the_previous_snapshot(
 
     async def stock_backup() -> None:
         settings = SessionSettings(simulator.address, tmp_path / "pairing")
-        async with open_session(UDID, settings) as session:
-            async with Mobilebackup2Service(session.lockdown) as service:
-                await service.backup(full=False, backup_directory=working.parent)
+        async with (
+            open_session(UDID, settings) as session,
+            Mobilebackup2Service(session.lockdown) as service,
+        ):
+            await service.backup(full=False, backup_directory=working.parent)
 
     asyncio.run(stock_backup())
     assert tree_digest(snapshot.folder) != before
