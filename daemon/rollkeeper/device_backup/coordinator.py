@@ -171,6 +171,7 @@ class DeviceBackups:
                 repository.finish(backup_id, "unplugged", now=self._clock(), error=str(error))
             return None
         except asyncio.CancelledError:
+            log.warning("device_backup_ended", udid=udid, outcome="unplugged", error="stopped")
             if backup_id is not None:
                 repository.finish(
                     backup_id, "unplugged", now=self._clock(), error="stopped before it finished"
