@@ -153,6 +153,13 @@ class DeviceBackups:
         try:
             async with open_session(udid, session_settings) as session:
                 info = session.info
+                self._store.record_device_seen(
+                    udid,
+                    name=info.name,
+                    product_type=info.product_type,
+                    product_version=info.product_version,
+                    now=self._clock(),
+                )
                 backup_id = repository.start(udid, trigger, self._clock())
                 if asks_for_passcode(info.product_version):
                     await self._ask_for_passcode(udid, info.name)

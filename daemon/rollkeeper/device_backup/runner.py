@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -91,22 +92,9 @@ async def run_device_backup(
         if on_progress is not None and isinstance(value, int | float):
             on_progress(float(value))
 
-    try:
-        async with SnapshotBackupService(lockdown, events) as service:
-            await service.backup(full=False, backup_directory=working, progress_callback=progress)
-    except NotEnoughDiskSpaceError as error:
-        return _ended(outcome, "disk_full", str(error), clock)
-    except ConnectionTerminatedError as error:
-        return _ended(outcome, "unplugged", str(error) or "the connection dropped", clock)
-    except PyMobileDevice3Exception as error:
-        code = _error_code(str(error))
-        if code == ERROR_DEVICE_LOCKED:
-            return _ended(outcome, "passcode_timeout", "the passcode was not entered", clock)
-        if code == ERROR_NOT_ENOUGH_SPACE:
-            return _ended(outcome, "disk_full", str(error), clock)
-        return _ended(outcome, "failed", f"{type(error).__name__}: {error}", clock)
-    except (ConnectionError, EOFError, asyncio.IncompleteReadError) as error:
-        return _ended(outcome, "unplugged", f"{type(error).__name__}: {error}", clock)
+    failure = await _receive(lockdown, working, events, progress)
+    if failure is not None:
+        return _ended(outcome, failure[0], failure[1], clock)
     backup_folder = working / udid
     contents = await asyncio.to_thread(inspect_backup, backup_folder)
     if contents.problems:
@@ -154,6 +142,29 @@ async def run_device_backup(
         pruned=len(outcome.pruned),
     )
     return outcome
+
+
+async def _receive(
+    lockdown: Any, working: Path, events: LinkEvents, progress: Callable[[Any], None]
+) -> tuple[str, str] | None:
+    """Let the phone send its backup into ``working``; (outcome, error) if it did not finish."""
+    try:
+        async with SnapshotBackupService(lockdown, events) as service:
+            await service.backup(full=False, backup_directory=working, progress_callback=progress)
+    except NotEnoughDiskSpaceError as error:
+        return "disk_full", str(error)
+    except ConnectionTerminatedError as error:
+        return "unplugged", str(error) or "the connection dropped"
+    except PyMobileDevice3Exception as error:
+        code = _error_code(str(error))
+        if code == ERROR_DEVICE_LOCKED:
+            return "passcode_timeout", "the passcode was not entered"
+        if code == ERROR_NOT_ENOUGH_SPACE:
+            return "disk_full", str(error)
+        return "failed", f"{type(error).__name__}: {error}"
+    except (ConnectionError, EOFError, asyncio.IncompleteReadError) as error:
+        return "unplugged", f"{type(error).__name__}: {error}"
+    return None
 
 
 def _ended(
