@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pyiosbackup.backup import Backup
+from pyiosbackup.backup import Backup  # type: ignore[import-untyped]
 from pymobiledevice3.services.mobilebackup2 import Mobilebackup2Service
 
 from rollkeeper.device.session import SessionSettings, open_session

@@ -92,7 +92,10 @@ async def run_device_backup(
         if on_progress is not None and isinstance(value, int | float):
             on_progress(float(value))
 
-    failure = await _receive(lockdown, working, events, progress)
+    try:
+        failure = await _receive(lockdown, working, events, progress)
+    finally:
+        await asyncio.to_thread(events.flusher.wait)
     if failure is not None:
         return _ended(outcome, failure[0], failure[1], clock)
     backup_folder = working / udid
