@@ -297,3 +297,39 @@ def test_unanswered_passcode_prompt_notifies_once_and_is_not_retried(
     assert len(simulator.events.events("backup_passcode_requested", UDID)) == 1
     assert not SnapshotFolder(tmp_path / "device-backups").snapshots(UDID)
     store.close()
+
+
+def test_an_import_about_to_start_stops_the_device_backup_of_that_phone(
+    simulator: SimulatorThread, tmp_path: Path
+) -> None:
+    """The photo import never waits: a device backup in flight (here waiting at the passcode
+    prompt) is stopped when an import of the same phone is about to start, no snapshot is
+    made, and the attempt is recorded as stopped."""
+    roll = media.make_camera_roll(tmp_path / "phone")
+    simulator.add_phone(UDID, roll.root)
+
+    def prompt(phone: PhoneState) -> None:
+        phone.backup.passcode_prompt = True
+        phone.backup.passcode_wait_seconds = 60.0
+
+    simulator.update_phone(UDID, prompt)
+    mark = simulator.mark()
+    store = StateStore.open(tmp_path / "state.sqlite3")
+    session = SessionSettings(simulator.address, tmp_path / "pairing")
+
+    async def scenario() -> None:
+        backups = DeviceBackups(
+            DeviceBackupSettings(True, tmp_path / "device-backups", 24.0, 7), store
+        )
+        backups.phone_attached(UDID)
+        backups.import_finished(UDID, True, session)
+        assert backups.running(UDID)
+        await asyncio.to_thread(simulator.wait_for, "backup_passcode_requested", UDID, after=mark)
+        await asyncio.wait_for(backups.before_import(UDID), 10)
+        assert not backups.running(UDID)
+
+    asyncio.run(scenario())
+    last = store.device_backup_repository.last(UDID)
+    assert last is not None and last.outcome == "unplugged" and "import" in last.error
+    assert not SnapshotFolder(tmp_path / "device-backups").snapshots(UDID)
+    store.close()

@@ -73,6 +73,8 @@ class DeviceBackups:
         #: Every outcome, in order (tests and the command wait on ``finished``).
         self.outcomes: list[DeviceBackupOutcome] = []
         self.finished = asyncio.Event()
+        # An attempt still "running" belongs to a process that died (only one holds the lock).
+        store.device_backup_repository.abandon_running(clock())
 
     def apply_settings(self, settings: DeviceBackupSettings) -> None:
         """Use new settings from the next device backup on."""
@@ -181,7 +183,10 @@ class DeviceBackups:
             log.warning("device_backup_ended", udid=udid, outcome="unplugged", error="stopped")
             if backup_id is not None:
                 repository.finish(
-                    backup_id, "unplugged", now=self._clock(), error="stopped before it finished"
+                    backup_id,
+                    "unplugged",
+                    now=self._clock(),
+                    error="stopped before it finished (unplugged, or a photo import started)",
                 )
             raise
         assert backup_id is not None and outcome is not None
