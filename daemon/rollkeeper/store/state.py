@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rollkeeper.store.archive_files import ArchiveFileRepository
 from rollkeeper.store.database import Database, StateDamagedError
+from rollkeeper.store.device_backups import DeviceBackupRepository
 from rollkeeper.store.devices import DeviceRepository
 from rollkeeper.store.manifest import ManifestRepository
 from rollkeeper.store.records import (
@@ -60,6 +61,7 @@ class StateStore:
         self.manifest_repository = ManifestRepository(database)
         self.archive_repository = ArchiveFileRepository(database)
         self.run_repository = RunRepository(database)
+        self.device_backup_repository = DeviceBackupRepository(database)
 
     # -- opening ---------------------------------------------------------------------------
 
