@@ -22,10 +22,11 @@ is checkpointed into the database file and every row is only in the ``-wal``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,7 +228,7 @@ def write_library(
     With ``rows_in_wal`` the database file holds only the schema and every row is in the
     ``-wal`` (a reader that ignores the WAL finds no asset); otherwise everything is
     checkpointed into the database file and the WAL is empty. ``extra_sql`` runs after the
-    schema (to add a smart album, remove a column, ...).
+    rows are in (to drop a table, remove a column, add a look-alike table, ...).
     """
     names = GENERATIONS[generation]
     with tempfile.TemporaryDirectory(prefix="photos-library-") as folder:
@@ -236,7 +237,7 @@ def write_library(
         try:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA wal_autocheckpoint = 0")
-            connection.executescript(_schema(names) + extra_sql)
+            connection.executescript(_schema(names))
             connection.executemany(
                 "INSERT INTO Z_PRIMARYKEY (Z_ENT, Z_NAME, Z_SUPER, Z_MAX) VALUES (?, ?, 0, 0)",
                 [
@@ -248,6 +249,8 @@ def write_library(
             connection.execute("BEGIN")
             _insert(connection, names, assets)
             connection.execute("COMMIT")
+            if extra_sql:
+                connection.executescript(extra_sql)
             if not rows_in_wal:
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             # Copied while the writer still has the library open, as the phone has it.
@@ -294,3 +297,41 @@ def add_assets(library: Library, assets: Sequence[Asset]) -> None:
 def asset_table(library: Library) -> str:
     """The asset table's name in this library's generation."""
     return GENERATIONS[library.generation].asset_table
+
+
+def write_library_then_restart(
+    root: Path, first: Sequence[Asset], later: Sequence[Asset], *, generation: str = "ios16"
+) -> tuple[Library, Callable[[], None]]:
+    """A library whose WAL is about to restart: returns it (its frames all checkpointed into
+    the database, still in the ``-wal``) and a function that makes the phone write ``later``
+    the way SQLite then does: a new WAL header with new salts over the old frames, and the
+    database file left exactly as it was (same bytes, same mtime)."""
+    names = GENERATIONS[generation]
+    folder = Path(tempfile.mkdtemp(prefix="photos-library-"))
+    work = folder / "Photos.sqlite"
+    target = root / LIBRARY_RELATIVE
+    connection = sqlite3.connect(work, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA wal_autocheckpoint = 0")
+    connection.executescript(_schema(names))
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.execute("BEGIN")
+    _insert(connection, names, first)
+    connection.execute("COMMIT")
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    _copy_out(work, target)
+    library = Library(root, generation, list(first))
+
+    def restart() -> None:
+        database_times = target.stat()
+        connection.execute("BEGIN")
+        _insert(connection, names, later)
+        connection.execute("COMMIT")
+        for suffix in ("-wal", "-shm"):
+            shutil.copyfile(str(work) + suffix, str(target) + suffix)
+        os.utime(target, ns=(database_times.st_atime_ns, database_times.st_mtime_ns))
+        connection.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        library.assets.extend(later)
+
+    return library, restart

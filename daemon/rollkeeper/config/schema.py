@@ -29,6 +29,7 @@ from rollkeeper.config.field_types import (
     WritableFolder,
     folder_problem,
 )
+from rollkeeper.config.library_settings import LibrarySettings
 from rollkeeper.config.paths import default_state_dir
 from rollkeeper.config.reporting_settings import LoggingSettings, NotificationSettings
 from rollkeeper.config.schedule_settings import FilterSettings, ScheduleSettings
@@ -41,6 +42,7 @@ __all__ = [
     "DeviceBackupSettings",
     "DeviceSettings",
     "FilterSettings",
+    "LibrarySettings",
     "LoggingSettings",
     "NotificationSettings",
     "ScheduleSettings",
@@ -71,6 +73,7 @@ class Config(BaseModel):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     device_backup: DeviceBackupSettings = Field(default_factory=DeviceBackupSettings)
+    library: LibrarySettings = Field(default_factory=LibrarySettings)
 
 
 #: Section name -> model, in the order the starter config lists them.

@@ -61,9 +61,10 @@ async def copy_prefix(
     existing = await asyncio.to_thread(_existing_bytes, target)
     if existing > size:
         existing = 0
-    if existing == size:
-        return 0
     descriptor = await asyncio.to_thread(_open_for_append, target, existing)
+    if existing == size:
+        os.close(descriptor)  # complete already (or empty): nothing to ask the phone
+        return 0
     received = existing
     handle: int | None = None
     try:

@@ -216,7 +216,7 @@ class LibrarySnapshots:
                 COPIED, self.sealed, bytes_read=read, attempts=attempt, taken_at=str(taken)
             )
         return self.last_good(
-            FALLBACK, f"every copy was torn ({'; '.join(problems)})", self._attempts
+            FALLBACK, f"no copy was usable ({'; '.join(problems)})", self._attempts
         )
 
     async def _attempt(self, files: PhoneFiles, known: LibraryStat | None) -> int:
@@ -304,7 +304,11 @@ class LibrarySnapshots:
         for suffix, (file_stat, partial) in parts.items():
             if file_stat is not None and partial.exists():
                 os.replace(partial, work / (SNAPSHOT_NAME + suffix))
-        sealed = seal(work / SNAPSHOT_NAME, committed)
+        try:
+            sealed = seal(work / SNAPSHOT_NAME, committed)
+        except BaseException:
+            self._discard(work)
+            raise
         os.replace(work / SNAPSHOT_NAME, self.sealed)
         fsync_folder(self.folder)
         record = {
@@ -316,6 +320,7 @@ class LibrarySnapshots:
         }
         write_private_file(self.folder / RECORD_NAME, json.dumps(record, indent=1).encode())
         self._discard(work)
+        self._discard(self.folder / "incoming")
 
     @staticmethod
     def _discard(folder: Path) -> None:

@@ -123,6 +123,75 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX device_backups_by_phone ON device_backups (udid, started_at);
     """,
+    # 3: the phone's Photos library (issue 16): what each phone's last applied library read
+    # said of its assets, every read of it, and every sidecar version rollkeeper wrote.
+    """
+    CREATE TABLE library_assets (
+        udid TEXT NOT NULL,
+        uuid TEXT NOT NULL,
+        -- where the original is on the phone (/DCIM/100APPLE, /PhotoData/CPLAssets/group5),
+        -- NULL when the library puts it anywhere rollkeeper does not copy from
+        phone_folder TEXT,
+        phone_name TEXT,
+        original_filename TEXT,
+        created_utc TEXT,                 -- ZDATECREATED as ISO 8601 UTC
+        utc_offset_seconds INTEGER,       -- the asset's own time zone, when known
+        favorite INTEGER NOT NULL DEFAULT 0,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        trashed INTEGER NOT NULL DEFAULT 0,  -- in Recently Deleted
+        original_local INTEGER,           -- 1 on the phone, 0 only in iCloud, NULL not said
+        albums TEXT NOT NULL DEFAULT '[]',   -- JSON list of user album titles
+        PRIMARY KEY (udid, uuid)
+    );
+    CREATE INDEX library_assets_by_file ON library_assets (udid, phone_folder, phone_name);
+
+    -- One row per library read: the snapshot used, and whether it was applied.
+    CREATE TABLE library_reads (
+        id INTEGER PRIMARY KEY,
+        udid TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        snapshot TEXT NOT NULL,           -- unchanged | copied | fallback | unavailable
+        snapshot_taken_at TEXT,
+        -- applied | suspect (refused: it would drop albums or favourites) | unreadable
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        generation TEXT NOT NULL DEFAULT '',
+        degraded TEXT NOT NULL DEFAULT '[]',  -- JSON list of features left out, with why
+        assets INTEGER NOT NULL DEFAULT 0,
+        sidecars_written INTEGER NOT NULL DEFAULT 0,
+        sidecars_left_alone INTEGER NOT NULL DEFAULT 0,
+        sidecars_dropping INTEGER NOT NULL DEFAULT 0,
+        sidecars_total INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX library_reads_by_phone ON library_reads (udid, id);
+
+    -- Every version of every sidecar rollkeeper wrote (the file is relative_path + '.xmp').
+    CREATE TABLE library_sidecars (
+        relative_path TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,       -- BLAKE3 of the bytes written
+        facts TEXT NOT NULL,              -- JSON: uuids, albums, favourite, hidden, deleted, date
+        written_at TEXT NOT NULL,
+        PRIMARY KEY (relative_path, version)
+    );
+
+    -- Sidecars the last read of a phone left alone (another tool edited them), and why.
+    CREATE TABLE library_sidecar_notes (
+        udid TEXT NOT NULL,
+        relative_path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        noted_at TEXT NOT NULL,
+        PRIMARY KEY (udid, relative_path)
+    );
+
+    -- The links rollkeeper made under Albums/ ([library] album_folders): only these are ever
+    -- removed when an album changes.
+    CREATE TABLE library_album_links (
+        link_path TEXT PRIMARY KEY,       -- relative to the archive: Albums/<title>/<name>
+        target_path TEXT NOT NULL,        -- the archived file it shows, relative
+        kind TEXT NOT NULL                -- hard | symbolic
+    );
+    """,
 )
 
 

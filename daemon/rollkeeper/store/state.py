@@ -19,6 +19,7 @@ from rollkeeper.store.archive_files import ArchiveFileRepository
 from rollkeeper.store.database import Database, StateDamagedError
 from rollkeeper.store.device_backups import DeviceBackupRepository
 from rollkeeper.store.devices import DeviceRepository
+from rollkeeper.store.library import LibraryRepository
 from rollkeeper.store.manifest import ManifestRepository
 from rollkeeper.store.records import (
     ARCHIVED,
@@ -62,6 +63,7 @@ class StateStore:
         self.archive_repository = ArchiveFileRepository(database)
         self.run_repository = RunRepository(database)
         self.device_backup_repository = DeviceBackupRepository(database)
+        self.library_repository = LibraryRepository(database)
 
     # -- opening ---------------------------------------------------------------------------
 
