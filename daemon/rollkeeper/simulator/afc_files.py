@@ -18,6 +18,7 @@ import stat as stat_module
 from dataclasses import dataclass
 
 from rollkeeper.simulator.afc_errors import AfcRequestError, status_for_os_error
+from rollkeeper.simulator.afc_faults import check_file_slots, check_permission
 from rollkeeper.simulator.afc_paths import HostileTarget, MediaPaths
 from rollkeeper.simulator.afc_protocol import SEEK_REQUEST, U64, FileOpenMode, Status, first_cstring
 
@@ -111,6 +112,7 @@ class OpenFiles:
             raise AfcRequestError(Status.PERM_DENIED if writable else Status.INVALID_ARG)
         if len(self.handles) >= MAX_OPEN_HANDLES:
             raise AfcRequestError(Status.NO_RESOURCES)
+        check_file_slots(self.paths.phone.faults, len(self.handles))
         requested = first_cstring(payload[U64.size :])
         source, fault_key = self._open_source(requested, follow_links=1)
         number = self.next_handle
@@ -122,6 +124,7 @@ class OpenFiles:
         target = self.paths.target(requested)
         if target.fault_key in self.paths.phone.faults.not_found:
             raise AfcRequestError(Status.OBJECT_NOT_FOUND)
+        check_permission(self.paths.phone.faults, target.fault_key)
         if isinstance(target, HostileTarget):
             entry = target.entry
             if entry.kind == "S_IFDIR":

@@ -29,6 +29,12 @@ from rollkeeper.simulator.pairing import (
 from rollkeeper.simulator.phone import AfcFaults, PhoneIdentity, PhoneState, TrustPolicy
 from rollkeeper.simulator.runtime import EventLog, PhoneRuntime
 from rollkeeper.simulator.usbmuxd import UsbmuxDaemon
+from rollkeeper.simulator.usbmuxd_profiles import (
+    PreflightHooks,
+    UsbmuxdProfile,
+    linux_preflight,
+)
+from rollkeeper.simulator.usbmuxd_profiles import usbmuxd_profile as find_usbmuxd_profile
 
 # parse_tcp_address is imported from here by `rollkeeper simulate`; it lives in .addresses.
 __all__ = ["Simulator", "parse_tcp_address"]
@@ -37,6 +43,12 @@ log = structlog.get_logger(__name__)
 
 _Result = TypeVar("_Result")
 
+#: A phone locked this long when it is plugged in refuses USB data (USB Restricted Mode).
+USB_RESTRICTED_AFTER_SECONDS = 3600.0
+#: How long a re-enumerating phone is off the bus (a USB re-enumeration and usbmuxd's own
+#: setup take a moment; no public measurement of it exists).
+REENUMERATE_GAP_SECONDS = 0.5
+
 
 class Simulator:
     """Simulated iPhones behind a simulated usbmuxd, on the running asyncio loop.
@@ -44,7 +56,9 @@ class Simulator:
     Give either ``socket_path`` (a UNIX socket) or ``tcp`` (``("127.0.0.1", 0)`` picks a free
     port); neither means TCP on a free loopback port. :attr:`address` is then the value for
     ``USBMUXD_SOCKET_ADDRESS`` (pymobiledevice3), :attr:`libimobiledevice_address` the spelling
-    libimobiledevice wants.
+    libimobiledevice wants. ``usbmuxd_profile`` names the usbmuxd build imitated
+    (:data:`~rollkeeper.simulator.usbmuxd_profiles.USBMUXD_PROFILES`: ``generic``,
+    ``linux-usbmuxd``, ``macos-usbmuxd``).
     """
 
     def __init__(
@@ -52,13 +66,19 @@ class Simulator:
         *,
         socket_path: Path | str | None = None,
         tcp: tuple[str, int] | None = None,
+        usbmuxd_profile: str | UsbmuxdProfile = "generic",
     ) -> None:
         if socket_path is not None and tcp is not None:
             raise ValueError("give socket_path or tcp, not both")
         self._socket_path = Path(socket_path) if socket_path is not None else None
         self._tcp = tcp if tcp is not None or socket_path is not None else ("127.0.0.1", 0)
         self.events = EventLog()
-        self.usbmuxd = UsbmuxDaemon(self.events, self._serve_service)
+        profile = (
+            usbmuxd_profile
+            if isinstance(usbmuxd_profile, UsbmuxdProfile)
+            else find_usbmuxd_profile(usbmuxd_profile)
+        )
+        self.usbmuxd = UsbmuxDaemon(self.events, self._serve_service, profile)
         self._phones: dict[str, PhoneRuntime] = {}
         self._next_device_id = 1
         self._address: str | None = None
@@ -84,6 +104,8 @@ class Simulator:
         """Cut every connection and stop listening."""
         for runtime in self._phones.values():
             runtime.drop_connections()
+            self._cancel_preflight(runtime)
+            self._cancel_return(runtime)
         await self.usbmuxd.close()
         # Only a socket this simulator created is removed: a refused start leaves the path alone.
         if self._socket_path is not None and self._address is not None:
@@ -131,12 +153,20 @@ class Simulator:
         identity: PhoneIdentity | None = None,
         faults: AfcFaults | None = None,
         connection_type: str = "USB",
+        locked_for_seconds: float = 0.0,
+        restarted: bool = False,
+        trust_prompt_delay_seconds: float = 0.0,
+        reenumerate_on_trust: bool = True,
     ) -> PhoneState:
         """Add a phone serving ``media_root`` (which holds ``DCIM/``); plugged in by default.
 
         ``identity`` overrides the model, iOS version and so on (its udid and name win over the
         ``udid``/``name`` arguments only if given). With ``trust=PAIRED`` the simulator pairs
         the phone with a host of its own and serves that pair record through ReadPairRecord.
+        ``locked_for_seconds`` says how long a locked phone has been locked (an hour or more
+        when it is plugged in: USB Restricted Mode); ``restarted`` means it restarted and was
+        not unlocked since; ``trust_prompt_delay_seconds`` how long its Trust dialog takes to
+        appear; ``reenumerate_on_trust=False`` keeps it attached when it trusts a new host.
         """
         if udid in self._phones:
             raise ValueError(f"a phone with UDID {udid} already exists")
@@ -156,8 +186,18 @@ class Simulator:
             pending_polls=pending_polls,
             connection_type=connection_type,
             faults=faults if faults is not None else AfcFaults(),
+            unlocked_since_boot=not restarted,
+            trust_prompt_delay_seconds=trust_prompt_delay_seconds,
+            reenumerate_on_trust=reenumerate_on_trust,
         )
         runtime = PhoneRuntime(state=state, device_key=device_key)
+        if locked or restarted:
+            state.locked = True
+            state.locked_since = asyncio.get_running_loop().time() - locked_for_seconds
+        else:
+            runtime.unlocked.set()
+        udid_added = identity.udid
+        runtime.on_new_host_trusted = lambda: self._new_host_trusted(udid_added)
         self._phones[identity.udid] = runtime
         if trust is TrustPolicy.PAIRED:
             self._pair_with_simulator_host(runtime)
@@ -190,26 +230,76 @@ class Simulator:
         """Every phone, plugged or not, in the order they were added."""
         return [runtime.state for runtime in self._phones.values()]
 
-    def plug(self, udid: str) -> None:
-        """Plug the phone in: a new usbmuxd DeviceID, and Attached to every Listen client."""
-        runtime = self._runtime(udid)
-        if runtime.state.plugged:
-            return
+    def _next_id(self) -> int:
         # Like usbmuxd, every attach gets a fresh DeviceID.
-        runtime.state.device_id = self._next_device_id
+        number = self._next_device_id
         self._next_device_id += 1
-        runtime.state.plugged = True
+        return number
+
+    def plug(self, udid: str) -> None:
+        """Plug the phone in: a new usbmuxd DeviceID, and Attached to every Listen client.
+
+        A phone locked for an hour or more comes in under USB Restricted Mode. Under a usbmuxd
+        with a preflight (``linux-usbmuxd``) the phone is announced when the preflight is done.
+        """
+        runtime = self._runtime(udid)
+        state = runtime.state
+        self._cancel_return(runtime)
+        if state.plugged:
+            return
+        now = asyncio.get_running_loop().time()
+        state.device_id = self._next_id()
+        runtime.network_device_id = (
+            self._next_id()
+            if self.usbmuxd.profile.network_twin and state.connection_type == "USB"
+            else None
+        )
+        state.plugged = True
+        state.plugged_at = now
+        state.usb_restricted = (
+            state.locked
+            and state.locked_since is not None
+            and now - state.locked_since >= USB_RESTRICTED_AFTER_SECONDS
+        )
         runtime.pending_answers = 0
-        self.usbmuxd.announce_attached(runtime)
-        self.events.record("attached", udid, device_id=runtime.state.device_id)
-        log.info("phone_attached", udid=udid, device_id=runtime.state.device_id)
+        self.events.record(
+            "attached", udid, device_id=state.device_id, usb_restricted=state.usb_restricted
+        )
+        log.info("phone_attached", udid=udid, device_id=state.device_id)
+        if self.usbmuxd.profile.preflight and state.connection_type == "USB":
+            runtime.preflight = asyncio.ensure_future(linux_preflight(runtime, self._hooks()))
+        else:
+            self.usbmuxd.announce_attached(runtime)
+
+    def _hooks(self) -> PreflightHooks:
+        return PreflightHooks(
+            events=self.events,
+            pair_records=self.usbmuxd.pair_records,
+            pair_with_usbmuxd_host=self._pair_with_simulator_host,
+            announce=self.usbmuxd.announce_attached,
+            reenumerate=lambda runtime: self.reenumerate(runtime.udid),
+        )
+
+    @staticmethod
+    def _cancel_return(runtime: PhoneRuntime) -> None:
+        returning, runtime.returning = runtime.returning, None
+        if returning is not None:
+            returning.cancel()
+
+    def _cancel_preflight(self, runtime: PhoneRuntime) -> None:
+        preflight, runtime.preflight = runtime.preflight, None
+        if preflight is not None and not preflight.done():
+            preflight.cancel()
 
     def unplug(self, udid: str) -> None:
         """Pull the cable: every connection of the phone closes, Detached goes to listeners."""
         runtime = self._runtime(udid)
+        self._cancel_return(runtime)
         if not runtime.state.plugged:
             return
         runtime.state.plugged = False
+        runtime.state.usb_restricted = False
+        self._cancel_preflight(runtime)
         dropped = runtime.drop_connections()
         self.usbmuxd.announce_detached(runtime)
         self.events.record(
@@ -217,15 +307,58 @@ class Simulator:
         )
         log.info("phone_detached", udid=udid, connections_dropped=dropped)
 
-    def lock(self, udid: str) -> None:
-        """Lock the phone: StartService and Pair answer PasswordProtected until unlocked."""
-        self._runtime(udid).state.locked = True
+    def reenumerate(self, udid: str, gap_seconds: float = REENUMERATE_GAP_SECONDS) -> None:
+        """The phone drops off the USB bus and comes back ``gap_seconds`` later: open connections
+        reset, a new DeviceID (what tapping Trust, or unlocking out of USB Restricted Mode,
+        does). A plug or unplug by the test meanwhile wins over the scheduled return."""
+        self.events.record("reenumerating", udid, gap_seconds=gap_seconds)
+        self.unplug(udid)
+        runtime = self._runtime(udid)
+        if gap_seconds <= 0:
+            self.plug(udid)
+            return
+        runtime.returning = asyncio.get_running_loop().call_later(gap_seconds, self.plug, udid)
+
+    def _new_host_trusted(self, udid: str) -> None:
+        if self._runtime(udid).state.reenumerate_on_trust:
+            self.reenumerate(udid)
+
+    def lock(self, udid: str, locked_for_seconds: float = 0.0) -> None:
+        """Lock the phone: StartService and Pair answer PasswordProtected until unlocked.
+
+        ``locked_for_seconds`` backdates the lock (plugged in an hour or more after it, the
+        phone is in USB Restricted Mode).
+        """
+        runtime = self._runtime(udid)
+        runtime.state.locked = True
+        runtime.state.locked_since = asyncio.get_running_loop().time() - locked_for_seconds
+        runtime.unlocked.clear()
         self.events.record("locked", udid)
 
     def unlock(self, udid: str) -> None:
-        """Unlock the phone."""
-        self._runtime(udid).state.locked = False
+        """Unlock the phone (the first unlock after a restart too). A phone plugged in under
+        USB Restricted Mode then enables USB data: it re-enumerates."""
+        runtime = self._runtime(udid)
+        state = runtime.state
+        state.locked = False
+        state.locked_since = None
+        state.unlocked_since_boot = True
+        runtime.unlocked.set()
         self.events.record("unlocked", udid)
+        if state.plugged and state.usb_restricted:
+            self.reenumerate(udid)
+
+    def restart(self, udid: str) -> None:
+        """The phone restarts: it leaves the bus, comes back locked, and refuses sessions until
+        its passcode is entered once (before first unlock)."""
+        runtime = self._runtime(udid)
+        was_plugged = runtime.state.plugged
+        self.unplug(udid)
+        runtime.state.unlocked_since_boot = False
+        self.lock(udid)
+        self.events.record("restarted", udid)
+        if was_plugged:
+            self.plug(udid)
 
     def set_trust(self, udid: str, policy: TrustPolicy, pending_polls: int = 0) -> None:
         """Change how the phone answers pairing.
@@ -289,6 +422,8 @@ class Simulator:
                 "device_id": runtime.state.device_id,
                 "plugged": runtime.state.plugged,
                 "locked": runtime.state.locked,
+                "usb_restricted": runtime.state.usb_restricted,
+                "unlocked_since_boot": runtime.state.unlocked_since_boot,
                 "trust": runtime.state.trust.value,
                 "trusted_hosts": len(runtime.trusted_hosts),
                 "open_connections": len(runtime.tunnels),
