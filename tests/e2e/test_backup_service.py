@@ -232,10 +232,12 @@ def test_dont_trust_stops_retrying_until_replugged(
     simulator.plug(UDID)
     finished = service.wait_for("backup_finished", udid=UDID)[0]
     assert finished["outcome"] == "complete"
-    # By now any retry scheduled after Don't Trust is in the log too: there was none, only the
-    # schedules of the two attaches.
-    scheduled = service.named("backup_scheduled", udid=UDID)
-    assert [event["reason"] for event in scheduled] == ["attached", "attached"]
+    # By now any retry scheduled after Don't Trust is in the log too: there was none. The first
+    # two schedules are the two attaches (tapping Trust then re-enumerates the phone: more may
+    # follow).
+    reasons = [event["reason"] for event in service.named("backup_scheduled", udid=UDID)]
+    assert reasons[:2] == ["attached", "attached"]
+    assert "trust_denied" not in reasons
     store.close()
     assert service.terminate() == 0
 

@@ -2,7 +2,8 @@
 
 Everything pymobiledevice3 can raise while getting there is translated into the few errors of
 :mod:`rollkeeper.device.errors`, each a state the user is told about ("unlock your iPhone", "tap
-Trust") rather than a crash.
+Trust") rather than a crash. Which lock or trust state stands in the way is told apart in
+:mod:`rollkeeper.device.pairing`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pymobiledevice3.lockdown import create_using_usbmux
 from pymobiledevice3.services.afc import AfcService
 
 from rollkeeper.device.errors import PhoneNotRespondingError
+from rollkeeper.device.pairing import open_lockdown
 from rollkeeper.device.phone_files import PhoneFilesystem
 from rollkeeper.device.translate import translate_error
 
@@ -97,18 +98,16 @@ def _no_answer(what: str, settings: SessionSettings) -> PhoneNotRespondingError:
 async def open_session(udid: str, settings: SessionSettings) -> AsyncIterator[PhoneSession]:
     """Open a session with the phone ``udid``; raise a :mod:`rollkeeper.device.errors` error if not.
 
-    Pairing is attempted with ``pair_timeout=0``: a pending Trust dialog raises at once and the
-    scheduler retries, so the user sees "tap Trust" in ``status`` instead of a silent wait.
+    Pairing never waits for the Trust dialog: a pending dialog raises at once and the scheduler
+    retries, so the user sees "tap Trust" in ``status`` instead of a silent wait.
     """
     secure_pairing_dir(settings.pairing_dir)
     try:
         lockdown = await asyncio.wait_for(
-            create_using_usbmux(
-                serial=udid,
-                autopair=True,
-                pair_timeout=0,
+            open_lockdown(
+                udid,
                 label=LOCKDOWN_LABEL,
-                pairing_records_cache_folder=settings.pairing_dir,
+                pairing_dir=settings.pairing_dir,
                 usbmux_address=settings.usbmux_address,
             ),
             settings.connect_timeout_seconds,

@@ -36,6 +36,10 @@ STATE_WAITING_FOR_UNLOCK = "waiting_for_unlock"
 STATE_WAITING_FOR_TRUST = "waiting_for_trust"
 STATE_TRUST_DENIED = "trust_denied"
 STATE_ERROR = "error"
+#: Plugged in after an hour locked: no USB data until unlocked (USB Restricted Mode).
+STATE_USB_RESTRICTED = "usb_restricted"
+#: Restarted and not unlocked since: sessions refused until the passcode is entered once.
+STATE_WAITING_FOR_FIRST_UNLOCK = "waiting_for_first_unlock"
 
 #: Run outcomes (the ``runs.outcome`` column).
 OUTCOME_RUNNING = "running"

@@ -3,9 +3,11 @@
 APScheduler 3.x's ``AsyncIOScheduler`` holds one job per phone (id ``backup:<udid>``). An attach
 schedules it after a debounce (tapping Trust re-plugs the phone), with ``max_instances=1`` and
 ``coalesce`` so a burst of events makes one run. A run that cannot start because the phone is
-locked or its Trust dialog is pending is retried every ``retry_initial_seconds`` while the phone
-stays attached; a dropped connection or a stuck phone is retried with exponential backoff up to
-``retry_max_seconds``; "Don't Trust" stops the retries until the phone is plugged in again.
+locked (also: in USB Restricted Mode, or not unlocked since it restarted) or its Trust dialog is
+pending is retried every ``retry_initial_seconds`` while the phone stays attached; a dropped
+connection or a stuck phone is retried with exponential backoff up to ``retry_max_seconds``;
+"Don't Trust", and a phone that refuses even a fresh pairing, stop the retries until the phone is
+plugged in again.
 SQLite, not the job store, is the source of truth: nothing about jobs survives a restart, and
 the attached phones are rediscovered from usbmuxd's Listen stream.
 """
@@ -38,6 +40,11 @@ log = structlog.get_logger("rollkeeper.service")
 
 #: Runs with failed files are retried this many times while the phone stays attached.
 INCOMPLETE_RETRIES = 3
+#: States that end when the user does something on the phone (unlock it, tap Trust): retried
+#: at ``retry_initial_seconds`` for as long as the phone stays attached.
+WAITING_FOR_THE_USER = frozenset(
+    {"waiting_for_unlock", "waiting_for_trust", "usb_restricted", "waiting_for_first_unlock"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +163,8 @@ class BackupService:
 
     def _retry_delay(self, state: _PhoneState, error: PhoneUnavailableError | None) -> float:
         settings = self._settings
-        if error is not None and error.state in ("waiting_for_unlock", "waiting_for_trust"):
+        if error is not None and error.state in WAITING_FOR_THE_USER:
+            # The user may act any moment: ask again at the short interval, not with backoff.
             return settings.retry_initial_seconds
         delay = settings.retry_initial_seconds * (2 ** max(0, state.failures - 1))
         return float(min(delay, settings.retry_max_seconds))
