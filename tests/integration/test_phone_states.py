@@ -99,9 +99,7 @@ async def test_invalid_host_id_pairs_again_once_and_says_the_phone_forgot_us(
     simulator.add_phone(UDID, tmp_path / "phone", name="Ana's iPhone")
     assert await opens(settings) == "Ana's iPhone"
     # "Reset Location & Privacy": the phone forgets its hosts; the next Pair shows the dialog.
-    simulator.revoke_trust(UDID)
-    simulator.update_phone(UDID, lambda phone: setattr(phone, "trust", TrustPolicy.ACCEPT))
-    simulator.update_phone(UDID, lambda phone: setattr(phone, "pending_polls", 1))
+    simulator.revoke_trust(UDID, then=TrustPolicy.ACCEPT, pending_polls=1)
     mark = simulator.mark()
 
     refusal = await session_refusal(settings)

@@ -98,6 +98,15 @@ class ReconnectingAfterTrustError(PhoneDisconnectedError):
     hint = "Trust accepted: the iPhone reconnects, as iPhones do after Trust"
 
 
+class PhoneOutOfFileSlotsError(PhoneUnavailableError):
+    """The phone refused to open a file for lack of resources ("No file slots", AFC status 3):
+    its open files on this connection are used up. Not the file's fault: the run ends without
+    blaming any file, and the next attempt starts on a fresh connection."""
+
+    state = "error"
+    hint = "the iPhone ran out of open-file slots ('No file slots'); retrying on a new connection"
+
+
 class PhoneNotRespondingError(PhoneUnavailableError):
     """An AFC request got no answer within the time limit; the session is abandoned."""
 

@@ -378,13 +378,22 @@ class Simulator:
             self.usbmuxd.pair_records.pop(udid, None)
         self.events.record("trust_changed", udid, policy=policy.value, pending_polls=pending_polls)
 
-    def revoke_trust(self, udid: str) -> None:
+    def revoke_trust(
+        self, udid: str, then: TrustPolicy | None = None, pending_polls: int = 0
+    ) -> None:
         """The phone forgets every host, but usbmuxd keeps its (now stale) pair record.
 
         What a phone reset or "Reset Location & Privacy" does: StartSession then answers
-        InvalidHostID, and the host has to pair again.
+        InvalidHostID, and the host has to pair again. ``then`` is how its Trust dialog answers
+        that new pairing (a real phone asks again: ACCEPT or DENY, after ``pending_polls``);
+        None keeps the policy it had.
         """
-        self._runtime(udid).forget_hosts()
+        runtime = self._runtime(udid)
+        runtime.forget_hosts()
+        if then is not None:
+            runtime.state.trust = then
+            runtime.state.pending_polls = pending_polls
+            runtime.pending_answers = 0
         self.events.record("trust_revoked", udid)
 
     def pair_record(self, udid: str) -> bytes | None:

@@ -170,9 +170,11 @@ class SimulatorThread:
         """See :meth:`Simulator.set_trust`."""
         self.call(self.simulator.set_trust, udid, policy, pending_polls)
 
-    def revoke_trust(self, udid: str) -> None:
+    def revoke_trust(
+        self, udid: str, then: TrustPolicy | None = None, pending_polls: int = 0
+    ) -> None:
         """See :meth:`Simulator.revoke_trust`."""
-        self.call(self.simulator.revoke_trust, udid)
+        self.call(self.simulator.revoke_trust, udid, then, pending_polls)
 
     def pair_record(self, udid: str) -> bytes | None:
         """See :meth:`Simulator.pair_record`."""
