@@ -32,6 +32,7 @@ from rollkeeper.device.errors import (
 from rollkeeper.device.events import AttachedPhone
 from rollkeeper.device.session import PhoneInfo, SessionSettings
 from rollkeeper.domain.filters import device_selected
+from rollkeeper.domain.health import STATE_DISCONNECTED, unseen_phone_state
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import StateStore
@@ -89,6 +90,7 @@ class BackupService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_status: Callable[[str], None] | None = None,
         on_run_finished: Callable[[RunResult], Awaitable[None]] | None = None,
+        alert: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -96,6 +98,7 @@ class BackupService:
         self._clock = clock
         self._on_status = on_status
         self._on_run_finished = on_run_finished
+        self._alert = alert
         self._phones: dict[str, _PhoneState] = {}
         self._stopping = False
         #: Set every time a run ends (tests and ``backup-now`` wait on it).
@@ -140,6 +143,28 @@ class BackupService:
                 await state.task
         self._store.set_device_state(udid, "disconnected", "", self._clock())
         self._report_status()
+
+    async def on_unseen(self, udid: str) -> None:
+        """udev shows the phone and usbmuxd does not (Linux): say what the phone waits for.
+
+        A phone never backed up here is most likely waiting for Trust; one backed up before
+        most likely refuses USB data until unlocked. Told in ``status`` and once on the desktop.
+        """
+        if self._stopping or udid in self._phones:
+            return
+        known = self._store.device(udid)
+        state, hint = unseen_phone_state(known is not None and known.last_complete_at is not None)
+        self._store.record_device_seen(udid, now=self._clock())
+        self._store.set_device_state(udid, state, hint, self._clock())
+        log.warning("phone_unavailable", udid=udid, state=state, hint=hint, detail="unseen")
+        if self._alert is not None:
+            name = known.name if known is not None and known.name else "An iPhone"
+            await self._alert(f"{name} is plugged in but not connected", hint)
+
+    async def on_unseen_resolved(self, udid: str, how: str) -> None:
+        """An unseen phone was shown by usbmuxd (its attach says the rest) or unplugged."""
+        if how == "unplugged" and udid not in self._phones:
+            self._store.set_device_state(udid, STATE_DISCONNECTED, "", self._clock())
 
     # -- scheduling ------------------------------------------------------------------------
 
