@@ -41,6 +41,7 @@ from rollkeeper.bootstrap.service_parts import (
 from rollkeeper.bootstrap.settings import (
     backup_settings,
     service_settings,
+    session_recorder,
     session_settings,
     usbmux_address,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "scrub_report_path",
     "scrubber",
     "service_settings",
+    "session_recorder",
     "session_settings",
     "state_lock_path",
     "state_path",
