@@ -1,23 +1,20 @@
-"""The simulator behaves like the phones and usbmuxds people own (docs/simulator.md, "Real phones").
+"""The simulator behaves like the phones people own (docs/simulator.md, "Real phones").
 
-Each test holds one behaviour seen on real devices or read in a real usbmuxd's source, through
-the unmodified pymobiledevice3 client or the raw usbmuxd protocol: the usbmuxd profiles' Attached
-records and Linux usbmuxd's preflight, the phone generations and their lockdown value types,
-Trust re-enumerating the phone, a slow Trust prompt, USB Restricted Mode, a phone not unlocked
-since it restarted, and the AFC refusals (a folder refused, "No file slots", a read failing
-midway).
+Each test holds one behaviour seen on real devices, through the unmodified pymobiledevice3
+client: the phone generations and their lockdown value types, Trust re-enumerating the phone, a
+slow Trust prompt, USB Restricted Mode, a phone not unlocked since it restarted, and the AFC
+refusals (a folder refused, "No file slots", a read failing midway). The usbmuxd builds are
+tests/simulator/test_real_usbmuxd.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pymobiledevice3 import usbmux
 from pymobiledevice3.exceptions import (
     AfcException,
     ConnectionFailedError,
@@ -28,46 +25,11 @@ from pymobiledevice3.exceptions import (
 from pymobiledevice3.lockdown import create_using_usbmux
 from pymobiledevice3.services.afc import AfcError, AfcService
 
-from rollkeeper.simulator import AfcFaults, SimulatorThread, TrustPolicy, short_socket_folder
+from rollkeeper.simulator import AfcFaults, SimulatorThread, TrustPolicy
 from rollkeeper.simulator.lockdown_values import phone_profile
-from tests.simulator.clients import PHONE_UDID, raw_usbmuxd, run, usbmuxd_exchange
+from tests.simulator.clients import PHONE_UDID, run
 
-LINUX_PROPERTY_KEYS = {
-    "ConnectionSpeed",
-    "ConnectionType",
-    "DeviceID",
-    "LocationID",
-    "ProductID",
-    "SerialNumber",
-}
 OLD_UDID = "3f6c0d9b2a8e4c1d7f5a9b3e2c8d1f4a6b7c9e0d"
-
-
-@pytest.fixture
-def start_simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], SimulatorThread]]:
-    """Start a simulator imitating one usbmuxd build, exported to this process's environment."""
-    started: list[tuple[SimulatorThread, Path]] = []
-
-    def start(profile: str) -> SimulatorThread:
-        folder = short_socket_folder()
-        simulator = SimulatorThread(socket_path=folder / "usbmuxd", usbmuxd_profile=profile)
-        simulator.start()
-        started.append((simulator, folder))
-        monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", simulator.address)
-        return simulator
-
-    yield start
-    for simulator, folder in started:
-        simulator.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def listed(simulator: SimulatorThread) -> list[dict[str, Any]]:
-    """The Attached records of ListDevices, as the raw protocol carries them."""
-    with raw_usbmuxd(simulator.address) as connection:
-        _tag, reply = usbmuxd_exchange(connection, 1, {"MessageType": "ListDevices"})
-    devices: list[dict[str, Any]] = reply["DeviceList"]
-    return devices
 
 
 async def _paired_session(
@@ -85,112 +47,6 @@ async def _public_values(udid: str = PHONE_UDID) -> dict[str, Any]:
     async with await create_using_usbmux(udid, autopair=False) as lockdown:
         values: dict[str, Any] = lockdown.all_values
         return values
-
-
-# -- usbmuxd builds ------------------------------------------------------------------------------
-
-
-def test_linux_usbmuxd_sends_exactly_its_six_properties(
-    start_simulator: Callable[[str], SimulatorThread], media_root: Path
-) -> None:
-    """Linux usbmuxd's Attached record holds exactly ConnectionSpeed, ConnectionType, DeviceID,
-    LocationID, ProductID and SerialNumber (the UDID, hyphen included): no UDID, no
-    USBSerialNumber."""
-    simulator = start_simulator("linux-usbmuxd")
-    simulator.add_phone(PHONE_UDID, media_root)
-
-    [record] = listed(simulator)
-
-    assert set(record["Properties"]) == LINUX_PROPERTY_KEYS
-    assert record["Properties"]["SerialNumber"] == PHONE_UDID
-    assert record["Properties"]["ConnectionType"] == "USB"
-
-
-def test_macos_usbmuxd_lists_udid_usb_serial_and_a_network_twin(
-    start_simulator: Callable[[str], SimulatorThread], media_root: Path
-) -> None:
-    """macOS usbmuxd adds UDID and USBSerialNumber, and lists the phone a second time as a Network
-    device with the same UDID, its own DeviceID and a sockaddr as NetworkAddress data."""
-    simulator = start_simulator("macos-usbmuxd")
-    simulator.add_phone(PHONE_UDID, media_root)
-
-    records = {record["Properties"]["ConnectionType"]: record for record in listed(simulator)}
-
-    assert set(records) == {"USB", "Network"}
-    usb, network = records["USB"]["Properties"], records["Network"]["Properties"]
-    assert usb["UDID"] == network["UDID"] == PHONE_UDID
-    assert usb["USBSerialNumber"] == PHONE_UDID.replace("-", "")
-    assert usb["DeviceID"] != network["DeviceID"]
-    address = network["NetworkAddress"]
-    assert isinstance(address, bytes) and address[0] == len(address) == 16
-    # Either entry reaches the same phone; pymobiledevice3 prefers USB.
-    devices = run(usbmux.list_devices())
-    assert sorted(device.connection_type for device in devices) == ["Network", "USB"]
-    assert run(usbmux.select_device(PHONE_UDID)).is_usb  # type: ignore[union-attr]
-
-
-def test_generic_profile_is_what_the_simulator_always_sent(
-    start_simulator: Callable[[str], SimulatorThread], media_root: Path
-) -> None:
-    """The default profile keeps the simulator's old record: USBSerialNumber, no UDID, one entry."""
-    simulator = start_simulator("generic")
-    simulator.add_phone(PHONE_UDID, media_root)
-
-    [record] = listed(simulator)
-
-    assert set(record["Properties"]) == LINUX_PROPERTY_KEYS | {"USBSerialNumber"}
-
-
-def test_linux_usbmuxd_shows_an_untrusted_phone_only_once_trust_is_tapped(
-    start_simulator: Callable[[str], SimulatorThread], media_root: Path, pair_records: Path
-) -> None:
-    """Under Linux usbmuxd an unpaired phone stays invisible while its Trust dialog waits; once
-    tapped, usbmuxd pairs with its own record, the phone re-enumerates and is listed under a new
-    DeviceID, and a client then starts a session with usbmuxd's record without pairing."""
-    simulator = start_simulator("linux-usbmuxd")
-    mark = simulator.mark()
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, locked=True)
-
-    simulator.wait_for("preflight_waiting_for_trust", PHONE_UDID, after=mark)
-    assert listed(simulator) == []
-    first = simulator.wait_for("attached", PHONE_UDID, after=mark).details["device_id"]
-    simulator.unlock(PHONE_UDID)
-    paired = simulator.wait_for("preflight_paired", PHONE_UDID, after=mark)
-    finished = simulator.wait_for("preflight_finished", PHONE_UDID, after=paired.sequence)
-    [record] = listed(simulator)
-
-    assert record["DeviceID"] != first
-    assert simulator.pair_record(PHONE_UDID) is not None
-    values = run(_paired_session(pair_records))
-    assert values["UniqueDeviceID"] == PHONE_UDID
-    assert not simulator.events.events("pair_pending", PHONE_UDID, after=finished.sequence)
-
-
-def test_linux_usbmuxd_never_shows_a_phone_whose_user_said_dont_trust(
-    start_simulator: Callable[[str], SimulatorThread], media_root: Path
-) -> None:
-    """Don't Trust ends Linux usbmuxd's preflight: the phone stays invisible until replugged."""
-    simulator = start_simulator("linux-usbmuxd")
-    mark = simulator.mark()
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.DENY)
-
-    failed = simulator.wait_for("preflight_failed", PHONE_UDID, after=mark)
-
-    assert "denied" in failed.details["reason"]
-    assert listed(simulator) == []
-
-
-def test_linux_usbmuxd_shows_a_paired_phone_at_once(
-    start_simulator: Callable[[str], SimulatorThread], media_root: Path
-) -> None:
-    """A phone that trusts usbmuxd's record is listed once the preflight ran, locked or not."""
-    simulator = start_simulator("linux-usbmuxd")
-    mark = simulator.mark()
-    simulator.add_phone(PHONE_UDID, media_root, locked=True)
-
-    simulator.wait_for("preflight_finished", PHONE_UDID, after=mark)
-
-    assert [record["Properties"]["SerialNumber"] for record in listed(simulator)] == [PHONE_UDID]
 
 
 # -- phone generations and value types -------------------------------------------------------

@@ -27,13 +27,10 @@ from rollkeeper.simulator.pairing import (
     trusted_host_from_record,
 )
 from rollkeeper.simulator.phone import AfcFaults, PhoneIdentity, PhoneState, TrustPolicy
+from rollkeeper.simulator.plugging import REENUMERATE_GAP_SECONDS, PhoneBus
 from rollkeeper.simulator.runtime import EventLog, PhoneRuntime
 from rollkeeper.simulator.usbmuxd import UsbmuxDaemon
-from rollkeeper.simulator.usbmuxd_profiles import (
-    PreflightHooks,
-    UsbmuxdProfile,
-    linux_preflight,
-)
+from rollkeeper.simulator.usbmuxd_profiles import UsbmuxdProfile
 from rollkeeper.simulator.usbmuxd_profiles import usbmuxd_profile as find_usbmuxd_profile
 
 # parse_tcp_address is imported from here by `rollkeeper simulate`; it lives in .addresses.
@@ -42,12 +39,6 @@ __all__ = ["Simulator", "parse_tcp_address"]
 log = structlog.get_logger(__name__)
 
 _Result = TypeVar("_Result")
-
-#: A phone locked this long when it is plugged in refuses USB data (USB Restricted Mode).
-USB_RESTRICTED_AFTER_SECONDS = 3600.0
-#: How long a re-enumerating phone is off the bus (a USB re-enumeration and usbmuxd's own
-#: setup take a moment; no public measurement of it exists).
-REENUMERATE_GAP_SECONDS = 0.5
 
 
 class Simulator:
@@ -79,8 +70,8 @@ class Simulator:
             else find_usbmuxd_profile(usbmuxd_profile)
         )
         self.usbmuxd = UsbmuxDaemon(self.events, self._serve_service, profile)
+        self.bus = PhoneBus(self.usbmuxd, self.events, self._pair_with_simulator_host)
         self._phones: dict[str, PhoneRuntime] = {}
-        self._next_device_id = 1
         self._address: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -104,8 +95,7 @@ class Simulator:
         """Cut every connection and stop listening."""
         for runtime in self._phones.values():
             runtime.drop_connections()
-            self._cancel_preflight(runtime)
-            self._cancel_return(runtime)
+            self.bus.cancel_pending(runtime)
         await self.usbmuxd.close()
         # Only a socket this simulator created is removed: a refused start leaves the path alone.
         if self._socket_path is not None and self._address is not None:
@@ -196,8 +186,7 @@ class Simulator:
             state.locked_since = asyncio.get_running_loop().time() - locked_for_seconds
         else:
             runtime.unlocked.set()
-        udid_added = identity.udid
-        runtime.on_new_host_trusted = lambda: self._new_host_trusted(udid_added)
+        runtime.on_new_host_trusted = lambda: self.bus.new_host_trusted(runtime)
         self._phones[identity.udid] = runtime
         if trust is TrustPolicy.PAIRED:
             self._pair_with_simulator_host(runtime)
@@ -230,135 +219,31 @@ class Simulator:
         """Every phone, plugged or not, in the order they were added."""
         return [runtime.state for runtime in self._phones.values()]
 
-    def _next_id(self) -> int:
-        # Like usbmuxd, every attach gets a fresh DeviceID.
-        number = self._next_device_id
-        self._next_device_id += 1
-        return number
-
     def plug(self, udid: str) -> None:
-        """Plug the phone in: a new usbmuxd DeviceID, and Attached to every Listen client.
-
-        A phone locked for an hour or more comes in under USB Restricted Mode. Under a usbmuxd
-        with a preflight (``linux-usbmuxd``) the phone is announced when the preflight is done.
-        """
-        runtime = self._runtime(udid)
-        state = runtime.state
-        self._cancel_return(runtime)
-        if state.plugged:
-            return
-        now = asyncio.get_running_loop().time()
-        state.device_id = self._next_id()
-        runtime.network_device_id = (
-            self._next_id()
-            if self.usbmuxd.profile.network_twin and state.connection_type == "USB"
-            else None
-        )
-        state.plugged = True
-        state.plugged_at = now
-        state.usb_restricted = (
-            state.locked
-            and state.locked_since is not None
-            and now - state.locked_since >= USB_RESTRICTED_AFTER_SECONDS
-        )
-        runtime.pending_answers = 0
-        self.events.record(
-            "attached", udid, device_id=state.device_id, usb_restricted=state.usb_restricted
-        )
-        log.info("phone_attached", udid=udid, device_id=state.device_id)
-        if self.usbmuxd.profile.preflight and state.connection_type == "USB":
-            runtime.preflight = asyncio.ensure_future(linux_preflight(runtime, self._hooks()))
-        else:
-            self.usbmuxd.announce_attached(runtime)
-
-    def _hooks(self) -> PreflightHooks:
-        return PreflightHooks(
-            events=self.events,
-            pair_records=self.usbmuxd.pair_records,
-            pair_with_usbmuxd_host=self._pair_with_simulator_host,
-            announce=self.usbmuxd.announce_attached,
-            reenumerate=lambda runtime: self.reenumerate(runtime.udid),
-        )
-
-    @staticmethod
-    def _cancel_return(runtime: PhoneRuntime) -> None:
-        returning, runtime.returning = runtime.returning, None
-        if returning is not None:
-            returning.cancel()
-
-    def _cancel_preflight(self, runtime: PhoneRuntime) -> None:
-        preflight, runtime.preflight = runtime.preflight, None
-        if preflight is not None and not preflight.done():
-            preflight.cancel()
+        """Plug the phone in: a new usbmuxd DeviceID, and Attached to every Listen client
+        (see :mod:`.plugging` for USB Restricted Mode and the Linux preflight)."""
+        self.bus.plug(self._runtime(udid))
 
     def unplug(self, udid: str) -> None:
         """Pull the cable: every connection of the phone closes, Detached goes to listeners."""
-        runtime = self._runtime(udid)
-        self._cancel_return(runtime)
-        if not runtime.state.plugged:
-            return
-        runtime.state.plugged = False
-        runtime.state.usb_restricted = False
-        self._cancel_preflight(runtime)
-        dropped = runtime.drop_connections()
-        self.usbmuxd.announce_detached(runtime)
-        self.events.record(
-            "detached", udid, device_id=runtime.state.device_id, connections_dropped=dropped
-        )
-        log.info("phone_detached", udid=udid, connections_dropped=dropped)
+        self.bus.unplug(self._runtime(udid))
 
     def reenumerate(self, udid: str, gap_seconds: float = REENUMERATE_GAP_SECONDS) -> None:
-        """The phone drops off the USB bus and comes back ``gap_seconds`` later: open connections
-        reset, a new DeviceID (what tapping Trust, or unlocking out of USB Restricted Mode,
-        does). A plug or unplug by the test meanwhile wins over the scheduled return."""
-        self.events.record("reenumerating", udid, gap_seconds=gap_seconds)
-        self.unplug(udid)
-        runtime = self._runtime(udid)
-        if gap_seconds <= 0:
-            self.plug(udid)
-            return
-        runtime.returning = asyncio.get_running_loop().call_later(gap_seconds, self.plug, udid)
-
-    def _new_host_trusted(self, udid: str) -> None:
-        if self._runtime(udid).state.reenumerate_on_trust:
-            self.reenumerate(udid)
+        """The phone leaves the bus and comes back ``gap_seconds`` later under a new DeviceID."""
+        self.bus.reenumerate(self._runtime(udid), gap_seconds)
 
     def lock(self, udid: str, locked_for_seconds: float = 0.0) -> None:
-        """Lock the phone: StartService and Pair answer PasswordProtected until unlocked.
-
-        ``locked_for_seconds`` backdates the lock (plugged in an hour or more after it, the
-        phone is in USB Restricted Mode).
-        """
-        runtime = self._runtime(udid)
-        runtime.state.locked = True
-        runtime.state.locked_since = asyncio.get_running_loop().time() - locked_for_seconds
-        runtime.unlocked.clear()
-        self.events.record("locked", udid)
+        """Lock the phone: StartService and Pair answer PasswordProtected until unlocked;
+        ``locked_for_seconds`` backdates the lock (an hour or more: USB Restricted Mode)."""
+        self.bus.lock(self._runtime(udid), locked_for_seconds)
 
     def unlock(self, udid: str) -> None:
-        """Unlock the phone (the first unlock after a restart too). A phone plugged in under
-        USB Restricted Mode then enables USB data: it re-enumerates."""
-        runtime = self._runtime(udid)
-        state = runtime.state
-        state.locked = False
-        state.locked_since = None
-        state.unlocked_since_boot = True
-        runtime.unlocked.set()
-        self.events.record("unlocked", udid)
-        if state.plugged and state.usb_restricted:
-            self.reenumerate(udid)
+        """Unlock the phone (also its first unlock after a restart)."""
+        self.bus.unlock(self._runtime(udid))
 
     def restart(self, udid: str) -> None:
-        """The phone restarts: it leaves the bus, comes back locked, and refuses sessions until
-        its passcode is entered once (before first unlock)."""
-        runtime = self._runtime(udid)
-        was_plugged = runtime.state.plugged
-        self.unplug(udid)
-        runtime.state.unlocked_since_boot = False
-        self.lock(udid)
-        self.events.record("restarted", udid)
-        if was_plugged:
-            self.plug(udid)
+        """The phone restarts: back locked, refusing sessions until its first unlock."""
+        self.bus.restart(self._runtime(udid))
 
     def set_trust(self, udid: str, policy: TrustPolicy, pending_polls: int = 0) -> None:
         """Change how the phone answers pairing.
