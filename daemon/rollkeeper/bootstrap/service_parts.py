@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rollkeeper.bootstrap.settings import service_settings, usbmux_address
+from rollkeeper.bootstrap.settings import (
+    device_backup_settings,
+    service_settings,
+    usbmux_address,
+)
 from rollkeeper.bootstrap.state import open_state_for_writing
 
 _Event = TypeVar("_Event")
@@ -116,6 +120,7 @@ def build_service_parts(
 
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.device_backup.coordinator import DeviceBackups
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
@@ -130,6 +135,7 @@ def build_service_parts(
         on_status=hooks.on_status,
         on_run_finished=hooks.on_run_finished,
         alert=alerts.alert,
+        device_backups=DeviceBackups(device_backup_settings(config), store, alert=alerts.alert),
     )
     phone_events, unseen = _phone_events(config, backups, loop)
     watcher = None

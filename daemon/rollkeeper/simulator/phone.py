@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rollkeeper.simulator.backup_behaviour import BackupBehaviour
+
 
 class TrustPolicy(enum.Enum):
     """How the phone answers a host that asks to pair (the "Trust This Computer?" dialog)."""
@@ -149,3 +151,5 @@ class PhoneState:
     #: Tapping Trust re-enumerates a real phone on USB: detach, attach with a new DeviceID, open
     #: connections reset. False keeps the simulator's old behaviour (stays attached).
     reenumerate_on_trust: bool = True
+    #: What the phone does when a host asks for a full backup (mobilebackup2).
+    backup: BackupBehaviour = field(default_factory=BackupBehaviour)
