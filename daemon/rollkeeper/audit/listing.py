@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rollkeeper.audit.classify import PhoneEntry
 
 if TYPE_CHECKING:
-    from rollkeeper.device.phone_files import PhoneFilesystem
+    from rollkeeper.ports import PhoneFiles
 
 #: The phone's media folder (the root of AFC is the phone's media partition).
 MEDIA_ROOT = "/DCIM"
@@ -25,7 +25,7 @@ STAT_CONCURRENCY = 64
 LISTING_CONCURRENCY = 8
 
 
-async def list_media_afresh(files: PhoneFilesystem) -> list[PhoneEntry]:
+async def list_media_afresh(files: PhoneFiles) -> list[PhoneEntry]:
     """Every file of the media folders, stat'ed; unsafe names and odd stats as rejections."""
     from rollkeeper.device.phone_files import FileNotOnPhoneError, PhoneReadError
     from rollkeeper.device.scan import check_stat, printable_raw_name

@@ -42,6 +42,7 @@ from rollkeeper.bootstrap.settings import (
     backup_settings,
     device_backup_settings,
     service_settings,
+    session_recorder,
     session_settings,
     usbmux_address,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "scrub_report_path",
     "scrubber",
     "service_settings",
+    "session_recorder",
     "session_settings",
     "state_lock_path",
     "state_path",

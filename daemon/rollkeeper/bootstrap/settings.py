@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rollkeeper.config import Config
+    from rollkeeper.device.recording import SessionRecorder
     from rollkeeper.device.session import SessionSettings
     from rollkeeper.device_backup.coordinator import DeviceBackupSettings
     from rollkeeper.importer.job import BackupSettings
@@ -66,6 +67,14 @@ def service_settings(config: Config) -> ServiceSettings:
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
     )
+
+
+def session_recorder(path: Path) -> SessionRecorder:
+    """The recorder of ``backup-now --record PATH``: every phone's answers, redacted, in one
+    private file (docs/simulator.md, "Recording a real phone")."""
+    from rollkeeper.device.recording import SessionRecorder
+
+    return SessionRecorder(path)
 
 
 def device_backup_settings(config: Config) -> DeviceBackupSettings:

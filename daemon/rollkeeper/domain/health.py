@@ -36,6 +36,27 @@ STATE_WAITING_FOR_UNLOCK = "waiting_for_unlock"
 STATE_WAITING_FOR_TRUST = "waiting_for_trust"
 STATE_TRUST_DENIED = "trust_denied"
 STATE_ERROR = "error"
+#: Plugged in after an hour locked: no USB data until unlocked (USB Restricted Mode).
+STATE_USB_RESTRICTED = "usb_restricted"
+#: Restarted and not unlocked since: sessions refused until the passcode is entered once.
+STATE_WAITING_FOR_FIRST_UNLOCK = "waiting_for_first_unlock"
+
+#: What the user is told about a phone udev sees on USB that usbmuxd does not show (Linux
+#: usbmuxd shows a phone only once its preflight is done with it): never backed up here, it is
+#: most likely waiting for Trust; known, it most likely refuses USB data until unlocked.
+UNSEEN_NEW_PHONE_HINT = "an iPhone is plugged in: unlock it and tap Trust"
+UNSEEN_KNOWN_PHONE_HINT = (
+    "your iPhone is plugged in but does not connect: unlock it (locked for over an hour, an "
+    "iPhone takes no USB data until it is unlocked)"
+)
+
+
+def unseen_phone_state(backed_up_before: bool) -> tuple[str, str]:
+    """(state, hint) for a phone on USB that usbmuxd does not show (see the hints above)."""
+    if backed_up_before:
+        return STATE_USB_RESTRICTED, UNSEEN_KNOWN_PHONE_HINT
+    return STATE_WAITING_FOR_TRUST, UNSEEN_NEW_PHONE_HINT
+
 
 #: Run outcomes (the ``runs.outcome`` column).
 OUTCOME_RUNNING = "running"

@@ -253,6 +253,7 @@ class ServiceRuntime:
         finally:
             if parts is not None:
                 parts.phone_events.stop()
+                parts.unseen_phones.close()
             if events_task is not None:
                 events_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -18,6 +18,7 @@ import stat as stat_module
 from dataclasses import dataclass
 
 from rollkeeper.simulator.afc_errors import AfcRequestError, status_for_os_error
+from rollkeeper.simulator.afc_faults import check_file_slots, check_permission
 from rollkeeper.simulator.afc_paths import HostileTarget, MediaPaths
 from rollkeeper.simulator.afc_protocol import SEEK_REQUEST, U64, FileOpenMode, Status, first_cstring
 from rollkeeper.simulator.afc_sync_lock import SYNC_LOCK_PATH, is_sync_lock
@@ -116,6 +117,7 @@ class OpenFiles:
             raise AfcRequestError(Status.PERM_DENIED if writable else Status.INVALID_ARG)
         if len(self.handles) >= MAX_OPEN_HANDLES:
             raise AfcRequestError(Status.NO_RESOURCES)
+        check_file_slots(self.paths.phone.faults, len(self.handles))
         source, fault_key = self._open_source(requested, follow_links=1)
         return self._add(Handle(source=source, fault_key=fault_key))
 
@@ -132,6 +134,7 @@ class OpenFiles:
         target = self.paths.target(requested)
         if target.fault_key in self.paths.phone.faults.not_found:
             raise AfcRequestError(Status.OBJECT_NOT_FOUND)
+        check_permission(self.paths.phone.faults, target.fault_key)
         if isinstance(target, HostileTarget):
             entry = target.entry
             if entry.kind == "S_IFDIR":

@@ -65,6 +65,17 @@ class PhoneRuntime:
     service_names: dict[int, str] = field(default_factory=dict)
     #: Open forwarded connections, cut on unplug.
     tunnels: set[Tunnel] = field(default_factory=set)
+    #: Set while the phone is unlocked (what a Trust dialog waits for).
+    unlocked: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The DeviceID of the phone's second, Network entry (usbmuxd builds that list one).
+    network_device_id: int | None = None
+    #: The Linux usbmuxd preflight of the current attach, while it runs.
+    preflight: asyncio.Task[None] | None = None
+    #: The scheduled return of a re-enumerating phone to the bus.
+    returning: asyncio.TimerHandle | None = None
+    #: Called (on the loop, after the reply went out) when Pair trusted a new host: a real
+    #: phone then re-enumerates on USB.
+    on_new_host_trusted: Callable[[], None] | None = None
 
     @property
     def udid(self) -> str:

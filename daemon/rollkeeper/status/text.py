@@ -20,6 +20,8 @@ _STATE_WORDS = {
     "up_to_date": "connected, nothing new to copy",
     "waiting_for_unlock": "waiting for you to unlock the phone",
     "waiting_for_trust": 'waiting for you to tap "Trust" on the phone',
+    "usb_restricted": "the phone refuses USB data until you unlock it (locked for over an hour)",
+    "waiting_for_first_unlock": "waiting for you to unlock the phone once (it restarted)",
     "trust_denied": "the phone refused to trust this computer: unplug it, plug it in, tap Trust",
     "error": "error",
     "excluded": "left out by [filters] include_devices / exclude_devices",
