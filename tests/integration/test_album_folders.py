@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rollkeeper.library.album_folders import AlbumFolders, folder_name
+from rollkeeper.library.album_folders import AlbumFolders, AlbumOutcome, folder_name
 from rollkeeper.store import StateStore
 from tests.reliability.power_cut_disk import PowerCutDisk, require_fuse
 
@@ -19,6 +19,15 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
     opened = StateStore.open(tmp_path / "state" / "state.sqlite3")
     yield opened
     opened.close()
+
+
+def rebuild(archive: Path, store: StateStore, albums: dict[str, set[str]]) -> AlbumOutcome:
+    """One rebuild as the library step runs it: the links made before from the state, the
+    changes recorded back."""
+    links = store.sidecar_repository
+    outcome = AlbumFolders(archive).rebuild(albums, links.album_links())
+    links.record_album_links(outcome.recorded, outcome.forgotten)
+    return outcome
 
 
 def archived(root: Path, *relatives: str) -> None:
@@ -36,13 +45,14 @@ def test_albums_become_folders_of_hard_links_rebuilt_when_they_change(
     put under Albums/ is never touched."""
     archive = tmp_path / "archive"
     archived(archive, "2023/2023-07/IMG_0001.HEIC", "2024/2024-01/IMG_0001.HEIC", "2024/x/B.JPG")
-    folders = AlbumFolders(archive, store.library_repository)
-    first = folders.rebuild(
+    first = rebuild(
+        archive,
+        store,
         {
             "2023/2023-07/IMG_0001.HEIC": {"Trip/Rome"},
             "2024/2024-01/IMG_0001.HEIC": {"Trip/Rome"},
             "2024/x/B.JPG": {"Family"},
-        }
+        },
     )
     assert first.linked == 3 and first.problem == ""
     rome = archive / "Albums" / "Trip_Rome"
@@ -50,12 +60,14 @@ def test_albums_become_folders_of_hard_links_rebuilt_when_they_change(
     assert os.path.samefile(rome / "IMG_0001.HEIC", archive / "2023/2023-07/IMG_0001.HEIC")
     mine = archive / "Albums" / "Family" / "my notes.txt"
     mine.write_text("mine")
-    second = folders.rebuild({"2023/2023-07/IMG_0001.HEIC": {"Trip/Rome"}, "2024/x/B.JPG": set()})
+    second = rebuild(
+        archive, store, {"2023/2023-07/IMG_0001.HEIC": {"Trip/Rome"}, "2024/x/B.JPG": set()}
+    )
     assert second.removed == 2 and second.kept == 1
     assert sorted(os.listdir(rome)) == ["IMG_0001.HEIC"]
     assert mine.read_text() == "mine"
     assert (archive / "2024/x/B.JPG").read_bytes() == b"2024/x/B.JPG"
-    folders.rebuild({})
+    rebuild(archive, store, {})
     assert not rome.exists() and mine.exists()
 
 
@@ -74,9 +86,7 @@ def test_a_disk_without_hard_links_gets_symbolic_links(tmp_path: Path, store: St
     with PowerCutDisk(tmp_path / "fuse", hard_links=False) as disk:
         archive = disk.mount_point / "archive"
         archived(archive, "2023/2023-07/IMG_0001.HEIC")
-        outcome = AlbumFolders(archive, store.library_repository).rebuild(
-            {"2023/2023-07/IMG_0001.HEIC": {"Trip"}}
-        )
+        outcome = rebuild(archive, store, {"2023/2023-07/IMG_0001.HEIC": {"Trip"}})
         link = archive / "Albums" / "Trip" / "IMG_0001.HEIC"
         assert outcome.linked == 1 and link.is_symlink()
         assert os.readlink(link) == "../../2023/2023-07/IMG_0001.HEIC"

@@ -20,6 +20,7 @@ from rollkeeper.library.sidecars import (
     EDITED_ELSEWHERE,
     NOT_OURS,
     SidecarKeeper,
+    SidecarOutcome,
     sidecar_path,
 )
 from rollkeeper.library.xmp import NAMESPACES, sidecar_bytes
@@ -34,6 +35,21 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
     opened = StateStore.open(tmp_path / "state" / "state.sqlite3")
     yield opened
     opened.close()
+
+
+def apply(
+    archive: Path, store: StateStore, desired: dict[str, SidecarFacts], limit: float = 5
+) -> SidecarOutcome:
+    """One application as the library step runs it: prepare, record the versions, commit."""
+    versions = store.sidecar_repository
+    keeper = SidecarKeeper(archive, limit)
+    outcome = keeper.prepare(desired, versions.known_sidecars())
+    versions.add_sidecar_versions(
+        [(write.relative_path, write.content_hash, write.facts) for write in outcome.writes]
+        + outcome.adopted
+    )
+    keeper.commit(outcome)
+    return outcome
 
 
 def archive_with(root: Path, *names: str) -> Path:
@@ -56,9 +72,7 @@ def test_a_sidecar_carries_albums_rating_keywords_uuid_and_date(
     keywords, the hierarchical album tags, the UUID and the date with its offset."""
     archive = archive_with(tmp_path / "archive", "IMG_0001.HEIC")
     facts = SidecarFacts(("UUID-1",), (HOSTILE, "Trip"), True, True, True, DATE)
-    outcome = SidecarKeeper(archive, store.library_repository, 5).apply(
-        {relative("IMG_0001.HEIC"): facts}
-    )
+    outcome = apply(archive, store, {relative("IMG_0001.HEIC"): facts})
     assert outcome.written == 1 and not outcome.left_alone
     path = sidecar_path(archive, relative("IMG_0001.HEIC"))
     assert path.name == "IMG_0001.HEIC.xmp"
@@ -91,7 +105,7 @@ def test_exiftool_reads_what_immich_digikam_and_darktable_look_for(
     DateTimeOriginal in our sidecar."""
     archive = archive_with(tmp_path / "archive", "IMG_0001.HEIC")
     facts = SidecarFacts(("UUID-1",), ("Trip",), True, False, False, DATE)
-    SidecarKeeper(archive, store.library_repository, 5).apply({relative("IMG_0001.HEIC"): facts})
+    apply(archive, store, {relative("IMG_0001.HEIC"): facts})
     output = subprocess.run(
         ["exiftool", "-json", "-XMP:all", str(sidecar_path(archive, relative("IMG_0001.HEIC")))],
         check=True,
@@ -112,14 +126,13 @@ def test_a_changed_library_rewrites_our_sidecar_and_keeps_every_version(
     """While the sidecar is the one rollkeeper wrote, a new album rewrites it; the same facts
     again write nothing; every version's facts stay in the state."""
     archive = archive_with(tmp_path / "archive", "IMG_0001.HEIC")
-    keeper = SidecarKeeper(archive, store.library_repository, 5)
     path = relative("IMG_0001.HEIC")
-    keeper.apply({path: SidecarFacts(("U",), ("Trip",))})
-    second = keeper.apply({path: SidecarFacts(("U",), ("Family", "Trip"))})
-    again = keeper.apply({path: SidecarFacts(("U",), ("Family", "Trip"))})
+    apply(archive, store, {path: SidecarFacts(("U",), ("Trip",))})
+    second = apply(archive, store, {path: SidecarFacts(("U",), ("Family", "Trip"))})
+    again = apply(archive, store, {path: SidecarFacts(("U",), ("Family", "Trip"))})
     assert second.written == 1 and again.written == 0 and again.unchanged == 1
-    assert store.library_repository.sidecar_versions(path) == 2
-    latest = store.library_repository.latest_sidecar(path)
+    assert store.sidecar_repository.sidecar_versions(path) == 2
+    latest = store.sidecar_repository.latest_sidecar(path)
     assert latest is not None and latest.facts["albums"] == ["Family", "Trip"]
     assert b"Family" in sidecar_path(archive, path).read_bytes()
 
@@ -130,15 +143,16 @@ def test_a_sidecar_another_tool_edited_is_left_alone_and_reported(
     """After digiKam edits the sidecar, rollkeeper never writes over it, and says so; a sidecar
     rollkeeper never wrote is left alone too."""
     archive = archive_with(tmp_path / "archive", "IMG_0001.HEIC", "IMG_0002.HEIC")
-    keeper = SidecarKeeper(archive, store.library_repository, 5)
     first, second = relative("IMG_0001.HEIC"), relative("IMG_0002.HEIC")
-    keeper.apply({first: SidecarFacts(("U1",), ("Trip",))})
+    apply(archive, store, {first: SidecarFacts(("U1",), ("Trip",))})
     edited = sidecar_bytes(SidecarFacts(("U1",), ("Trip", "Tagged in digiKam")))
     sidecar_path(archive, first).write_bytes(edited)
     theirs = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
     sidecar_path(archive, second).write_bytes(theirs)
-    outcome = keeper.apply(
-        {first: SidecarFacts(("U1",), ("Other",)), second: SidecarFacts(("U2",), ("Other",))}
+    outcome = apply(
+        archive,
+        store,
+        {first: SidecarFacts(("U1",), ("Other",)), second: SidecarFacts(("U2",), ("Other",))},
     )
     assert outcome.written == 0
     assert sorted(outcome.left_alone) == [(first, EDITED_ELSEWHERE), (second, NOT_OURS)]
@@ -153,13 +167,31 @@ def test_a_read_that_would_empty_many_albums_at_once_is_refused_whole(
     nothing at all; a set taking it from one is applied."""
     names = [f"IMG_{number:04d}.HEIC" for number in range(40)]
     archive = archive_with(tmp_path / "archive", *names)
-    keeper = SidecarKeeper(archive, store.library_repository, 5)
-    keeper.apply({relative(name): SidecarFacts((name,), ("Trip",)) for name in names})
+    apply(archive, store, {relative(name): SidecarFacts((name,), ("Trip",)) for name in names})
     before = {name: sidecar_path(archive, relative(name)).read_bytes() for name in names}
-    emptied = keeper.apply({relative(name): SidecarFacts((name,), ()) for name in names})
+    emptied = apply(archive, store, {relative(name): SidecarFacts((name,), ()) for name in names})
     assert emptied.refused and emptied.check.dropping == 40 and emptied.written == 0
     assert all(sidecar_path(archive, relative(n)).read_bytes() == before[n] for n in names)
     one = {relative(name): SidecarFacts((name,), ("Trip",)) for name in names}
     one[relative(names[0])] = SidecarFacts((names[0],), ())
-    applied = keeper.apply(one)
+    applied = apply(archive, store, one)
     assert not applied.refused and applied.written == 1
+
+
+def test_a_crash_between_record_and_rename_leaves_a_sidecar_rollkeeper_still_owns(
+    tmp_path: Path, store: StateStore
+) -> None:
+    """Prepared and recorded but never renamed (the process died): the file on disk is still
+    a version rollkeeper wrote, so the next application rewrites it rather than calling it
+    another tool's."""
+    archive = archive_with(tmp_path / "archive", "IMG_0001.HEIC")
+    path = relative("IMG_0001.HEIC")
+    apply(archive, store, {path: SidecarFacts(("U",), ("Trip",))})
+    versions = store.sidecar_repository
+    keeper = SidecarKeeper(archive, 5)
+    cut = keeper.prepare({path: SidecarFacts(("U",), ("Trip", "New"))}, versions.known_sidecars())
+    versions.add_sidecar_versions([(w.relative_path, w.content_hash, w.facts) for w in cut.writes])
+    keeper.discard(cut)  # what is left of a crash before the rename: nothing on disk changed
+    again = apply(archive, store, {path: SidecarFacts(("U",), ("Trip", "New"))})
+    assert again.written == 1 and again.left_alone == []
+    assert b"New" in sidecar_path(archive, path).read_bytes()

@@ -25,13 +25,28 @@ def usbmux_address(config: Config) -> str | None:
     return config.device.usbmux_address or None
 
 
-def backup_settings(config: Config) -> BackupSettings:
-    """What a backup run needs from the config: the archive, its layout and the filters."""
+def backup_settings(config: Config, *, refresh_library: bool = False) -> BackupSettings:
+    """What a backup run needs from the config: the archive, its layout, the filters, and the
+    ``[library]`` settings (None when the library is off); ``refresh_library`` reads the
+    library now whatever ``refresh_hours`` says (``backup-now --refresh-library``)."""
     from rollkeeper.domain.files import MediaKind
     from rollkeeper.domain.filters import FileFilter
     from rollkeeper.importer.job import BackupSettings
+    from rollkeeper.importer.settings import LibraryRunSettings
 
     filters = config.filters
+    options = config.library
+    library = None
+    if options.enabled:
+        library = LibraryRunSettings(
+            snapshot_root=Path(config.state.path).parent / "library",
+            refresh_hours=options.refresh_hours,
+            max_bytes=int(options.max_size_gb * 1e9),
+            sidecars=options.sidecars,
+            max_sidecar_drop_percent=options.max_sidecar_drop_percent,
+            album_folders=options.album_folders,
+            force_refresh=refresh_library,
+        )
     return BackupSettings(
         archive_root=Path(config.archive.path),
         layout=config.archive.layout,
@@ -40,6 +55,7 @@ def backup_settings(config: Config) -> BackupSettings:
             since=filters.since,
             screenshots=filters.screenshots,
         ),
+        library=library,
     )
 
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import structlog
 
@@ -40,6 +41,15 @@ log = structlog.get_logger("rollkeeper.backup")
 FREE = "free"
 SAME = "same"
 OTHER = "other"
+
+
+class PlacementHints(Protocol):
+    """What the phone's Photos library adds to placing a group (:mod:`.library_files`): the
+    name a file gets in the archive, and a capture date where the files carry none."""
+
+    def archive_name(self, entry: ManifestEntry) -> str: ...
+
+    def capture_date(self, phone_path: str) -> CaptureDate | None: ...
 
 
 class ArchiveWriteError(Exception):
@@ -74,8 +84,10 @@ class GroupPlacer:
         udid: str,
         device_name: str,
         present_by_path: Mapping[str, ManifestEntry],
+        hints: PlacementHints | None = None,
     ) -> None:
         self._store = store
+        self._hints = hints
         self._settings = settings
         self._ledger = ledger
         self._udid = udid
@@ -95,7 +107,7 @@ class GroupPlacer:
                 self._ledger.counts.files_deduplicated += 1
                 member.partial.unlink(missing_ok=True)
                 continue
-            member.base_target = self._destination(capture, member.entry.name)
+            member.base_target = self._destination(capture, self._name(member.entry))
             to_write.append(member)
         if to_write:
             await self._write(group, to_write, capture)
@@ -160,7 +172,8 @@ class GroupPlacer:
     # -- the date and the names ----------------------------------------------------------------
 
     async def _capture_date(self, group: MediaGroup, ready: list[DownloadedMember]) -> CaptureDate:
-        """The group's date: the primary's metadata, else any member's, else the birth time.
+        """The group's date: the primary's metadata, else any member's, else the library's
+        capture date (a JPEG without EXIF, an AirDropped file), else the birth time.
 
         Members archived by an earlier run count too (read from their archived file), so a
         member copied later — a sidecar that failed, a file whose run was cut short — gets the
@@ -184,7 +197,8 @@ class GroupPlacer:
             found = await asyncio.to_thread(read_capture_date, path, kind)
             if found is not None:
                 return found
-        return capture_date_fallback(group.primary.birth_time_ns)
+        hinted = self._hints.capture_date(primary_path) if self._hints is not None else None
+        return hinted or capture_date_fallback(group.primary.birth_time_ns)
 
     def _settled_file(self, phone_path: str) -> tuple[str, Path] | None:
         """(name, archived file) of a group member archived by an earlier run, if on disk."""
@@ -207,11 +221,16 @@ class GroupPlacer:
             entry = self._present.get(member.path)
             if entry is None or entry.status != ARCHIVED or not entry.archive_path:
                 continue
-            base = self._destination(capture, entry.name)
+            base = self._destination(capture, self._name(entry))
             settled = suffix_of(base, PurePosixPath(entry.archive_path))
             if settled is not None:
                 return (settled,)
         return ()
+
+    def _name(self, entry: ManifestEntry) -> str:
+        """The file's name in the archive: the library's (an original name, an edit's E
+        name) where it has one, else the phone's."""
+        return self._hints.archive_name(entry) if self._hints is not None else entry.name
 
     def _destination(self, capture: CaptureDate, name: str) -> PurePosixPath:
         return render_destination(

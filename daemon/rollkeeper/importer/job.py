@@ -26,6 +26,8 @@ import structlog
 from rollkeeper.device.errors import PhoneUnavailableError
 from rollkeeper.importer.group_placement import ArchiveWriteError, GroupPlacer
 from rollkeeper.importer.ledger import Progress, RunLedger
+from rollkeeper.importer.library_records import StoredDates
+from rollkeeper.importer.library_step import LibraryOutcome, LibraryStep, LibraryStores
 from rollkeeper.importer.pipeline import DOWNLOAD_AHEAD_GROUPS, GroupPipeline, StopRequestedError
 from rollkeeper.importer.plan import plan_groups, select_files
 from rollkeeper.importer.reconcile import ManifestReconciler, ScanResult
@@ -55,6 +57,11 @@ class RunResult:
     outcome: str
     counts: RunCounts
     error: str = ""
+    #: Originals the phone's library says are only in iCloud (not archived), and a few names.
+    originals_only_in_icloud: int = 0
+    icloud_examples: tuple[str, ...] = ()
+    #: What the library part of the run did (None: it has none).
+    library: LibraryOutcome | None = None
 
     @property
     def complete(self) -> bool:
@@ -73,8 +80,12 @@ class BackupRun:
         clock: Clock = system_clock,
         on_progress: Callable[[Progress], None] | None = None,
         full_rescan: bool = False,
+        library: LibraryStores | None = None,
     ) -> None:
         self._store = store
+        self._library_stores = library
+        #: What the library part of this run did, once it ran.
+        self.library: LibraryOutcome | None = None
         self._settings = settings
         self._session = session
         self._clock = clock
@@ -152,6 +163,11 @@ class BackupRun:
             self._udid,
             self._device_name,
             plan.present_by_path,
+            hints=(
+                StoredDates(self._library_stores.library_repository, self._udid)
+                if self._library_stores is not None
+                else None
+            ),
         )
         pipeline = GroupPipeline(
             self._session.files,
@@ -163,10 +179,41 @@ class BackupRun:
             download_ahead=self.download_ahead,
         )
         await pipeline.copy(plan.groups)
+        await self._library_part()
+
+    async def _library_part(self) -> None:
+        """After the DCIM files: the phone's Photos library (:mod:`.library_step`)."""
+        options = self._settings.library
+        if options is None or self._library_stores is None:
+            return
+        self.library = await LibraryStep(
+            store=self._store,
+            stores=self._library_stores,
+            settings=self._settings,
+            library=options,
+            files=self._session.files,
+            ledger=self._ledger,
+            udid=self._udid,
+            device_name=self._device_name,
+            clock=self._clock,
+            stop_requested=lambda: self._stop_requested,
+        ).run()
+        self._unlistable_folders.extend(self.library.unlistable)
+
+    def _icloud_only(self) -> tuple[int, tuple[str, ...]]:
+        """Settle unreadable files the library marks as only in iCloud (not pending: nothing
+        on the phone to copy), then count the originals only in iCloud."""
+        if self._library_stores is None:
+            return 0, ()
+        library = self._library_stores.library_repository
+        library.settle_offloaded(self._udid)
+        examples = library.cloud_only(self._udid, limit=20)
+        return library.counts(self._udid).cloud_only, tuple(item.name for item in examples)
 
     def _close_run(self, outcome: str | None, error: str) -> RunResult:
         """Count what the phone holds now and write the run's row."""
         counts = self.counts
+        icloud_only, icloud_examples = self._icloud_only()
         statuses = self._store.status_counts(self._udid)
         counts.files_pending = statuses.get(PENDING, 0)
         counts.files_failed = statuses.get(FAILED, 0)
@@ -206,6 +253,7 @@ class BackupRun:
             bytes_copied=counts.bytes_copied,
             files_failed=counts.files_failed,
             files_pending=counts.files_pending,
+            originals_only_in_icloud=icloud_only,
         )
         return RunResult(
             run_id=self.run_id,
@@ -214,6 +262,9 @@ class BackupRun:
             outcome=outcome,
             counts=counts,
             error=error,
+            originals_only_in_icloud=icloud_only,
+            icloud_examples=icloud_examples,
+            library=self.library,
         )
 
     def _report_rejections(self, scan: ScanResult) -> None:

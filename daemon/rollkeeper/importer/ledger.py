@@ -69,6 +69,12 @@ class RunLedger:
         self.files_total = len(listed)
         self.bytes_total = sum(entry.size for entry in listed)
 
+    def add_totals(self, entries: Iterable[ManifestEntry]) -> None:
+        """More files for this run to copy (the library's, found after the DCIM files)."""
+        listed = list(entries)
+        self.files_total += len(listed)
+        self.bytes_total += sum(entry.size for entry in listed)
+
     def count_bytes(self, amount: int) -> None:
         """Bytes of the file in flight arrived (saved for ``status`` at most once a second)."""
         self.bytes_done += amount

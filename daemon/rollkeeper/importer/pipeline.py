@@ -30,6 +30,7 @@ from rollkeeper.importer.ledger import RunLedger
 from rollkeeper.importer.plan import PlannedGroup
 from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial, fsync_file
 from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError
+from rollkeeper.store.library import IO_ERROR_REASON
 from rollkeeper.store.records import ManifestEntry
 
 log = structlog.get_logger("rollkeeper.backup")
@@ -41,6 +42,17 @@ DOWNLOAD_AHEAD_GROUPS = 4
 
 class StopRequestedError(Exception):
     """The service is shutting down: the run ends after the file in flight."""
+
+
+#: AFC's IO_ERROR: how a listed original offloaded to iCloud fails to read (ifuse #54).
+AFC_IO_ERROR = 20
+
+
+def read_failure_reason(error: PhoneReadError) -> str:
+    """``io_error`` for a read that failed the way an offloaded original fails, else
+    ``read_error`` (the library decides whether an ``io_error`` file is only in iCloud)."""
+    status = getattr(error.status, "value", error.status)
+    return IO_ERROR_REASON if status == AFC_IO_ERROR else "read_error"
 
 
 def _text_hash(text: str) -> str:
@@ -160,7 +172,7 @@ class GroupPipeline:
             ledger.fail(entry, "vanished_from_phone", "the phone no longer has this file")
             return False
         except PhoneReadError as error:
-            ledger.fail(entry, "read_error", str(error))
+            ledger.fail(entry, read_failure_reason(error), str(error))
             return False
         except PhoneNotRespondingError as error:
             # The session is lost either way; remember the file so the next run tries it last.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from rollkeeper.device.scan import (
+    MEDIA_ROOT,
     STAT_CONCURRENCY,
     PhoneStats,
     RejectedItem,
@@ -104,7 +105,10 @@ class ManifestReconciler:
         now = self._clock()
         for folder in self._store.known_folders(self._udid):
             # A folder the phone refused to list may still hold every file it held: only a
-            # folder missing from /DCIM is gone.
+            # folder missing from /DCIM is gone. Library folders (PhotoData/CPLAssets, ...)
+            # are the library step's to reconcile, not this listing's.
+            if not folder.startswith(MEDIA_ROOT + "/"):
+                continue
             if folder not in listing.folders and folder not in listing.unlistable:
                 self._store.mark_folder_absent(self._udid, folder, now)
         for folder, names in listing.folders.items():

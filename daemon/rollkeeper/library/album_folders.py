@@ -5,8 +5,10 @@ Hard links where the file system has them (the view costs no space and survives 
 archive); symbolic links (relative, inside the archive) where it has not; nothing, with one
 clear message, where it has neither (exFAT has neither). Only links rollkeeper made (recorded in
 the state, and still the same file on disk) are ever removed when an album changes: anything
-else found under ``Albums/`` is left alone. A title from the phone becomes one safe folder name
-(no separators, no leading dot, at most 255 bytes).
+else found under ``Albums/`` is left alone. :meth:`AlbumFolders.rebuild` touches only files (a
+worker thread may run it); the caller records the links it says were made and forgotten. A
+title from the phone becomes one safe folder name (no separators, no leading dot, at most 255
+bytes).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
 import structlog
 
@@ -33,16 +34,6 @@ SYMBOLIC = "symbolic"
 _NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV})
 
 
-class AlbumLinks(Protocol):
-    """What the album folders need of the state: the links made, and changes to them."""
-
-    def album_links(self) -> dict[str, tuple[str, str]]: ...
-
-    def set_album_link(self, link_path: str, target_path: str, kind: str) -> None: ...
-
-    def forget_album_link(self, link_path: str) -> None: ...
-
-
 @dataclass(slots=True)
 class AlbumOutcome:
     """What a rebuild did."""
@@ -53,6 +44,9 @@ class AlbumOutcome:
     #: Why no link could be made at all (a file system without links), else "".
     problem: str = ""
     left_alone: list[str] = field(default_factory=list)
+    #: For the state: ``(link, target, kind)`` of each link made, and the links forgotten.
+    recorded: list[tuple[str, str, str]] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
 
 
 def folder_name(title: str) -> str:
@@ -104,15 +98,17 @@ def _is_ours(link: Path, target: Path, kind: str) -> bool:
 class AlbumFolders:
     """Rebuilds ``Albums/`` in one archive."""
 
-    def __init__(self, archive_root: Path, links: AlbumLinks) -> None:
+    def __init__(self, archive_root: Path) -> None:
         self._root = archive_root
-        self._links = links
 
-    def rebuild(self, albums_by_file: Mapping[str, set[str]]) -> AlbumOutcome:
-        """Make the links the albums need and remove the ones they no longer need."""
+    def rebuild(
+        self, albums_by_file: Mapping[str, set[str]], made: Mapping[str, tuple[str, str]]
+    ) -> AlbumOutcome:
+        """Make the links the albums need and remove the ones they no longer need; ``made`` is
+        every link rollkeeper made before (``link -> (target, kind)``)."""
         outcome = AlbumOutcome()
         wanted = planned_links(albums_by_file)
-        made = self._links.album_links()
+        made = dict(made)
         for link_path, (target_path, kind) in sorted(made.items()):
             if wanted.get(link_path) == target_path and _is_ours(
                 self._root / link_path, self._root / target_path, kind
@@ -123,7 +119,7 @@ class AlbumFolders:
             if _is_ours(link, self._root / target_path, kind):
                 link.unlink()
                 outcome.removed += 1
-            self._links.forget_album_link(link_path)
+            outcome.forgotten.append(link_path)
             made.pop(link_path)
         for link_path, target_path in sorted(wanted.items()):
             if link_path in made:
@@ -160,7 +156,7 @@ class AlbumFolders:
                     f"({symlink_error.strerror or symlink_error}): no album folders"
                 )
                 return
-        self._links.set_album_link(link_path, target_path, kind)
+        outcome.recorded.append((link_path, target_path, kind))
         outcome.linked += 1
 
     def _remove_empty_folders(self) -> None:

@@ -5,14 +5,19 @@ rewritten when the library changes, under three rules:
 
 * every version written is kept in the state (``library_sidecars``: its hash and its facts),
   so an album removed on the phone is still known;
-* a sidecar is rewritten (atomically: a new file in the same folder, fsync'ed, renamed over
-  the old one) only while its bytes are exactly the ones rollkeeper last wrote: one another
-  tool (digiKam, darktable) edited, or one rollkeeper never wrote, is left alone and reported;
+* a sidecar is rewritten (atomically: a new file in the same folder, synced, renamed over the
+  old one) only while its bytes are exactly a version rollkeeper wrote: one another tool
+  (digiKam, darktable) edited, or one rollkeeper never wrote, is left alone and reported;
 * a set of changes that would take albums or the favourite away from more than a few percent
   of the sidecars at once is refused whole (:func:`rollkeeper.domain.library.read_is_suspect`):
   a broken library looks exactly like that.
 
-The photo itself is never opened for writing.
+Writing is three steps, so that a crash at any point leaves every sidecar recognisable:
+:meth:`SidecarKeeper.prepare` (a worker thread: read what is on disk, decide, write each new
+sidecar beside its target and sync them all at once), the caller records the new versions in
+the state, :meth:`SidecarKeeper.commit` (a worker thread: rename each into place, sync the
+folders). Until the rename, the file on disk is a version already recorded; after it, the new
+one, recorded too. The photo itself is never opened for writing.
 """
 
 from __future__ import annotations
@@ -23,9 +28,7 @@ import secrets
 import stat as stat_module
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 
@@ -33,8 +36,7 @@ from rollkeeper.domain.library import DropCheck, SidecarFacts, drops_something, 
 from rollkeeper.host.durability import fsync_folder
 from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.library.xmp import SIDECAR_SUFFIX, sidecar_bytes
-from rollkeeper.ports import Clock, system_clock
-from rollkeeper.store.library import SidecarVersion
+from rollkeeper.store.library_sidecars import KnownSidecar
 
 log = structlog.get_logger("rollkeeper.library")
 
@@ -45,26 +47,26 @@ NOT_A_FILE = "not_a_regular_file"
 ORIGINAL_MISSING = "archived_file_missing"
 
 
-class SidecarVersions(Protocol):
-    """What the keeper needs of the state: the last version of a sidecar, and a new one."""
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A sidecar written beside its target, synced, waiting to be renamed into place."""
 
-    def latest_sidecar(self, relative_path: str) -> SidecarVersion | None: ...
-
-    def add_sidecar_version(
-        self,
-        relative_path: str,
-        content_hash: str,
-        facts: dict[str, object],
-        now: datetime | None = None,
-    ) -> int: ...
+    relative_path: str
+    content_hash: str
+    facts: dict[str, object]
+    temporary: Path
+    target: Path
 
 
 @dataclass(slots=True)
 class SidecarOutcome:
-    """What one application of sidecars did."""
+    """What one application of sidecars did (or, before :meth:`SidecarKeeper.commit`, will)."""
 
     check: DropCheck
-    written: int = 0
+    writes: list[PendingWrite] = field(default_factory=list)
+    #: Sidecars found on disk as they should be, but not recorded as the newest version
+    #: (a state rebuilt from scratch, a crash before the record): ``(path, hash, facts)``.
+    adopted: list[tuple[str, str, dict[str, object]]] = field(default_factory=list)
     unchanged: int = 0
     #: ``(relative path of the archived file, reason)`` of each sidecar left alone.
     left_alone: list[tuple[str, str]] = field(default_factory=list)
@@ -73,6 +75,11 @@ class SidecarOutcome:
     def refused(self) -> bool:
         """The whole set was refused as suspect: nothing was written."""
         return self.check.suspect
+
+    @property
+    def written(self) -> int:
+        """Sidecars (to be) written."""
+        return len(self.writes)
 
 
 def content_hash(data: bytes) -> str:
@@ -98,53 +105,43 @@ def _read_existing(path: Path) -> bytes | str | None:
     return path.read_bytes()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Give ``path`` the content ``data``: written beside it, fsync'ed, renamed over it."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.rollkeeper-tmp")
+def _write_beside(target: Path, data: bytes) -> Path:
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.rollkeeper-tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    fsync_folder(path.parent)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
+    return temporary
 
 
 class SidecarKeeper:
-    """Writes the sidecars of archived files under the rules of the module docstring."""
+    """Decides and writes the sidecars of archived files (see the module docstring)."""
 
-    def __init__(
-        self,
-        archive_root: Path,
-        versions: SidecarVersions,
-        drop_limit_percent: float,
-        clock: Clock = system_clock,
-    ) -> None:
+    def __init__(self, archive_root: Path, drop_limit_percent: float) -> None:
         self._archive_root = archive_root
-        self._versions = versions
         self._drop_limit_percent = drop_limit_percent
-        self._clock = clock
 
-    def check(self, desired: Mapping[str, SidecarFacts]) -> DropCheck:
+    def check(
+        self, desired: Mapping[str, SidecarFacts], known: Mapping[str, KnownSidecar]
+    ) -> DropCheck:
         """How many sidecars ``desired`` would take an album or the favourite from."""
-        dropping = 0
-        for relative_path, facts in desired.items():
-            latest = self._versions.latest_sidecar(relative_path)
-            if latest is not None and drops_something(latest.facts, facts):
-                dropping += 1
+        dropping = sum(
+            1
+            for relative_path, facts in desired.items()
+            if (latest := known.get(relative_path)) is not None
+            and drops_something(latest.facts, facts)
+        )
         return read_is_suspect(dropping, len(desired), self._drop_limit_percent)
 
-    def apply(self, desired: Mapping[str, SidecarFacts]) -> SidecarOutcome:
-        """Write what changed, unless the whole set is suspect (then nothing is written)."""
-        outcome = SidecarOutcome(self.check(desired))
+    def prepare(
+        self, desired: Mapping[str, SidecarFacts], known: Mapping[str, KnownSidecar]
+    ) -> SidecarOutcome:
+        """Decide each sidecar and write the new ones beside their targets, synced (nothing is
+        renamed yet); a suspect set writes nothing."""
+        outcome = SidecarOutcome(self.check(desired, known))
         if outcome.refused:
             log.warning(
                 "library_read_suspect",
@@ -153,43 +150,70 @@ class SidecarKeeper:
                 limit_percent=outcome.check.limit_percent,
             )
             return outcome
-        for relative_path in sorted(desired):
-            reason = self._apply_one(relative_path, desired[relative_path], outcome)
-            if reason:
-                outcome.left_alone.append((relative_path, reason))
+        try:
+            for relative_path in sorted(desired):
+                reason = self._prepare_one(
+                    relative_path, desired[relative_path], known.get(relative_path), outcome
+                )
+                if reason:
+                    outcome.left_alone.append((relative_path, reason))
+            if outcome.writes:
+                os.sync()  # one sync for every new sidecar, not one fsync each
+        except BaseException:
+            self.discard(outcome)
+            raise
         for relative_path, reason in outcome.left_alone:
             log.warning("sidecar_left_alone", path=relative_path + SIDECAR_SUFFIX, reason=reason)
         return outcome
 
-    def _apply_one(self, relative_path: str, facts: SidecarFacts, outcome: SidecarOutcome) -> str:
-        """Bring one sidecar up to date; returns why it was left alone ("" when it was not)."""
+    def _prepare_one(
+        self,
+        relative_path: str,
+        facts: SidecarFacts,
+        known: KnownSidecar | None,
+        outcome: SidecarOutcome,
+    ) -> str:
+        """Decide one sidecar; returns why it is left alone ("" when it is not)."""
         if Path(relative_path).is_absolute() or ".." in Path(relative_path).parts:
             return NOT_OURS  # adopted files outside the archive keep their own folders
-        original = self._archive_root / relative_path
-        if not original.is_file():
+        if not (self._archive_root / relative_path).is_file():
             return ORIGINAL_MISSING
         target = sidecar_path(self._archive_root, relative_path)
         data = sidecar_bytes(facts)
         wanted = content_hash(data)
-        latest = self._versions.latest_sidecar(relative_path)
         existing = _read_existing(target)
         if isinstance(existing, str):
             return existing
         if existing is not None:
             on_disk = content_hash(existing)
             if on_disk == wanted:
-                if latest is None or latest.content_hash != wanted:
-                    # Ours after all (a state rebuilt from scratch): remember it.
-                    self._versions.add_sidecar_version(
-                        relative_path, wanted, facts.as_record(), self._clock()
-                    )
+                if known is None or known.latest_hash != wanted:
+                    outcome.adopted.append((relative_path, wanted, facts.as_record()))
                 outcome.unchanged += 1
                 return ""
-            if latest is None:
+            if known is None:
                 return NOT_OURS
-            if latest.content_hash != on_disk:
+            if on_disk not in known.hashes:
                 return EDITED_ELSEWHERE
-        write_atomically(target, data)
-        self._versions.add_sidecar_version(relative_path, wanted, facts.as_record(), self._clock())
-        outcome.written += 1
+        temporary = _write_beside(target, data)
+        outcome.writes.append(
+            PendingWrite(relative_path, wanted, facts.as_record(), temporary, target)
+        )
         return ""
+
+    @staticmethod
+    def commit(outcome: SidecarOutcome) -> None:
+        """Rename every prepared sidecar into place (after its version was recorded)."""
+        folders: set[Path] = set()
+        for write in outcome.writes:
+            os.replace(write.temporary, write.target)
+            folders.add(write.target.parent)
+        for folder in sorted(folders):
+            fsync_folder(folder)
+
+    @staticmethod
+    def discard(outcome: SidecarOutcome) -> None:
+        """Remove prepared sidecars that will not be committed."""
+        for write in outcome.writes:
+            with contextlib.suppress(FileNotFoundError):
+                write.temporary.unlink()

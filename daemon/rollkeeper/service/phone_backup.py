@@ -73,6 +73,7 @@ async def back_up_phone(
             clock=clock,
             on_progress=on_progress,
             full_rescan=full_rescan,
+            library=store,
         )
         if on_run_created is not None:
             on_run_created(run, info)

@@ -3,9 +3,7 @@
 ``library_assets`` holds what the last *applied* read of a phone's library said of each asset
 (a suspect read is recorded in ``library_reads`` but changes nothing here), so ``status`` can
 name the originals only in iCloud without the phone, and a run can date a file that carries no
-date of its own. ``library_sidecars`` keeps every version of every sidecar rollkeeper wrote,
-with the facts it carried: the newest one says what the file on disk must still be for
-rollkeeper to rewrite it, and the older ones remember an album removed on the phone.
+date of its own. The sidecars and album links are :mod:`.library_sidecars`.
 """
 
 from __future__ import annotations
@@ -106,23 +104,13 @@ class LibraryReadRecord:
     sidecars_total: int
 
 
-@dataclass(frozen=True, slots=True)
-class SidecarVersion:
-    """The newest sidecar rollkeeper wrote beside one archived file."""
-
-    relative_path: str
-    version: int
-    content_hash: str
-    facts: dict[str, object]
-
-
 _READ_COLUMNS = (
     "id, udid, read_at, snapshot, snapshot_taken_at, outcome, detail, generation, degraded,"
     " assets, sidecars_written, sidecars_left_alone, sidecars_dropping, sidecars_total"
 )
 
 
-def _json_list(text: object) -> tuple[str, ...]:
+def json_list(text: object) -> tuple[str, ...]:
     try:
         value = json.loads(str(text))
     except ValueError:
@@ -140,7 +128,7 @@ def _read_record(row: tuple[object, ...]) -> LibraryReadRecord:
         outcome=str(row[5]),
         detail=str(row[6]),
         generation=str(row[7]),
-        degraded=_json_list(row[8]),
+        degraded=json_list(row[8]),
         assets=int(str(row[9])),
         sidecars_written=int(str(row[10])),
         sidecars_left_alone=int(str(row[11])),
@@ -151,6 +139,32 @@ def _read_record(row: tuple[object, ...]) -> LibraryReadRecord:
 
 def _optional_int(value: object) -> int | None:
     return None if value is None else int(str(value))
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+_ASSET_COLUMNS = (
+    "a.uuid, a.phone_folder, a.phone_name, a.original_filename, a.created_utc,"
+    " a.utc_offset_seconds, a.favorite, a.hidden, a.trashed, a.original_local, a.albums"
+)
+
+
+def _stored_asset(row: tuple[object, ...]) -> StoredAsset:
+    return StoredAsset(
+        uuid=str(row[0]),
+        phone_folder=_optional_text(row[1]),
+        phone_name=_optional_text(row[2]),
+        original_filename=_optional_text(row[3]),
+        created_utc=_optional_text(row[4]),
+        utc_offset_seconds=_optional_int(row[5]),
+        favorite=bool(row[6]),
+        hidden=bool(row[7]),
+        trashed=bool(row[8]),
+        original_local=None if row[9] is None else bool(row[9]),
+        albums=json_list(row[10]),
+    )
 
 
 class LibraryRepository:
@@ -192,27 +206,35 @@ class LibraryRepository:
     def asset_at(self, udid: str, folder: str, name: str) -> StoredAsset | None:
         """The asset whose original is ``folder/name`` on the phone, if the library has one."""
         row = self._database.execute(
-            "SELECT uuid, phone_folder, phone_name, original_filename, created_utc,"
-            " utc_offset_seconds, favorite, hidden, trashed, original_local, albums"
-            " FROM library_assets WHERE udid = ? AND phone_folder = ? AND phone_name = ?"
-            " ORDER BY uuid LIMIT 1",
+            f"SELECT {_ASSET_COLUMNS} FROM library_assets a"
+            " WHERE a.udid = ? AND a.phone_folder = ? AND a.phone_name = ?"
+            " ORDER BY a.uuid LIMIT 1",
             (udid, folder, name),
         ).fetchone()
-        if row is None:
-            return None
-        return StoredAsset(
-            uuid=str(row[0]),
-            phone_folder=None if row[1] is None else str(row[1]),
-            phone_name=None if row[2] is None else str(row[2]),
-            original_filename=None if row[3] is None else str(row[3]),
-            created_utc=None if row[4] is None else str(row[4]),
-            utc_offset_seconds=_optional_int(row[5]),
-            favorite=bool(row[6]),
-            hidden=bool(row[7]),
-            trashed=bool(row[8]),
-            original_local=None if row[9] is None else bool(row[9]),
-            albums=_json_list(row[10]),
-        )
+        return None if row is None else _stored_asset(tuple(row))
+
+    def archive_paths(self, udid: str) -> dict[str, str]:
+        """Phone path -> archive path of every archived file of a phone (present or not)."""
+        rows = self._database.execute(
+            "SELECT folder, name, archive_path FROM phone_files"
+            " WHERE udid = ? AND status = ? AND archive_path IS NOT NULL",
+            (udid, ARCHIVED),
+        ).fetchall()
+        return {f"{folder}/{name}": str(path) for folder, name, path in rows}
+
+    def other_phones_assets(self, udid: str) -> dict[str, list[StoredAsset]]:
+        """Archive path -> the assets of *other* phones stored as that file (a file stored once
+        for assets of several phones carries all their albums)."""
+        rows = self._database.execute(
+            f"SELECT f.archive_path, {_ASSET_COLUMNS} FROM library_assets a JOIN phone_files f"
+            " ON f.udid = a.udid AND f.folder = a.phone_folder AND f.name = a.phone_name"
+            f" AND f.status = '{ARCHIVED}' WHERE a.udid != ? AND f.archive_path IS NOT NULL",
+            (udid,),
+        ).fetchall()
+        found: dict[str, list[StoredAsset]] = {}
+        for row in rows:
+            found.setdefault(str(row[0]), []).append(_stored_asset(tuple(row[1:])))
+        return found
 
     def settle_offloaded(self, udid: str) -> int:
         """Present files of a phone that failed to read and whose original the library marks
@@ -301,111 +323,3 @@ class LibraryRepository:
             (udid,),
         ).fetchone()
         return None if row is None else _read_record(tuple(row))
-
-    # -- sidecars ------------------------------------------------------------------------------
-
-    def latest_sidecar(self, relative_path: str) -> SidecarVersion | None:
-        """The newest sidecar version written beside an archived file, if any."""
-        row = self._database.execute(
-            "SELECT relative_path, version, content_hash, facts FROM library_sidecars"
-            " WHERE relative_path = ? ORDER BY version DESC LIMIT 1",
-            (relative_path,),
-        ).fetchone()
-        if row is None:
-            return None
-        try:
-            facts = json.loads(str(row[3]))
-        except ValueError:
-            facts = {}
-        return SidecarVersion(
-            str(row[0]), int(row[1]), str(row[2]), facts if isinstance(facts, dict) else {}
-        )
-
-    def sidecar_versions(self, relative_path: str) -> int:
-        """How many versions of a sidecar rollkeeper wrote."""
-        row = self._database.execute(
-            "SELECT count(*) FROM library_sidecars WHERE relative_path = ?", (relative_path,)
-        ).fetchone()
-        return int(row[0])
-
-    def add_sidecar_version(
-        self,
-        relative_path: str,
-        content_hash: str,
-        facts: dict[str, object],
-        now: datetime | None = None,
-    ) -> int:
-        """Record a sidecar just written (after its rename); returns its version number."""
-        with self._database.transaction():
-            row = self._database.execute(
-                "SELECT coalesce(max(version), 0) FROM library_sidecars WHERE relative_path = ?",
-                (relative_path,),
-            ).fetchone()
-            version = int(row[0]) + 1
-            self._database.execute(
-                "INSERT INTO library_sidecars (relative_path, version, content_hash, facts,"
-                " written_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    relative_path,
-                    version,
-                    content_hash,
-                    json.dumps(facts, ensure_ascii=False, sort_keys=True),
-                    utc_now_text(now),
-                ),
-            )
-        return version
-
-    def replace_sidecar_notes(
-        self, udid: str, notes: Iterable[tuple[str, str]], now: datetime | None = None
-    ) -> None:
-        """The sidecars this read of a phone left alone, ``(relative_path, reason)``."""
-        stamp = utc_now_text(now)
-        with self._database.transaction():
-            self._database.execute("DELETE FROM library_sidecar_notes WHERE udid = ?", (udid,))
-            self._database.executemany(
-                "INSERT OR REPLACE INTO library_sidecar_notes (udid, relative_path, reason,"
-                " noted_at) VALUES (?, ?, ?, ?)",
-                ((udid, path, reason, stamp) for path, reason in notes),
-            )
-
-    def sidecar_notes(self, udid: str, limit: int = 100) -> list[tuple[str, str]]:
-        """``(relative_path, reason)`` of the sidecars the last read of a phone left alone."""
-        rows = self._database.execute(
-            "SELECT relative_path, reason FROM library_sidecar_notes WHERE udid = ?"
-            " ORDER BY relative_path LIMIT ?",
-            (udid, limit),
-        ).fetchall()
-        return [(str(path), str(reason)) for path, reason in rows]
-
-    # -- album folders -----------------------------------------------------------------------
-
-    def album_links(self) -> dict[str, tuple[str, str]]:
-        """``link_path -> (target_path, kind)`` of every link rollkeeper made under Albums/."""
-        rows = self._database.execute(
-            "SELECT link_path, target_path, kind FROM library_album_links"
-        ).fetchall()
-        return {str(link): (str(target), str(kind)) for link, target, kind in rows}
-
-    def set_album_link(self, link_path: str, target_path: str, kind: str) -> None:
-        """Remember a link just made."""
-        self._database.execute(
-            "INSERT OR REPLACE INTO library_album_links (link_path, target_path, kind)"
-            " VALUES (?, ?, ?)",
-            (link_path, target_path, kind),
-        )
-
-    def forget_album_link(self, link_path: str) -> None:
-        """Forget a link removed (or no longer ours)."""
-        self._database.execute("DELETE FROM library_album_links WHERE link_path = ?", (link_path,))
-
-    def albums_by_archive_path(self) -> dict[str, set[str]]:
-        """Album titles of every archived file, over every phone's last applied read."""
-        rows = self._database.execute(
-            "SELECT f.archive_path, a.albums FROM library_assets a JOIN phone_files f"
-            " ON f.udid = a.udid AND f.folder = a.phone_folder AND f.name = a.phone_name"
-            f" AND f.status = '{ARCHIVED}' WHERE a.albums != '[]' AND f.archive_path IS NOT NULL"
-        ).fetchall()
-        found: dict[str, set[str]] = {}
-        for path, albums in rows:
-            found.setdefault(str(path), set()).update(_json_list(albums))
-        return found

@@ -20,6 +20,7 @@ from rollkeeper.store.database import Database, StateDamagedError
 from rollkeeper.store.device_backups import DeviceBackupRepository
 from rollkeeper.store.devices import DeviceRepository
 from rollkeeper.store.library import LibraryRepository
+from rollkeeper.store.library_sidecars import SidecarRepository
 from rollkeeper.store.manifest import ManifestRepository
 from rollkeeper.store.records import (
     ARCHIVED,
@@ -64,6 +65,7 @@ class StateStore:
         self.run_repository = RunRepository(database)
         self.device_backup_repository = DeviceBackupRepository(database)
         self.library_repository = LibraryRepository(database)
+        self.sidecar_repository = SidecarRepository(database)
 
     # -- opening ---------------------------------------------------------------------------
 
