@@ -97,7 +97,8 @@ def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
             ("DCIM/100APPLE", "IMG_0004.PNG", 0),
             ("DCIM/100APPLE", "IMG_0099.HEIC", 0),  # in iCloud only
             ("DCIM/100APPLE", "IMG_0098.HEIC", 1),  # in Recently Deleted: not wanted
-            ("PhotoData/CPLAssets/group1", "IMG_7777.HEIC", 0),  # not the media folder
+            # An iCloud original the library names and the phone does not hold.
+            ("PhotoData/CPLAssets/group1", "IMG_7777.HEIC", 0),
         ],
     )
 
@@ -110,8 +111,10 @@ def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
     assert classes[f"{FOLDER}/IMG_0003.JPG"][1]  # with its reason
     assert classes[f"{FOLDER}/IMG_0004.PNG"] == ("excluded", "screenshot")
     assert classes[f"{FOLDER}/IMG_0005.JPG"] == ("pending", "new_since_last_backup")
-    assert classes[f"{FOLDER}/IMG_0099.HEIC"] == ("not_on_phone", "original_not_on_phone (iCloud)")
-    assert len(classes) == 6
+    not_listed = ("not_on_phone", "original_not_on_phone (iCloud: not_listed)")
+    assert classes[f"{FOLDER}/IMG_0099.HEIC"] == not_listed
+    assert classes["/PhotoData/CPLAssets/group1/IMG_7777.HEIC"] == not_listed
+    assert len(classes) == 7
     [summary] = document["phones"]
     assert summary["complete"] is False
     assert summary["name"] == "Ana's iPhone"
@@ -122,8 +125,11 @@ def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
         "pending": 1,
         "failed": 1,
         "excluded": 1,
-        "not_on_phone": 1,
+        "not_on_phone": 2,
     }
+    icloud = summary["originals_only_in_icloud"]
+    assert icloud["count"] == 2
+    assert [item["name"] for item in icloud["items"]] == ["IMG_0099.HEIC", "IMG_7777.HEIC"]
     assert document["complete"] is False
     archived_path = next(
         item["archive_path"]
@@ -136,7 +142,7 @@ def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
     assert text.returncode == 1
     assert "NOT everything on the phone is backed up." in text.stdout
     assert f"PENDING         {FOLDER}/IMG_0005.JPG: new_since_last_backup" in text.stdout
-    assert "1 originals not on the phone (in iCloud only)" in text.stdout
+    assert "2 originals not on the phone (in iCloud only)" in text.stdout
 
     # The phone reads again: back up the rest; now the audit passes.
     simulator.set_faults(UDID, AfcFaults())
@@ -146,7 +152,7 @@ def test_audit_classifies_every_file_and_exits_zero_only_when_all_is_backed_up(
     assert code == 0, document
     assert document["complete"] is True
     assert document["phones"][0]["counts"]["archived"] == 4
-    assert document["phones"][0]["counts"]["not_on_phone"] == 1
+    assert document["phones"][0]["counts"]["not_on_phone"] == 2
 
     # The audit only read: the state database still has exactly what the backups wrote.
     store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rollkeeper.audit.classify import ArchiveCheck, PhoneEntry, classify
-from rollkeeper.audit.library import library_assets
 from rollkeeper.store import ManifestEntry
 
 FOLDER = "/DCIM/100APPLE"
@@ -74,63 +71,3 @@ def test_pending_failed_excluded_and_rejected() -> None:
     rejected = PhoneEntry(FOLDER, "..\\x1b", rejection="name_traversal", detail="'..'")
     refused = classify(rejected, manifest, None, None)
     assert (refused.file_class, refused.reason) == ("failed", "name_traversal: '..'")
-
-
-def test_library_assets_reads_dcim_rows_and_skips_the_rest(tmp_path: Path) -> None:
-    """library_assets keeps the Photos library rows under DCIM that are not trashed and skips other
-    folders, climbing names and rows without a folder."""
-    import sqlite3
-
-    database = tmp_path / "Photos.sqlite"
-    connection = sqlite3.connect(database)
-    connection.execute("CREATE TABLE ZASSET (ZDIRECTORY, ZFILENAME, ZTRASHEDSTATE)")
-    connection.executemany(
-        "INSERT INTO ZASSET VALUES (?, ?, ?)",
-        [
-            ("DCIM/100APPLE", "IMG_0001.HEIC", 0),
-            ("DCIM/101APPLE", "IMG_0002.HEIC", None),
-            ("DCIM/100APPLE", "IMG_0003.HEIC", 1),
-            ("PhotoData/CPLAssets/group1", "X.HEIC", 0),
-            ("DCIM/../etc", "passwd", 0),
-            ("DCIM/100APPLE", "../../x", 0),
-            (None, "IMG_0004.HEIC", 0),
-        ],
-    )
-    connection.commit()
-    connection.close()
-    assert library_assets(database) == [
-        "/DCIM/100APPLE/IMG_0001.HEIC",
-        "/DCIM/101APPLE/IMG_0002.HEIC",
-    ]
-
-
-def test_an_unknown_library_schema_is_an_error_not_a_guess(tmp_path: Path) -> None:
-    """A Photos library without the expected columns raises a ValueError naming the column instead
-    of guessing."""
-    import sqlite3
-
-    import pytest
-
-    database = tmp_path / "Photos.sqlite"
-    connection = sqlite3.connect(database)
-    connection.execute("CREATE TABLE ZASSET (ZPATH)")
-    connection.close()
-    with pytest.raises(ValueError, match="ZDIRECTORY"):
-        library_assets(database)
-
-
-def test_a_hostile_library_with_giant_values_is_refused(tmp_path: Path) -> None:
-    """A Photos library row with a giant value is refused with an SQLite error instead of being read
-    into memory."""
-    import sqlite3
-
-    import pytest
-
-    database = tmp_path / "Photos.sqlite"
-    connection = sqlite3.connect(database)
-    connection.execute("CREATE TABLE ZASSET (ZDIRECTORY, ZFILENAME, ZTRASHEDSTATE)")
-    connection.execute("INSERT INTO ZASSET VALUES ('DCIM/100APPLE', ?, 0)", ("A" * 2_000_000,))
-    connection.commit()
-    connection.close()
-    with pytest.raises(sqlite3.Error):
-        library_assets(database)

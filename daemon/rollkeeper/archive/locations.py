@@ -16,6 +16,12 @@ from pathlib import Path, PurePosixPath
 #: the final names so that placing a file is a rename); never archive content. The one definition:
 #: the importer writes there and every walk of the archive skips it.
 WORKING_FOLDER_NAME = ".rollkeeper"
+#: The album views at the archive's root (``[library] album_folders``): links to archived
+#: files, never content of their own; every walk of the archive skips them too.
+ALBUMS_FOLDER_NAME = "Albums"
+#: The suffix of the XMP sidecar rollkeeper keeps beside an archived file (``IMG_1.HEIC.xmp``):
+#: rollkeeper's metadata, not archived content.
+SIDECAR_SUFFIX = ".xmp"
 
 #: Files that operating systems and file managers drop into any folder they show. They are not
 #: photos, and reporting them as "untracked" on every verify would bury real findings.
@@ -68,12 +74,18 @@ def walk_file_paths(folder: str, *, skip_working_folder_of: Path | None = None) 
     """:func:`walk_files` as plain strings (``folder`` + ``/`` + the rest).
 
     Uses ``os.scandir``'s cached file types and no ``Path`` objects, so a walk of 400,000 files
-    costs one directory read per folder and no stat per file.
+    costs one directory read per folder and no stat per file. With ``skip_working_folder_of``
+    the archive's ``Albums/`` views are skipped as well.
     """
     working = (
         None
         if skip_working_folder_of is None
         else str((skip_working_folder_of / WORKING_FOLDER_NAME).resolve())
+    )
+    albums = (
+        None
+        if skip_working_folder_of is None
+        else str((skip_working_folder_of / ALBUMS_FOLDER_NAME).resolve())
     )
     pending = [folder]
     while pending:
@@ -92,6 +104,12 @@ def walk_file_paths(folder: str, *, skip_working_folder_of: Path | None = None) 
                     working is not None
                     and entry.name == WORKING_FOLDER_NAME
                     and os.path.realpath(entry.path) == working
+                ):
+                    continue
+                if (
+                    albums is not None
+                    and entry.name == ALBUMS_FOLDER_NAME
+                    and os.path.realpath(entry.path) == albums
                 ):
                     continue
                 subfolders.append(entry.path)

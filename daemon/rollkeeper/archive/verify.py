@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollkeeper.archive.locations import entry_location, walk_file_paths
+from rollkeeper.archive.locations import SIDECAR_SUFFIX, entry_location, walk_file_paths
 from rollkeeper.importer.hashing import HASH_ALGORITHM, READ_CHUNK_BYTES, new_hasher
 from rollkeeper.store.state import ArchiveEntry
 
@@ -223,9 +223,10 @@ def check_entries(
 def find_untracked(archive_root: Path, tracked: Iterable[str]) -> list[str]:
     """Files in the archive folder no ``archive_files`` row vouches for, as relative paths.
 
-    Skips the importer's ``.rollkeeper`` working folder, OS clutter (``.DS_Store`` ...) and
-    symlinks. The root is resolved once and walked without following links, so each relative
-    path is already in the form the records use.
+    Skips the importer's ``.rollkeeper`` working folder, the ``Albums/`` views, the XMP sidecar
+    beside each tracked file (``IMG_1.HEIC.xmp``: rollkeeper's metadata), OS clutter
+    (``.DS_Store`` ...) and symlinks. The root is resolved once and walked without following
+    links, so each relative path is already in the form the records use.
     """
     tracked_set = set(tracked)
     untracked: list[str] = []
@@ -237,8 +238,11 @@ def find_untracked(archive_root: Path, tracked: Iterable[str]) -> list[str]:
         key = path[prefix_length:]
         if os.sep != "/":
             key = key.replace(os.sep, "/")
-        if key not in tracked_set:
-            untracked.append(key)
+        if key in tracked_set:
+            continue
+        if key.endswith(SIDECAR_SUFFIX) and key[: -len(SIDECAR_SUFFIX)] in tracked_set:
+            continue
+        untracked.append(key)
     return untracked
 
 

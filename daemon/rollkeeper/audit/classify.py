@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rollkeeper.audit.library import IcloudOnly
     from rollkeeper.store.state import ManifestEntry
 
 #: File classes, in the order the text report lists them.
@@ -44,6 +45,8 @@ class PhoneAudit:
     #: ``read`` (the Photos library was read), else ``unknown``.
     photos_library: str = "unknown"
     photos_library_detail: str = ""
+    #: The originals only in iCloud, by name and date (when the library was read).
+    icloud_only: list[IcloudOnly] = field(default_factory=list)
 
     def count(self, file_class: str) -> int:
         """How many files are in one class."""
@@ -114,4 +117,9 @@ def classify(
         return AuditedFile(entry.phone_path, entry.size, PENDING, "new_since_last_backup")
     if known.status == "failed":
         return AuditedFile(entry.phone_path, entry.size, FAILED, known.failure_reason or "failed")
+    if known.status == "icloud_only":
+        # Listed, but its read fails and the library marks the original as only in iCloud.
+        return AuditedFile(
+            entry.phone_path, entry.size, NOT_ON_PHONE, "original_not_on_phone (iCloud: unreadable)"
+        )
     return AuditedFile(entry.phone_path, entry.size, PENDING, "not_copied_yet")

@@ -30,6 +30,23 @@ def audit_as_dict(audits: Sequence[PhoneAudit]) -> dict[str, Any]:
                     "status": audit.photos_library,
                     "detail": audit.photos_library_detail,
                 },
+                "originals_only_in_icloud": (
+                    None
+                    if audit.photos_library != "read"
+                    else {
+                        "count": len(audit.icloud_only),
+                        "items": [
+                            {
+                                "name": item.name,
+                                "uuid": item.uuid,
+                                "phone_path": item.phone_path,
+                                "captured_at": item.captured_at,
+                                "reason": item.reason,
+                            }
+                            for item in audit.icloud_only
+                        ],
+                    }
+                ),
                 "files": [
                     {
                         "phone_path": item.phone_path,

@@ -16,7 +16,7 @@ from rollkeeper.audit.classify import (
     PhoneEntry,
     classify,
 )
-from rollkeeper.audit.library import photos_library_assets
+from rollkeeper.audit.library import icloud_only, read_library
 from rollkeeper.audit.listing import list_media_afresh
 
 if TYPE_CHECKING:
@@ -84,17 +84,36 @@ async def audit_phone(
             ios_version=session.info.product_version,
         )
         entries = await list_media_afresh(session.files)
-        assets, why_unknown = await photos_library_assets(session.files)
+        library = await read_library(session.files)
+    entries = entries + library.library_files
     _classify_all(result, entries, store, file_filter, archive_root, check_hashes)
-    if assets is None:
+    if library.assets is None:
         result.photos_library = "unknown"
-        result.photos_library_detail = why_unknown
-    else:
-        result.photos_library = "read"
-        listed = {entry.phone_path for entry in entries}
-        for path in sorted(set(assets) - listed):
+        result.photos_library_detail = library.detail
+        return result
+    result.photos_library = "read"
+    result.photos_library_detail = "; ".join(library.degraded)
+    listed = {entry.phone_path for entry in entries if not entry.rejection}
+    unreadable = {item.phone_path for item in result.files if item.file_class == NOT_ON_PHONE}
+    archived = (
+        {entry.phone_path for entry in store.manifest(udid) if entry.status == "archived"}
+        if store is not None
+        else set()
+    )
+    result.icloud_only = [
+        item
+        for item in icloud_only(library.assets, listed, unreadable)
+        if item.phone_path not in archived  # offloaded after it was backed up: safe here
+    ]
+    for item in result.icloud_only:
+        if item.phone_path is None or item.phone_path not in listed:
             result.files.append(
-                AuditedFile(path, None, NOT_ON_PHONE, "original_not_on_phone (iCloud)")
+                AuditedFile(
+                    item.phone_path or item.name,
+                    None,
+                    NOT_ON_PHONE,
+                    f"original_not_on_phone (iCloud: {item.reason})",
+                )
             )
     return result
 

@@ -1,99 +1,143 @@
-"""Which originals the phone's Photos library knows under DCIM (``/PhotoData/Photos.sqlite``):
-those the listing lacks are in iCloud only. The library is copied from the phone to a private
-temporary folder and read as untrusted input."""
+"""What the phone's Photos library says, for the audit: its assets, the originals beyond DCIM
+it names (listed and stat'ed afresh), and which originals are only in iCloud.
+
+The library is copied from the phone into a private temporary folder
+(:class:`~rollkeeper.library.snapshot.LibrarySnapshots`: the same checks as a backup's
+snapshot) and read with the backup's reader, every value untrusted. The audit writes nothing
+outside that folder.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from rollkeeper.audit.listing import MEDIA_ROOT
+from rollkeeper.audit.classify import PhoneEntry
+from rollkeeper.device.scan import check_stat, checked_names
+from rollkeeper.domain.files import stem_of
+from rollkeeper.domain.library import LibraryAsset, library_capture_date
+from rollkeeper.library.reader import LibraryReader
+from rollkeeper.library.schema import LibraryUnreadableError
+from rollkeeper.library.snapshot import LIBRARY_PATH, LibrarySnapshots
+from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError
 
-if TYPE_CHECKING:
-    from rollkeeper.ports import PhoneFiles
+#: The largest library the audit copies (the backup's own limit is in the config).
+AUDIT_MAX_BYTES = 10 * 10**9
 
-#: Where AFC serves the Photos library (its -wal and -shm beside it).
-PHOTOS_LIBRARY = "/PhotoData/Photos.sqlite"
-
-
-async def _download(files: PhoneFiles, phone_path: str, target: Path) -> bool:
-    """Copy one phone file to ``target`` in bounded chunks; False when it does not exist."""
-    from rollkeeper.device.phone_files import MAXIMUM_READ_BYTES, FileNotOnPhoneError
-
-    try:
-        handle = await files.open(phone_path)
-    except FileNotOnPhoneError:
-        return False
-    try:
-        with target.open("wb") as output:
-            while chunk := await files.read(handle, MAXIMUM_READ_BYTES):
-                output.write(chunk)
-    finally:
-        await files.close(handle)
-    return True
+__all__ = ["LIBRARY_PATH", "AuditLibrary", "IcloudOnly", "read_library"]
 
 
-def library_assets(database: Path) -> list[str]:
-    """Phone paths (``/DCIM/100APPLE/IMG_0001.HEIC``) of the non-trashed assets a Photos
-    library lists under DCIM. Raises ``sqlite3.Error`` or ``ValueError`` when the schema is not
-    one we know (then the answer is "unknown")."""
-    from rollkeeper.domain.names import NameRejected, check_phone_name
+@dataclass(frozen=True, slots=True)
+class IcloudOnly:
+    """An original only in iCloud, as the audit names it."""
 
-    connection = sqlite3.connect(database)
-    try:
-        # The file comes from the phone: untrusted. No schema-defined functions or triggers,
-        # corrupt cells detected, and no string or blob larger than a path could need.
-        connection.execute("PRAGMA trusted_schema = OFF")
-        connection.execute("PRAGMA cell_size_check = ON")
-        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000)
-        tables = {
-            str(row[0])
-            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        table = next((name for name in ("ZASSET", "ZGENERICASSET") if name in tables), None)
-        if table is None:
-            raise ValueError("no ZASSET table")
-        columns = {str(row[1]) for row in connection.execute(f"PRAGMA table_info({table})")}
-        if not {"ZDIRECTORY", "ZFILENAME"} <= columns:
-            raise ValueError(f"{table} has no ZDIRECTORY/ZFILENAME")
-        query = f"SELECT ZDIRECTORY, ZFILENAME FROM {table}"
-        if "ZTRASHEDSTATE" in columns:
-            query += " WHERE coalesce(ZTRASHEDSTATE, 0) = 0"
-        paths: list[str] = []
-        for directory, filename in connection.execute(query):
-            if not isinstance(directory, str) or not isinstance(filename, str):
-                continue
-            parts = [part for part in directory.strip("/").split("/") if part]
-            if len(parts) != 2 or parts[0] != "DCIM":
-                continue  # CPLAssets and other places are not the media folder
-            try:
-                folder = check_phone_name(parts[1])
-                name = check_phone_name(filename)
-            except NameRejected:
-                continue
-            paths.append(f"{MEDIA_ROOT}/{folder}/{name}")
-        return paths
-    finally:
-        connection.close()
+    name: str
+    uuid: str
+    phone_path: str | None
+    captured_at: str | None
+    reason: str
 
 
-async def photos_library_assets(files: PhoneFiles) -> tuple[list[str] | None, str]:
-    """The library's DCIM asset paths, or None and why they cannot be known."""
-    from rollkeeper.device.phone_files import PhoneReadError
+@dataclass(slots=True)
+class AuditLibrary:
+    """The library as the audit saw it (``assets`` None: it could not be read, and why)."""
 
+    assets: list[LibraryAsset] | None
+    detail: str = ""
+    generation: str = ""
+    degraded: list[str] = field(default_factory=list)
+    #: The files of CPLAssets folders the library names, listed and stat'ed now.
+    library_files: list[PhoneEntry] = field(default_factory=list)
+
+
+async def read_library(files: PhoneFiles) -> AuditLibrary:
+    """Copy and read the phone's library; list the CPLAssets files it names."""
     with tempfile.TemporaryDirectory(prefix="rollkeeper-audit-") as folder:
-        target = Path(folder) / "Photos.sqlite"
+        snapshots = LibrarySnapshots(Path(folder) / "library", AUDIT_MAX_BYTES)
+        snapshot = await snapshots.refresh(files)
+        if snapshot.database is None:
+            return AuditLibrary(None, snapshot.detail or f"{LIBRARY_PATH} cannot be read")
         try:
-            if not await _download(files, PHOTOS_LIBRARY, target):
-                return None, f"{PHOTOS_LIBRARY} is not readable over AFC on this phone"
-            # The library is in WAL mode: its recent changes live in the -wal file.
-            for suffix in ("-wal", "-shm"):
-                await _download(files, PHOTOS_LIBRARY + suffix, Path(str(target) + suffix))
+            read = await asyncio.to_thread(LibraryReader(snapshot.database).read)
+        except LibraryUnreadableError as error:
+            return AuditLibrary(
+                None, f"{LIBRARY_PATH}: not a library rollkeeper can read ({error})"
+            )
+    found = AuditLibrary(read.assets, "", read.generation, list(read.degraded))
+    found.library_files = await _cpl_files(files, read.assets)
+    return found
+
+
+async def _cpl_files(files: PhoneFiles, assets: list[LibraryAsset]) -> list[PhoneEntry]:
+    """The CPLAssets files whose stems are the library's assets, stat'ed (rejections kept)."""
+    stems: dict[str, set[str]] = {}
+    for asset in assets:
+        if asset.in_cpl_assets and asset.folder and asset.filename:
+            stems.setdefault(asset.folder, set()).add(stem_of(asset.filename))
+    entries: list[PhoneEntry] = []
+    for folder in sorted(stems):
+        try:
+            listed = await files.list_folder(folder)
+        except FileNotOnPhoneError:
+            continue
         except PhoneReadError as error:
-            return None, f"{PHOTOS_LIBRARY}: {error}"
-        try:
-            return library_assets(target), ""
-        except (sqlite3.Error, ValueError) as error:
-            return None, f"{PHOTOS_LIBRARY}: not a Photos library rollkeeper can read ({error})"
+            name = folder.rsplit("/", 1)[-1]
+            parent = folder.rsplit("/", 1)[0]
+            entries.append(
+                PhoneEntry(parent, name, rejection="unlistable_folder", detail=str(error))
+            )
+            continue
+        for name in sorted(checked_names(folder, listed, [])):
+            if stem_of(name) not in stems[folder]:
+                continue
+            try:
+                raw = await files.stat(f"{folder}/{name}")
+            except FileNotOnPhoneError:
+                continue
+            except PhoneReadError as error:
+                entries.append(PhoneEntry(folder, name, rejection="stat_failed", detail=str(error)))
+                continue
+            outcome = check_stat(name, raw)
+            if outcome.rejection:
+                entries.append(
+                    PhoneEntry(folder, name, rejection=outcome.rejection, detail=outcome.detail)
+                )
+            else:
+                entries.append(PhoneEntry(folder, name, outcome.size, outcome.birth_time_ns))
+    return entries
+
+
+def icloud_only(
+    assets: list[LibraryAsset], listed: set[str], unreadable: set[str]
+) -> list[IcloudOnly]:
+    """The originals only in iCloud: marked not local by the library, listed but unreadable
+    (the backup found an I/O error), or named by the library and absent from the phone's
+    folder when the library does not say (``listed``: the phone paths listed now)."""
+    found: list[IcloudOnly] = []
+    for asset in assets:
+        path = asset.phone_path
+        if asset.original_local is False:
+            reason = "marked_not_local"
+        elif path is not None and path in unreadable:
+            reason = "unreadable"
+        elif (
+            asset.original_local is None
+            and not asset.trashed  # a deleted asset's missing file says nothing of iCloud
+            and path is not None
+            and path not in listed
+        ):
+            reason = "not_listed"
+        else:
+            continue
+        date = library_capture_date(asset)
+        captured = None
+        if date is not None:
+            captured = date.local.isoformat(timespec="seconds")
+            if date.utc_offset is not None:
+                total = int(date.utc_offset.total_seconds()) // 60
+                sign = "+" if total >= 0 else "-"
+                captured += f"{sign}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
+        found.append(IcloudOnly(asset.display_name, asset.uuid, path, captured, reason))
+    return sorted(found, key=lambda item: (item.name, item.uuid))

@@ -24,6 +24,9 @@ Back up the iPhones attached now, once, then exit.
 Exit status: 0 when every file found on the phone is in the archive with a verified hash (or
 excluded by a filter); 1 when something is missing (failed or pending files, a locked or
 untrusted phone, no phone attached), with a summary of what and why; 2 on a usage error.
+Originals the phone's Photos library marks as only in iCloud are counted and named, and do not
+make the status 1: the phone does not hold them. A listed file that cannot be read is missing
+unless the library marks it as only in iCloud.
 
 The iPhone must be unlocked and must trust this computer: the first time, it asks "Trust This
 Computer?" — tap Trust and run the command again.
@@ -52,6 +55,11 @@ def register(subparsers: Any) -> None:
         "--full-rescan",
         action="store_true",
         help="stat every file on the phone instead of only the names not seen before",
+    )
+    parser.add_argument(
+        "--refresh-library",
+        action="store_true",
+        help="read the phone's Photos library now, whatever [library] refresh_hours says",
     )
     parser.add_argument(
         "--record",
@@ -85,6 +93,7 @@ def handle(args: argparse.Namespace) -> int:
             full_rescan=args.full_rescan,
             show_progress=show_progress,
             record=args.record,
+            refresh_library=args.refresh_library,
         )
     )
     if args.json:

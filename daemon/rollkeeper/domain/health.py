@@ -166,6 +166,12 @@ class PhoneFacts:
     failed: int
     #: The config leaves this phone out (``[filters] include_devices``/``exclude_devices``).
     excluded: bool = False
+    #: Originals the phone's library says are only in iCloud (so not in the archive), and
+    #: whether that is a warning (``[library] warn_icloud_only``).
+    icloud_only: int = 0
+    warn_icloud_only: bool = True
+    #: The last library read was refused as suspect (it would have dropped albums).
+    library_suspect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,8 @@ class PhoneAssessment:
     staleness: Staleness
     #: Short phrases for people ("3 files failed", "last run failed"), worst first.
     reasons: tuple[str, ...]
+    #: Originals only in iCloud: "backed up" is then never said alone.
+    icloud_only: int = 0
 
 
 def printable(text: str, limit: int = 120) -> str:
@@ -215,6 +223,14 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
     if facts.failed:
         noun = "file" if facts.failed == 1 else "files"
         warnings.append(f"{facts.failed} {noun} of {label} failed")
+    if facts.icloud_only and facts.warn_icloud_only:
+        noun = "original is" if facts.icloud_only == 1 else "originals are"
+        warnings.append(f"{facts.icloud_only:,} {noun} of {label} only in iCloud")
+    if facts.library_suspect:
+        warnings.append(
+            f"the last Photos library read of {label} would have removed albums or favourites "
+            "from many sidecars and was not applied"
+        )
     if stale.stale:
         if stale.never_completed:
             warnings.append(
@@ -250,6 +266,7 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
         level=level,
         staleness=stale,
         reasons=tuple(critical + warnings),
+        icloud_only=facts.icloud_only,
     )
 
 
@@ -319,6 +336,9 @@ def overall_check(
     parts = [f"{backed_up} of {len(included)} phone{'s' if len(included) != 1 else ''} backed up"]
     if backing_up:
         parts.append(f"{backing_up} backing up now")
+    in_icloud = sum(phone.icloud_only for phone in included)
+    if in_icloud:
+        parts.append(f"{in_icloud:,} originals only in iCloud")
     return CheckResult(CheckLevel.OK, "OK: " + "; ".join(parts))
 
 

@@ -21,14 +21,13 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from rollkeeper.archive.locations import ALBUMS_FOLDER_NAME
 from rollkeeper.domain.files import stem_of
 from rollkeeper.domain.library import printable_title
 from rollkeeper.domain.names import MAX_NAME_BYTES
 
 log = structlog.get_logger("rollkeeper.library")
 
-#: The folder at the archive's root that holds the album views.
-ALBUMS_FOLDER_NAME = "Albums"
 HARD = "hard"
 SYMBOLIC = "symbolic"
 _NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV})

@@ -26,12 +26,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from datetime import timedelta
 
+from rollkeeper.archive.locations import SIDECAR_SUFFIX as ARCHIVE_SIDECAR_SUFFIX
 from rollkeeper.domain.layout import CaptureDate
 from rollkeeper.domain.library import SidecarFacts, printable_title
 
 #: The name of a sidecar beside ``IMG_1234.HEIC``: ``IMG_1234.HEIC.xmp`` (digiKam, darktable,
-#: and Immich, which also reads ``IMG_1234.xmp``).
-SIDECAR_SUFFIX = ".xmp"
+#: and Immich, which also reads ``IMG_1234.xmp``); the one definition is the archive's.
+SIDECAR_SUFFIX = ARCHIVE_SIDECAR_SUFFIX
 
 NAMESPACES = {
     "x": "adobe:ns:meta/",

@@ -22,10 +22,12 @@ from rollkeeper.device.events import describe_usbmux_address, list_attached, usb
 from rollkeeper.device.recording import SessionRecorder
 from rollkeeper.device.session import PhoneInfo
 from rollkeeper.domain.filters import device_selected
+from rollkeeper.domain.health import printable
 from rollkeeper.host.permissions import set_private_umask
 from rollkeeper.host.single_instance import AlreadyRunningError
 from rollkeeper.importer.job import Progress
 from rollkeeper.service.phone_backup import back_up_phone
+from rollkeeper.status.library import ICLOUD_ADVICE
 from rollkeeper.store import RunCounts, StateStore
 
 log = structlog.get_logger("rollkeeper.backup_now")
@@ -59,6 +61,9 @@ class PhoneOutcome:
     problem: str = ""
     hint: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)
+    #: Originals the phone's library says are only in iCloud, and the first few names.
+    originals_only_in_icloud: int = 0
+    icloud_examples: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The phone's part of ``backup-now --json``: the run's counts side by side with the
@@ -71,6 +76,8 @@ class PhoneOutcome:
             "problem": self.problem,
             "hint": self.hint,
             "failures": [dict(failure) for failure in self.failures],
+            "originals_only_in_icloud": self.originals_only_in_icloud,
+            "originals_only_in_icloud_examples": list(self.icloud_examples),
         }
         document.update(
             (name, value) for name, value in asdict(self.counts).items() if name in JSON_COUNTS
@@ -124,6 +131,12 @@ class BackupNowOutcome:
                     lines.append(
                         f"  ... and {len(phone.failures) - 20} more (rollkeeper history --failed)"
                     )
+            if phone.originals_only_in_icloud:
+                lines.append(
+                    f"  {phone.originals_only_in_icloud:,} originals are only in iCloud: "
+                    f"{ICLOUD_ADVICE} (`rollkeeper status` names them)"
+                )
+                lines.extend(f"    {printable(name, 120)}" for name in phone.icloud_examples[:5])
             if counts.items_rejected:
                 lines.append(
                     f"  {counts.items_rejected} item(s) on the phone were refused as unsafe "
@@ -188,6 +201,7 @@ async def _back_up_one(
     full_rescan: bool,
     display: _ProgressDisplay | None,
     recorder: SessionRecorder | None = None,
+    refresh_library: bool = False,
 ) -> PhoneOutcome | None:
     """One attached phone; None when ``--device`` named other phones only."""
     outcome = PhoneOutcome(udid=udid)
@@ -206,7 +220,7 @@ async def _back_up_one(
             udid,
             store,
             bootstrap.session_settings(config),
-            bootstrap.backup_settings(config),
+            bootstrap.backup_settings(config, refresh_library=refresh_library),
             admit=admit,
             on_progress=display.update if display is not None else None,
             full_rescan=full_rescan,
@@ -228,6 +242,8 @@ async def _back_up_one(
     outcome.run_id = result.run_id
     outcome.problem = result.error
     outcome.counts = result.counts
+    outcome.originals_only_in_icloud = result.originals_only_in_icloud
+    outcome.icloud_examples = result.icloud_examples
     outcome.failures = [
         {"phone_path": path, "reason": reason, "detail": detail}
         for path, reason, detail in store.run_failures(result.run_id)
@@ -241,9 +257,11 @@ async def back_up_attached(
     full_rescan: bool = False,
     show_progress: bool = False,
     record: Path | None = None,
+    refresh_library: bool = False,
 ) -> BackupNowOutcome:
     """Back up every attached phone (or those named in ``devices``) once; with ``record``, write
-    a redacted recording of every phone's answers there (docs/simulator.md)."""
+    a redacted recording of every phone's answers there (docs/simulator.md); with
+    ``refresh_library``, read each phone's Photos library whatever ``refresh_hours`` says."""
     set_private_umask()
     result = BackupNowOutcome()
     try:
@@ -273,7 +291,16 @@ async def back_up_attached(
         with display if display is not None else contextlib.nullcontext():
             outcomes = await asyncio.gather(
                 *(
-                    _back_up_one(config, store, phone.udid, devices, full_rescan, display, recorder)
+                    _back_up_one(
+                        config,
+                        store,
+                        phone.udid,
+                        devices,
+                        full_rescan,
+                        display,
+                        recorder,
+                        refresh_library,
+                    )
                     for phone in attached
                 ),
                 return_exceptions=True,

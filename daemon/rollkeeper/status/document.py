@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rollkeeper.status.library import icloud_only_as_dict, library_as_dict
 from rollkeeper.status.report import ArchiveCheckStatus, DeviceBackupStatus, StatusReport
 from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.reports import run_as_dict
@@ -74,6 +75,8 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
                     None if phone.current_run is None else run_as_dict(phone.current_run)
                 ),
                 "device_backup": device_backup_dict(phone.device_backup),
+                "library": library_as_dict(phone.library),
+                "originals_only_in_icloud": icloud_only_as_dict(phone.library),
             }
         )
     return {

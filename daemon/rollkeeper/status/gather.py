@@ -30,6 +30,7 @@ from rollkeeper.domain.health import (
     overall_check,
 )
 from rollkeeper.host.single_instance import InstanceLock
+from rollkeeper.status.library import LibraryStatus, library_status
 from rollkeeper.status.report import (
     ArchiveCheckStatus,
     ConfigStatus,
@@ -106,6 +107,7 @@ def _phone_status(
     now: datetime,
     stale_after: timedelta,
     config: Config | None,
+    library: LibraryStatus | None = None,
 ) -> PhoneStatus:
     state = device.state if service_running else STATE_DISCONNECTED
     counts = reports.file_counts(device.udid)
@@ -121,6 +123,9 @@ def _phone_status(
         pending=counts.pending,
         failed=counts.failed,
         excluded=_excluded(device, config),
+        icloud_only=library.counts.cloud_only if library is not None else 0,
+        warn_icloud_only=config.library.warn_icloud_only if config is not None else True,
+        library_suspect=library is not None and library.suspect,
     )
     progress = None
     if state == STATE_BACKING_UP:
@@ -149,6 +154,7 @@ def _phone_status(
         last_run=last_run,
         current_run=current_run,
         progress=progress,
+        library=library,
     )
 
 
@@ -214,7 +220,15 @@ def gather_status(
                 reports = Reports.for_store(store)
                 archive_files, archive_bytes = store.archive_size()
                 phones = [
-                    _phone_status(device, reports, service.running, now, stale_after, loaded.config)
+                    _phone_status(
+                        device,
+                        reports,
+                        service.running,
+                        now,
+                        stale_after,
+                        loaded.config,
+                        library_status(store, device.udid),
+                    )
                     for device in store.devices()
                 ]
                 archive_check = read_archive_check(state_path, reports)

@@ -12,6 +12,7 @@ from rollkeeper.domain.health import (
     DeviceBackupAssessment,
     PhoneAssessment,
 )
+from rollkeeper.status.library import LibraryStatus
 from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.reports import FileCounts
 from rollkeeper.store.state import DeviceRecord, RunRecord
@@ -63,6 +64,8 @@ class PhoneStatus:
     progress: Progress | None
     #: The newest device backup attempt and completed snapshot, and what status says of them.
     device_backup: DeviceBackupStatus | None = None
+    #: The phone's Photos library: last read, archived photos, originals only in iCloud.
+    library: LibraryStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

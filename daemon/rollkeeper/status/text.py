@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from rollkeeper.domain.health import printable
 from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.status.document import iso
+from rollkeeper.status.library import render_library, summary_words
 from rollkeeper.status.report import PhoneStatus, StatusReport
 from rollkeeper.store.reports import parse_timestamp
 
@@ -125,7 +126,12 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if part
     )
     write(f"\n{title}" + (f" ({model})" if model else "") + f"  {device.udid}\n")
-    field("Backup", _VERDICT_WORDS.get(assessment.verdict, assessment.verdict))
+    verdict = _VERDICT_WORDS.get(assessment.verdict, assessment.verdict)
+    library = phone.library
+    if library is not None and library.counts.cloud_only:
+        # Never just "backed up" while originals are only in iCloud.
+        verdict = f"{summary_words(library)} ({verdict} on the phone)"
+    field("Backup", verdict)
     last_complete = local_time(device.last_complete_at)
     if assessment.staleness.stale:
         last_complete += f" ({format_duration(assessment.staleness.age)} ago: too long)"
@@ -174,6 +180,8 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
             )
         for note in device_backup.assessment.notes:
             write(f"    {note}\n")
+    if library is not None:
+        render_library(library, field, write)
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:

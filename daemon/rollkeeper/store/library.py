@@ -27,7 +27,8 @@ _CLOUD_ONLY_REASON = f"""
     CASE
         WHEN a.original_local = 0 THEN 'marked_not_local'
         WHEN p.failure_reason = '{IO_ERROR_REASON}' THEN 'unreadable'
-        WHEN a.original_local IS NULL AND a.phone_folder IS NOT NULL AND p.id IS NULL
+        WHEN a.original_local IS NULL AND a.trashed = 0 AND a.phone_folder IS NOT NULL
+            AND p.id IS NULL
             THEN 'not_listed'
         ELSE ''
     END
