@@ -224,8 +224,8 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
         noun = "file" if facts.failed == 1 else "files"
         warnings.append(f"{facts.failed} {noun} of {label} failed")
     if facts.icloud_only and facts.warn_icloud_only:
-        noun = "original is" if facts.icloud_only == 1 else "originals are"
-        warnings.append(f"{facts.icloud_only:,} {noun} of {label} only in iCloud")
+        noun, verb = ("original", "is") if facts.icloud_only == 1 else ("originals", "are")
+        warnings.append(f"{facts.icloud_only:,} {noun} of {label} {verb} only in iCloud")
     if facts.library_suspect:
         warnings.append(
             f"the last Photos library read of {label} would have removed albums or favourites "
