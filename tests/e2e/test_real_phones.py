@@ -187,7 +187,7 @@ def test_a_file_whose_read_fails_midway_fails_alone_and_resumes_where_it_broke(
     tmp_path: Path,
 ) -> None:
     """An iCloud-optimized original lists and stats fine but its read fails midway: that file
-    fails with a read error, every other file is archived, the run is incomplete; the retry
+    fails with an I/O error, every other file is archived, the run is incomplete; the retry
     starts at the partial's end and asks nothing again of what already arrived."""
     roll = media.make_camera_roll(tmp_path / "phone", big_video_bytes=9 * 1024 * 1024)
     video = max(roll.files, key=lambda item: item.size)
@@ -210,7 +210,9 @@ def test_a_file_whose_read_fails_midway_fails_alone_and_resumes_where_it_broke(
     store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
     try:
         [entry] = [item for item in store.manifest(UDID) if item.name == video.name]
-        assert (entry.status, entry.failure_reason) == ("failed", "read_error")
+        # AFC's IO_ERROR is how an offloaded original fails: io_error, failed (so pending)
+        # unless the Photos library marks the original as only in iCloud.
+        assert (entry.status, entry.failure_reason) == ("failed", "io_error")
     finally:
         store.close()
     assert service.terminate() == 0

@@ -15,6 +15,7 @@ Albums are the user's albums (``ZGENERICALBUM.ZKIND`` 2), not trashed (``ZTRASHE
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -84,15 +85,23 @@ def _flag(value: object) -> bool:
     return _integer(value) == 1
 
 
+#: Names that certainly pass :func:`check_phone_name` (ASCII letters, digits, ``_.- ``, not
+#: starting with a dot, short): accepted without the per-character checks (the common case).
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
+
+
 def _name(value: object) -> str | None:
     if not isinstance(value, str):
         return None
+    if _PLAIN_NAME.match(value):
+        return value
     try:
         return check_phone_name(value)
     except NameRejected:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _folder(value: object) -> str | None:
     if not isinstance(value, str) or len(value) > 1024:
         return None
@@ -273,7 +282,12 @@ class LibraryReader:
             key = _integer(asset)
             if key is not None and isinstance(title, str):
                 found.setdefault(key, []).append(title)
-        return found
+        # Checked once per distinct set of titles, not once per asset.
+        checked: dict[tuple[str, ...], tuple[str, ...]] = {}
+        return {
+            key: list(checked.setdefault(tuple(values), titles(values)))
+            for key, values in found.items()
+        }
 
     @staticmethod
     def _asset(
@@ -313,5 +327,5 @@ class LibraryReader:
             live_photo=_integer(row.get("ZKINDSUBTYPE")) == 2,
             has_adjustments=_flag(row.get("ZHASADJUSTMENTS")),
             original_local=availability.get(key),
-            albums=titles(albums.get(key, ())),
+            albums=tuple(albums.get(key, ())),
         )

@@ -179,16 +179,26 @@ class SidecarKeeper:
         if not (self._archive_root / relative_path).is_file():
             return ORIGINAL_MISSING
         target = sidecar_path(self._archive_root, relative_path)
-        data = sidecar_bytes(facts)
-        wanted = content_hash(data)
+        record = facts.as_record()
         existing = _read_existing(target)
         if isinstance(existing, str):
             return existing
+        if (
+            existing is not None
+            and known is not None
+            and known.facts == record
+            and content_hash(existing) == known.latest_hash
+        ):
+            # The newest version, on disk, says it all: no XML to make (the costly part).
+            outcome.unchanged += 1
+            return ""
+        data = sidecar_bytes(facts)
+        wanted = content_hash(data)
         if existing is not None:
             on_disk = content_hash(existing)
             if on_disk == wanted:
                 if known is None or known.latest_hash != wanted:
-                    outcome.adopted.append((relative_path, wanted, facts.as_record()))
+                    outcome.adopted.append((relative_path, wanted, record))
                 outcome.unchanged += 1
                 return ""
             if known is None:
@@ -197,7 +207,7 @@ class SidecarKeeper:
                 return EDITED_ELSEWHERE
         temporary = _write_beside(target, data)
         outcome.writes.append(
-            PendingWrite(relative_path, wanted, facts.as_record(), temporary, target)
+            PendingWrite(relative_path, wanted, record, temporary, target)
         )
         return ""
 
