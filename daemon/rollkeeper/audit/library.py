@@ -83,30 +83,31 @@ async def _cpl_files(files: PhoneFiles, assets: list[LibraryAsset]) -> list[Phon
         except FileNotOnPhoneError:
             continue
         except PhoneReadError as error:
-            name = folder.rsplit("/", 1)[-1]
-            parent = folder.rsplit("/", 1)[0]
+            parent, _, name = folder.rpartition("/")
             entries.append(
                 PhoneEntry(parent, name, rejection="unlistable_folder", detail=str(error))
             )
             continue
         for name in sorted(checked_names(folder, listed, [])):
-            if stem_of(name) not in stems[folder]:
-                continue
-            try:
-                raw = await files.stat(f"{folder}/{name}")
-            except FileNotOnPhoneError:
-                continue
-            except PhoneReadError as error:
-                entries.append(PhoneEntry(folder, name, rejection="stat_failed", detail=str(error)))
-                continue
-            outcome = check_stat(name, raw)
-            if outcome.rejection:
-                entries.append(
-                    PhoneEntry(folder, name, rejection=outcome.rejection, detail=outcome.detail)
-                )
-            else:
-                entries.append(PhoneEntry(folder, name, outcome.size, outcome.birth_time_ns))
+            if stem_of(name) in stems[folder]:
+                entry = await _stat_entry(files, folder, name)
+                if entry is not None:
+                    entries.append(entry)
     return entries
+
+
+async def _stat_entry(files: PhoneFiles, folder: str, name: str) -> PhoneEntry | None:
+    """One listed file as the audit sees it (None: gone since the listing)."""
+    try:
+        raw = await files.stat(f"{folder}/{name}")
+    except FileNotOnPhoneError:
+        return None
+    except PhoneReadError as error:
+        return PhoneEntry(folder, name, rejection="stat_failed", detail=str(error))
+    outcome = check_stat(name, raw)
+    if outcome.rejection:
+        return PhoneEntry(folder, name, rejection=outcome.rejection, detail=outcome.detail)
+    return PhoneEntry(folder, name, outcome.size, outcome.birth_time_ns)
 
 
 def icloud_only(

@@ -46,6 +46,7 @@ from rollkeeper.library.snapshot import LibrarySnapshots, SnapshotResult
 from rollkeeper.ports import BackupStore, Clock, PhoneFiles
 from rollkeeper.store.library import LibraryReadRecord, LibraryRepository
 from rollkeeper.store.library_sidecars import SidecarRepository
+from rollkeeper.store.records import parse_timestamp
 
 log = structlog.get_logger("rollkeeper.library")
 
@@ -122,8 +123,6 @@ class LibraryStep:
         last = self._library.last_read(self._udid)
         if last is None:
             return True
-        from rollkeeper.store.records import parse_timestamp
-
         read_at = parse_timestamp(last.read_at)
         wait = timedelta(hours=self._options.refresh_hours)
         return read_at is None or self._clock() - read_at >= wait

@@ -206,9 +206,7 @@ class SidecarKeeper:
             if on_disk not in known.hashes:
                 return EDITED_ELSEWHERE
         temporary = _write_beside(target, data)
-        outcome.writes.append(
-            PendingWrite(relative_path, wanted, record, temporary, target)
-        )
+        outcome.writes.append(PendingWrite(relative_path, wanted, record, temporary, target))
         return ""
 
     @staticmethod
