@@ -31,9 +31,12 @@ if TYPE_CHECKING:
     from rollkeeper.host.sd_notify import ServiceNotifier
     from rollkeeper.importer.job import RunResult
     from rollkeeper.notify.notifier import Notifier
+    from rollkeeper.offsite.job import OffsiteJob
+    from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger
     from rollkeeper.service.scheduler import BackupService
     from rollkeeper.store import StateStore
+    from rollkeeper.store.offsite_runs import OffsiteRunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,9 @@ class ServiceHooks:
     on_config_changed: Callable[[Config], None]
     #: The config file changed and is broken (called on the watcher's thread).
     on_config_broken: Callable[[ConfigError], None]
+    #: The config in force now (the offsite copies read it at each copy); None: the config the
+    #: parts were built with.
+    current_config: Callable[[], Config] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ class ServiceParts:
     stale_notices: StaleNoticeLedger
     #: None when the service runs on defaults (no file to watch).
     config_watcher: ConfigWatcher | None
+    #: Offsite copies after complete backups (does nothing while ``[offsite]`` is off).
+    offsite: OffsiteSchedule
 
 
 def systemd_notifier(environ: Mapping[str, str] | None = None) -> ServiceNotifier:
@@ -97,6 +105,40 @@ def scrubber(config: Config, store: StateStore) -> ArchiveScrubber:
     )
 
 
+def offsite_job(
+    config: Config,
+    store: StateStore,
+    alerts: Notifier | None,
+    environ: Mapping[str, str] | None = None,
+) -> OffsiteJob | None:
+    """The offsite copy job for the config's ``[offsite]`` section (None when it is off), on
+    the archive, alerting through ``alerts`` when a run fails."""
+    from rollkeeper.bootstrap.settings import offsite_plan
+    from rollkeeper.offsite.archive_check import archive_availability
+    from rollkeeper.offsite.job import OffsiteJob
+
+    plan = offsite_plan(config)
+    if plan is None:
+        return None
+    on_failure = None
+    if alerts is not None:
+
+        async def on_failure(record: OffsiteRunRecord) -> None:
+            await alerts.offsite_failed(
+                record.kind, record.engine, record.id, record.outcome, record.error
+            )
+
+    return OffsiteJob(
+        plan,
+        store,
+        Path(config.archive.path),
+        # Issue 13's archive identity check replaces this one when it lands (see the module).
+        archive_check=archive_availability,
+        on_failure=on_failure,
+        environ=os.environ if environ is None else environ,
+    )
+
+
 def build_service_parts(
     config: Config,
     store: StateStore,
@@ -113,10 +155,12 @@ def build_service_parts(
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.events import UsbmuxEvents
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
     environment = os.environ if environ is None else environ
+    current_config = hooks.current_config or (lambda: config)
     # The scheduler's zone is the host's: the scrub's crontab line is in local time.
     scheduler = AsyncIOScheduler(event_loop=loop)
     backups = BackupService(
@@ -147,4 +191,7 @@ def build_service_parts(
         ),
         stale_notices=StaleNoticeLedger(ledger_path(store.path)),
         config_watcher=watcher,
+        offsite=OffsiteSchedule(
+            lambda: offsite_job(current_config(), store, alerts, environment), store, scheduler
+        ),
     )

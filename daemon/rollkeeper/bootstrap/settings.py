@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rollkeeper.config import Config
     from rollkeeper.device.session import SessionSettings
     from rollkeeper.importer.job import BackupSettings
+    from rollkeeper.offsite.engines import OffsitePlan
     from rollkeeper.service.scheduler import ServiceSettings
 
 
@@ -64,4 +65,24 @@ def service_settings(config: Config) -> ServiceSettings:
         retry_max_seconds=schedule.retry_max_seconds,
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
+    )
+
+
+def offsite_plan(config: Config) -> OffsitePlan | None:
+    """The offsite copy settings as plain values; None when no engine is configured."""
+    from rollkeeper.offsite.engines import OffsitePlan
+
+    offsite = config.offsite
+    if not offsite.engine:
+        return None
+    return OffsitePlan(
+        engine=offsite.engine,
+        destination=offsite.repository if offsite.engine == "restic" else offsite.remote,
+        executable=offsite.executable,
+        password_file=offsite.password_file,
+        environment_file=offsite.environment_file,
+        retention=tuple(offsite.retention),
+        extra_arguments=tuple(offsite.extra_arguments),
+        min_interval_hours=offsite.min_interval_hours,
+        stale_after_days=offsite.stale_after_days,
     )
