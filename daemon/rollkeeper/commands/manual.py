@@ -45,8 +45,7 @@ def roff_text(text: str) -> str:
     escaped = text.replace("\\", "\\e").replace("-", "\\-")
     # groff reads ASCII: anything else is written as its Unicode escape (an em dash: \[u2014]).
     escaped = "".join(
-        character if ord(character) < 128 else f"\\[u{ord(character):04X}]"
-        for character in escaped
+        character if ord(character) < 128 else f"\\[u{ord(character):04X}]" for character in escaped
     )
     lines = []
     for line in escaped.splitlines():

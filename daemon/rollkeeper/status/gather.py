@@ -25,19 +25,22 @@ from rollkeeper.domain.health import (
     archive_check_findings,
     assess_phone,
     estimate_remaining,
+    offsite_findings,
     overall_check,
 )
 from rollkeeper.host.single_instance import InstanceLock
 from rollkeeper.status.report import (
     ArchiveCheckStatus,
     ConfigStatus,
+    OffsiteStatus,
     PhoneStatus,
     Progress,
     ServiceStatus,
     StatusReport,
 )
+from rollkeeper.store.offsite_runs import CHECK, COMPLETE, COPY
 from rollkeeper.store.reports import Reports, parse_timestamp
-from rollkeeper.store.state import DeviceRecord, StateDamagedError
+from rollkeeper.store.state import DeviceRecord, StateDamagedError, StateStore
 
 if TYPE_CHECKING:
     from rollkeeper.config import Config
@@ -158,6 +161,42 @@ def _excluded(device: DeviceRecord, config: Config | None) -> bool:
     )
 
 
+def offsite_status(
+    config: Config | None, store: StateStore | None, now: datetime
+) -> OffsiteStatus | None:
+    """The offsite copies as recorded, when the config has them on (None otherwise)."""
+    if config is None or not config.offsite.engine:
+        return None
+    offsite = config.offsite
+    repository = store.offsite_repository if store is not None else None
+    last_copy = repository.last(COPY, (COMPLETE,)) if repository is not None else None
+    last_attempt = repository.last(COPY) if repository is not None else None
+    last_check = repository.last(CHECK) if repository is not None else None
+    first = repository.first(COPY) if repository is not None else None
+    staleness, warnings = offsite_findings(
+        last_copy_at=None if last_copy is None else parse_timestamp(last_copy.started_at),
+        last_attempt_outcome=None if last_attempt is None else last_attempt.outcome,
+        last_attempt_error="" if last_attempt is None else last_attempt.error,
+        first_attempt_at=None if first is None else parse_timestamp(first.started_at),
+        now=now,
+        stale_after=timedelta(days=offsite.stale_after_days),
+    )
+    if last_check is not None and last_check.outcome != COMPLETE:
+        warnings.append(
+            f"the last check of the offsite copy {last_check.outcome}: {last_check.error}"
+        )
+    return OffsiteStatus(
+        engine=offsite.engine,
+        destination=offsite.repository if offsite.engine == "restic" else offsite.remote,
+        last_copy=last_copy,
+        last_attempt=last_attempt,
+        last_check=last_check,
+        staleness=staleness,
+        stale_after_days=offsite.stale_after_days,
+        warnings=tuple(warnings),
+    )
+
+
 def gather_status(
     config_cli_value: str | None, environ: Mapping[str, str], now: datetime
 ) -> StatusReport:
@@ -177,6 +216,7 @@ def gather_status(
     state_exists = state_path.exists()
     archive_files = archive_bytes = 0
     archive_check: ArchiveCheckStatus | None = None
+    offsite: OffsiteStatus | None = None
     if state_exists:
         try:
             store = bootstrap.open_state_read_only(state_path)
@@ -193,6 +233,7 @@ def gather_status(
                     for device in store.devices()
                 ]
                 archive_check = read_archive_check(state_path, reports)
+                offsite = offsite_status(loaded.config, store, now)
             except (sqlite3.Error, ValueError) as error:
                 state_problem = str(error)
                 phones = []
@@ -212,6 +253,8 @@ def gather_status(
             checked_at=archive_check.checked_at,
             latest_complete_at=max(completes, default=None),
         )
+    if offsite is None and not state_exists:
+        offsite = offsite_status(loaded.config, None, now)
     check = overall_check(
         service_running=service.running,
         config_problems=loaded.problems,
@@ -219,6 +262,7 @@ def gather_status(
         phones=[phone.assessment for phone in phones],
         archive_critical=archive_critical,
         archive_warnings=archive_warnings,
+        offsite_warnings=() if offsite is None else offsite.warnings,
     )
     return StatusReport(
         generated_at=now,
@@ -232,5 +276,6 @@ def gather_status(
         archive_bytes=archive_bytes,
         phones=phones,
         archive_check=archive_check,
+        offsite=offsite,
         check=check,
     )

@@ -148,6 +148,14 @@ class OffsiteRunRepository:
         ).fetchone()
         return None if row is None else OffsiteRunRecord(*row)
 
+    def first(self, kind: str) -> OffsiteRunRecord | None:
+        """The oldest run of ``kind`` (when offsite copies began)."""
+        row = self._database.execute(
+            f"SELECT {OFFSITE_COLUMNS} FROM offsite_runs WHERE kind = ? ORDER BY id LIMIT 1",
+            (kind,),
+        ).fetchone()
+        return None if row is None else OffsiteRunRecord(*row)
+
     def last(self, kind: str, outcomes: tuple[str, ...] = ()) -> OffsiteRunRecord | None:
         """The newest run of ``kind`` (with one of ``outcomes``, when given)."""
         query = f"SELECT {OFFSITE_COLUMNS} FROM offsite_runs WHERE kind = ?"
