@@ -21,10 +21,12 @@ if TYPE_CHECKING:
         ConfigProblem,
     )
     from rollkeeper.config.loader import (
-        ENVIRONMENT_PREFIX,
-        environment_overrides,
         load_config,
         parse_config_bytes,
+    )
+    from rollkeeper.config.overrides import (
+        ENVIRONMENT_PREFIX,
+        environment_overrides,
     )
     from rollkeeper.config.paths import (
         CONFIG_PATH_VARIABLE,
@@ -51,8 +53,8 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "ConfigError": "rollkeeper.config.errors",
     "ConfigProblem": "rollkeeper.config.errors",
-    "ENVIRONMENT_PREFIX": "rollkeeper.config.loader",
-    "environment_overrides": "rollkeeper.config.loader",
+    "ENVIRONMENT_PREFIX": "rollkeeper.config.overrides",
+    "environment_overrides": "rollkeeper.config.overrides",
     "load_config": "rollkeeper.config.loader",
     "parse_config_bytes": "rollkeeper.config.loader",
     "CONFIG_PATH_VARIABLE": "rollkeeper.config.paths",

@@ -9,8 +9,6 @@ must be private (mode 0600). See docs/offsite.md.
 
 from __future__ import annotations
 
-import os
-import stat
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
@@ -22,6 +20,7 @@ from rollkeeper.config.field_types import (
     check_filesystem,
     expand_path_value,
 )
+from rollkeeper.config.filesystem import secret_file_problem
 
 
 def _secret_file(value: str, info: ValidationInfo) -> str:
@@ -30,19 +29,9 @@ def _secret_file(value: str, info: ValidationInfo) -> str:
         return value
     path = expand_path_value(value, info)
     if check_filesystem(info):
-        try:
-            mode = os.stat(path).st_mode
-        except OSError as error:
-            raise ValueError(f"'{path}': {error.strerror or error}") from None
-        if not stat.S_ISREG(mode):
-            raise ValueError(f"'{path}' is not a file")
-        if not os.access(path, os.R_OK):
-            raise ValueError(f"'{path}' is not readable by this user")
-        if mode & 0o077:
-            raise ValueError(
-                f"'{path}' holds secrets but others may read it; make it private: "
-                f"chmod 600 '{path}'"
-            )
+        problem = secret_file_problem(path)
+        if problem is not None:
+            raise ValueError(problem)
     return str(path)
 
 

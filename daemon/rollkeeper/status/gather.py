@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollkeeper import bootstrap
-from rollkeeper.config import ScheduleSettings
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import (
     STATE_BACKING_UP,
@@ -201,14 +200,15 @@ def gather_status(
     config_cli_value: str | None, environ: Mapping[str, str], now: datetime
 ) -> StatusReport:
     """Collect everything ``status`` shows. Reads only; never raises for a broken setup."""
-    loaded = bootstrap.load_config_leniently(config_cli_value, environ)
+    loaded = bootstrap.load_config_leniently(config_cli_value, environ, quick=True)
     state_path = loaded.state_path
-    # A broken config still has the schema's default threshold: the phones are still judged.
-    stale_after_days = float(
-        (
-            loaded.config.schedule if loaded.config is not None else ScheduleSettings()
-        ).stale_after_days
-    )
+    if loaded.config is not None:
+        stale_after_days = float(loaded.config.schedule.stale_after_days)
+    else:
+        # A broken config still has the schema's default threshold: the phones are judged.
+        from rollkeeper.config import ScheduleSettings
+
+        stale_after_days = float(ScheduleSettings().stale_after_days)
     service = service_status(state_path)
     stale_after = timedelta(days=stale_after_days)
     phones: list[PhoneStatus] = []

@@ -128,9 +128,7 @@ def writable_for_service(path: Path, user: str) -> Path:
     return root if root is not None else path
 
 
-def offsite_writable_paths(
-    engine: str, destination: str, environ: Mapping[str, str]
-) -> list[Path]:
+def offsite_writable_paths(engine: str, destination: str, environ: Mapping[str, str]) -> list[Path]:
     """What an offsite engine writes besides the archive: restic's cache, rclone's config (it
     refreshes tokens there) and cache, and a repository or remote that is a local folder."""
     if not engine:
