@@ -54,11 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--code", type=Path, help="another tree of the code to measure")
 
 
-def _make_state(setup: common.RollkeeperSetup) -> None:
-    """One phone with a few archived files, so status and devices have rows to read."""
+def make_state(path: Path) -> None:
+    """One phone with a few archived files, so status and devices have rows to read. Run by
+    the code being measured (:func:`_make_state`), so the schema is its own."""
     from rollkeeper.store import RunCounts, StateStore
 
-    store = StateStore.open(setup.state)
+    store = StateStore.open(path)
     try:
         udid = "00008110-00AA0000000000F1"
         store.record_device_seen(udid, name="Bench iPhone", product_type="iPhone15,2")
@@ -84,15 +85,29 @@ def _make_state(setup: common.RollkeeperSetup) -> None:
         store.close()
 
 
+def _make_state(setup: common.RollkeeperSetup, code: Path, environment: dict[str, str]) -> None:
+    script = (
+        "from pathlib import Path; from bench.startup import make_state; "
+        f"make_state(Path({str(setup.state)!r}))"
+    )
+    pythonpath = f"{code / 'daemon'}{os.pathsep}{common.REPO}"
+    common.require_ok(
+        common.run_measured(
+            [sys.executable, "-c", script], {**environment, "PYTHONPATH": pythonpath}
+        ),
+        "making the state database",
+    )
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     size = {**SIZES[args.size], **{k: v for k, v in vars(args).items() if v is not None}}
-    setup = common.RollkeeperSetup(work / "rollkeeper-startup").write()
-    if not setup.state.exists():
-        _make_state(setup)
     code = (args.code or common.REPO).resolve()
+    setup = common.RollkeeperSetup(work / f"rollkeeper-startup-{code.name}").write()
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("ROLLKEEPER_")
     }
+    if not setup.state.exists():
+        _make_state(setup, code, environment)
     environment["PYTHONPATH"] = str(code / "daemon")
     environment["ROLLKEEPER_CONFIG"] = str(setup.config)
     # No cached bytecode is written by the side that runs first only: both sides find it.
