@@ -97,6 +97,16 @@ COMMANDS: tuple[Command, ...] = (
         "rollkeeper.commands.service",
     ),
     Command(
+        "device-backup",
+        "make a full device backup (a point-in-time snapshot) now, with a progress bar",
+        "rollkeeper.commands.device_backup",
+    ),
+    Command(
+        "device-backups",
+        "list the device backup snapshots per phone (when, size, files, encrypted, complete)",
+        "rollkeeper.commands.device_backups",
+    ),
+    Command(
         "completion",
         "print the shell completion script for bash, zsh or fish",
         "rollkeeper.commands.completion",

@@ -287,3 +287,33 @@ def test_rclone_copies_to_a_local_remote_incrementally_and_checks_it(offsite: Of
     assert (remote / "2024/2024-08/IMG_0002.HEIC").stat().st_size == 25_000
     assert not (remote / ".rollkeeper").exists()
     assert check.outcome == "complete"
+
+
+def test_device_backup_snapshots_go_offsite_with_the_archive(offsite: Offsite) -> None:
+    """With device backups on, the composition root hands their folder to restic beside the
+    archive: one snapshot holds both."""
+    from rollkeeper import bootstrap
+
+    initialised(offsite)
+    offsite.photo("2024/2024-07/IMG_0001.HEIC", 20_000)
+    snapshots = offsite.base / "device-backups"
+    (snapshots / "00008110-00AA").mkdir(parents=True)
+    (snapshots / "00008110-00AA" / "Manifest.db").write_bytes(os.urandom(5_000))
+    config_path = offsite.base / "config.toml"
+    config_path.write_text(
+        f'[archive]\npath = "{offsite.archive}"\n\n[state]\npath = "{offsite.store.path}"\n\n'
+        f'[device_backup]\nenabled = true\npath = "{snapshots}"\n\n'
+        f'[offsite]\nengine = "restic"\nrepository = "{offsite.repository}"\n'
+        f'password_file = "{offsite.password_file}"\n'
+    )
+    config = bootstrap.load_command_config(str(config_path), dict(os.environ))
+    assert config is not None
+    job = bootstrap.offsite_job(config, offsite.store, None, {"PATH": os.environ["PATH"]})
+    assert job is not None
+
+    record = offsite.run(job.copy("command"))
+
+    assert record.outcome == "complete" and record.files_new == 2
+    listed = offsite.restic("ls", "latest").splitlines()
+    assert str(snapshots / "00008110-00AA" / "Manifest.db") in listed
+    assert str(offsite.archive / "2024/2024-07/IMG_0001.HEIC") in listed

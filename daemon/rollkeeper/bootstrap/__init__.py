@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     )
     from rollkeeper.bootstrap.settings import (
         backup_settings,
+        device_backup_settings,
         offsite_plan,
         service_settings,
         session_settings,
@@ -80,6 +81,7 @@ _HOMES: dict[str, str] = {
     "scrubber": "rollkeeper.bootstrap.service_parts",
     "systemd_notifier": "rollkeeper.bootstrap.service_parts",
     "backup_settings": "rollkeeper.bootstrap.settings",
+    "device_backup_settings": "rollkeeper.bootstrap.settings",
     "offsite_plan": "rollkeeper.bootstrap.settings",
     "service_settings": "rollkeeper.bootstrap.settings",
     "session_settings": "rollkeeper.bootstrap.settings",
@@ -103,6 +105,7 @@ __all__ = [
     "build_service_parts",
     "command_logging",
     "config_or_say_why",
+    "device_backup_settings",
     "load_command_config",
     "load_config_leniently",
     "notifier",

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rollkeeper.bootstrap.settings import service_settings, usbmux_address
+from rollkeeper.bootstrap.settings import (
+    device_backup_settings,
+    service_settings,
+    usbmux_address,
+)
 from rollkeeper.bootstrap.state import open_state_for_writing
 
 if TYPE_CHECKING:
@@ -105,6 +109,20 @@ def scrubber(config: Config, store: StateStore) -> ArchiveScrubber:
     )
 
 
+def offsite_sources(config: Config) -> list[Path]:
+    """What the offsite engine copies besides the archive: the device-backup snapshots, when
+    device backups are on and their folder exists (restic only: rclone copies one tree)."""
+    from rollkeeper.bootstrap.settings import device_backup_settings
+
+    if not config.device_backup.enabled or config.offsite.engine != "restic":
+        return []
+    try:
+        root = device_backup_settings(config).root
+    except ValueError:
+        return []
+    return [root] if root.is_dir() else []
+
+
 def offsite_job(
     config: Config,
     store: StateStore,
@@ -132,6 +150,7 @@ def offsite_job(
         plan,
         store,
         Path(config.archive.path),
+        sources=offsite_sources(config),
         # Issue 13's archive identity check replaces this one when it lands (see the module).
         archive_check=archive_availability,
         on_failure=on_failure,
@@ -155,6 +174,7 @@ def build_service_parts(
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.events import UsbmuxEvents
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.device_backup.coordinator import DeviceBackups
     from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
@@ -163,14 +183,15 @@ def build_service_parts(
     current_config = hooks.current_config or (lambda: config)
     # The scheduler's zone is the host's: the scrub's crontab line is in local time.
     scheduler = AsyncIOScheduler(event_loop=loop)
+    alerts = notifier(config, environment)
     backups = BackupService(
         service_settings(config),
         store,
         scheduler,
         on_status=hooks.on_status,
         on_run_finished=hooks.on_run_finished,
+        device_backups=DeviceBackups(device_backup_settings(config), store, alert=alerts.alert),
     )
-    alerts = notifier(config, environment)
     watcher = None
     if config_path is not None:
         watcher = ConfigWatcher(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rollkeeper.config import Config
     from rollkeeper.device.session import SessionSettings
+    from rollkeeper.device_backup.coordinator import DeviceBackupSettings
     from rollkeeper.importer.job import BackupSettings
     from rollkeeper.offsite.engines import OffsitePlan
     from rollkeeper.service.scheduler import ServiceSettings
@@ -85,4 +86,18 @@ def offsite_plan(config: Config) -> OffsitePlan | None:
         extra_arguments=tuple(offsite.extra_arguments),
         min_interval_hours=offsite.min_interval_hours,
         stale_after_days=offsite.stale_after_days,
+    )
+
+
+def device_backup_settings(config: Config) -> DeviceBackupSettings:
+    """What device backups take from the config; ValueError if the folder is in the archive."""
+    from rollkeeper.config.device_backup_settings import device_backup_root
+    from rollkeeper.device_backup.coordinator import DeviceBackupSettings
+
+    section = config.device_backup
+    return DeviceBackupSettings(
+        enabled=section.enabled,
+        root=device_backup_root(section, Path(config.archive.path)),
+        every_hours=section.every_hours,
+        keep=section.keep,
     )

@@ -119,6 +119,11 @@ class ServiceRuntime:
             configure_logging(config.logging.level, config.logging.format)
         parts = self._running_parts
         parts.backups.apply_settings(bootstrap.service_settings(config))
+        if parts.backups.device_backups is not None:
+            with contextlib.suppress(ValueError):
+                parts.backups.device_backups.apply_settings(
+                    bootstrap.device_backup_settings(config)
+                )
         self._apply_scrub_settings(parts, config)
         parts.alerts.update_settings(config.notifications)
         if old.device.usbmux_address != config.device.usbmux_address:

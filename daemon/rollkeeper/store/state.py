@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rollkeeper.store.archive_files import ArchiveFileRepository
 from rollkeeper.store.database import Database, StateDamagedError
+from rollkeeper.store.device_backups import DeviceBackupRepository
 from rollkeeper.store.devices import DeviceRepository
 from rollkeeper.store.manifest import ManifestRepository
 from rollkeeper.store.offsite_runs import OffsiteRunRepository
@@ -62,6 +63,7 @@ class StateStore:
         self.manifest_repository = ManifestRepository(database)
         self.archive_repository = ArchiveFileRepository(database)
         self.run_repository = RunRepository(database)
+        self.device_backup_repository = DeviceBackupRepository(database)
         self.offsite_repository = OffsiteRunRepository(database)
 
     # -- opening ---------------------------------------------------------------------------
@@ -289,6 +291,8 @@ class StateStore:
             self.run_repository.write_outcome(run_id, outcome, counts, error, stamp)
             if outcome == "complete":
                 self.device_repository.mark_complete(run_id, stamp)
+        # A closed run is what `status` and the next run trust: make it durable now.
+        self._database.checkpoint()
 
     def add_run_failure(self, run_id: int, phone_path: str, reason: str, detail: str = "") -> None:
         """Remember why one file (or rejected item) failed in a run."""
