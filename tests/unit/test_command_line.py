@@ -183,3 +183,20 @@ def test_status_json_still_reads_as_before_with_the_table(
     config.write_text(f'[archive]\npath = "{tmp_path}"\n[state]\npath = "{tmp_path / "s.db"}"\n')
     main(["--config", str(config), "status", "--json"])
     assert json.loads(capsys.readouterr().out)["state"]["exists"] is False
+
+
+def test_status_devices_and_config_check_of_an_unchanged_config_skip_pydantic(
+    tmp_path: Path,
+) -> None:
+    """Once a config has passed validation, status, devices and config check of it answer from
+    the validated-config cache: none of them imports pydantic or another heavy library."""
+    (tmp_path / "archive").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[archive]\npath = "{tmp_path / "archive"}"\n[state]\npath = "{tmp_path / "s.db"}"\n'
+    )
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for command in (["status"], ["devices"], ["config", "check"]):
+        imported_after("--config", str(config), *command, environment=environment)  # fills
+        heavy = imported_after("--config", str(config), *command, environment=environment)
+        assert [name for name in heavy if "commands" not in name] == [], command
