@@ -17,6 +17,8 @@ from rollkeeper.simulator import SimulatorThread
 from rollkeeper.store import StateStore
 from tests import media
 
+pytestmark = pytest.mark.slow
+
 UDID = "00008110-00CC0000000000C3"
 LAYOUT = "{year}/{year}-{month}/{name}"
 
