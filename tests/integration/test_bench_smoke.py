@@ -103,3 +103,17 @@ def test_before_after_runs_both_sides(tmp_path: Path) -> None:
     for side in ("before", "after"):
         assert figures["small_files"]["runs"][side][0]["files_copied"] == 6
         assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 1 + 1
+
+
+def test_the_startup_benchmark_measures_every_command_against_the_baseline(
+    tmp_path: Path,
+) -> None:
+    """bench/startup.py, one round: every command ran against a real config and state, and
+    each has a ratio to the bare-Python baseline of the same round (no target is asserted)."""
+    from bench import startup
+
+    figures = startup.run(_args(startup, rounds=1), tmp_path)
+    assert set(figures["commands"]) == set(startup.TARGETS)
+    assert figures["baseline_seconds"] > 0
+    for measured in figures["commands"].values():
+        assert measured["ratio"] > 0 and measured["seconds"] > 0

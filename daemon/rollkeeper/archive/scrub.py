@@ -49,6 +49,7 @@ from rollkeeper.store.archive_queries import (
     largest_entry_size,
     least_recently_verified,
     mark_verified_many,
+    mark_verify_failed_many,
     oldest_verification,
 )
 from rollkeeper.store.state import ArchiveEntry, StateStore
@@ -289,6 +290,15 @@ class ArchiveScrubber:
             else:
                 report.unreadable.append(check)
         mark_verified_many(store, report.verified_paths, now)
+        # Remembered so that `freeable` never calls a file in question safe to delete.
+        mark_verify_failed_many(
+            store,
+            [
+                check.relative_path
+                for check in (*report.missing, *report.changed, *report.unreadable)
+            ],
+            now,
+        )
         report.oldest_verified_at = oldest_verification(store)
         report.finished_at = self.clock()
         self._log(report)

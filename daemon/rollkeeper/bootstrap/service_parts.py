@@ -37,9 +37,12 @@ if TYPE_CHECKING:
     from rollkeeper.host.sd_notify import ServiceNotifier
     from rollkeeper.importer.job import RunResult
     from rollkeeper.notify.notifier import Notifier
+    from rollkeeper.offsite.job import OffsiteJob
+    from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger
     from rollkeeper.service.scheduler import BackupService
     from rollkeeper.store import StateStore
+    from rollkeeper.store.offsite_runs import OffsiteRunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,9 @@ class ServiceHooks:
     on_config_changed: Callable[[Config], None]
     #: The config file changed and is broken (called on the watcher's thread).
     on_config_broken: Callable[[ConfigError], None]
+    #: The config in force now (the offsite copies read it at each copy); None: the config the
+    #: parts were built with.
+    current_config: Callable[[], Config] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,8 @@ class ServiceParts:
     stale_notices: StaleNoticeLedger
     #: None when the service runs on defaults (no file to watch).
     config_watcher: ConfigWatcher | None
+    #: Offsite copies after complete backups (does nothing while ``[offsite]`` is off).
+    offsite: OffsiteSchedule
 
 
 def systemd_notifier(environ: Mapping[str, str] | None = None) -> ServiceNotifier:
@@ -105,6 +113,55 @@ def scrubber(config: Config, store: StateStore) -> ArchiveScrubber:
     )
 
 
+def offsite_sources(config: Config) -> list[Path]:
+    """What the offsite engine copies besides the archive: the device-backup snapshots, when
+    device backups are on and their folder exists (restic only: rclone copies one tree)."""
+    from rollkeeper.bootstrap.settings import device_backup_settings
+
+    if not config.device_backup.enabled or config.offsite.engine != "restic":
+        return []
+    try:
+        root = device_backup_settings(config).root
+    except ValueError:
+        return []
+    return [root] if root.is_dir() else []
+
+
+def offsite_job(
+    config: Config,
+    store: StateStore,
+    alerts: Notifier | None,
+    environ: Mapping[str, str] | None = None,
+) -> OffsiteJob | None:
+    """The offsite copy job for the config's ``[offsite]`` section (None when it is off), on
+    the archive, alerting through ``alerts`` when a run fails."""
+    from rollkeeper.bootstrap.settings import offsite_plan
+    from rollkeeper.offsite.archive_check import archive_availability
+    from rollkeeper.offsite.job import OffsiteJob
+
+    plan = offsite_plan(config)
+    if plan is None:
+        return None
+    on_failure = None
+    if alerts is not None:
+
+        async def on_failure(record: OffsiteRunRecord) -> None:
+            await alerts.offsite_failed(
+                record.kind, record.engine, record.id, record.outcome, record.error
+            )
+
+    return OffsiteJob(
+        plan,
+        store,
+        Path(config.archive.path),
+        sources=offsite_sources(config),
+        # Issue 13's archive identity check replaces this one when it lands (see the module).
+        archive_check=archive_availability,
+        on_failure=on_failure,
+        environ=os.environ if environ is None else environ,
+    )
+
+
 def build_service_parts(
     config: Config,
     store: StateStore,
@@ -121,10 +178,12 @@ def build_service_parts(
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.udev import UsbmuxdGuard
     from rollkeeper.device_backup.coordinator import DeviceBackups
+    from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
     environment = os.environ if environ is None else environ
+    current_config = hooks.current_config or (lambda: config)
     # The scheduler's zone is the host's: the scrub's crontab line is in local time.
     scheduler = AsyncIOScheduler(event_loop=loop)
     alerts = notifier(config, environment)
@@ -158,6 +217,9 @@ def build_service_parts(
         unseen_phones=unseen,
         stale_notices=StaleNoticeLedger(ledger_path(store.path)),
         config_watcher=watcher,
+        offsite=OffsiteSchedule(
+            lambda: offsite_job(current_config(), store, alerts, environment), store, scheduler
+        ),
     )
 
 

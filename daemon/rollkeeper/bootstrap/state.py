@@ -21,11 +21,14 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rollkeeper.config import Config
 from rollkeeper.host.permissions import ensure_private_dir
 from rollkeeper.host.single_instance import InstanceLock
 from rollkeeper.store import StateDamagedError, StateStore
+
+if TYPE_CHECKING:
+    from rollkeeper.config import Config
 
 #: Appended to the state database's name: the service's single-instance lock.
 LOCK_SUFFIX = ".lock"
@@ -35,7 +38,8 @@ SCRUB_REPORT_SUFFIX = ".scrub.json"
 
 def state_path(state: Config | Path) -> Path:
     """The state database of a config (or the path itself)."""
-    return Path(state.state.path) if isinstance(state, Config) else Path(state)
+    # Not isinstance(state, Config): that would import the schema (pydantic) for a path.
+    return Path(state) if isinstance(state, os.PathLike) else Path(state.state.path)
 
 
 def state_lock_path(state: Config | Path) -> Path:

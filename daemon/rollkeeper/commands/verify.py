@@ -6,6 +6,7 @@ import argparse
 import json
 import sqlite3
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from rollkeeper.store import StateDamagedError, StateStore
 from rollkeeper.store.archive_queries import (
     entries_stored_since,
     mark_verified_many,
+    mark_verify_failed_many,
     sample_entries,
 )
 from rollkeeper.store.state import ArchiveEntry
@@ -155,17 +157,21 @@ def run_verify(args: argparse.Namespace) -> int:
         report = build_report(checks, find_untracked(archive_root, tracked))
     finally:
         store.close()
-    _note_matches(bootstrap.state_path(config), report.matched)
+    failed = [
+        check.relative_path for check in (*report.missing, *report.changed, *report.unreadable)
+    ]
+    _note_matches(bootstrap.state_path(config), report.matched, failed)
     return _print(report, args.json, archive_root)
 
 
-def _note_matches(state_path: Path, matched: list[str]) -> None:
-    """Stamp the files that matched as just verified (the scrub checks the oldest first), in
-    short transactions on a writing connection that may share the database with the service.
+def _note_matches(state_path: Path, matched: list[str], failed: Sequence[str] = ()) -> None:
+    """Stamp the files that matched as just verified (the scrub checks the oldest first), and
+    the ones that did not as failed (``freeable`` never lists those), in short transactions on
+    a writing connection that may share the database with the service.
 
     A database that stays busy costs only the stamps, said on stderr: the report stands.
     """
-    if not matched:
+    if not matched and not failed:
         return
     now = datetime.now(UTC)
     try:
@@ -174,6 +180,8 @@ def _note_matches(state_path: Path, matched: list[str]) -> None:
         _stamps_skipped(len(matched), error)
         return
     try:
+        start = 0
+        mark_verify_failed_many(store, failed, now)
         for start in range(0, len(matched), STAMPS_PER_TRANSACTION):
             mark_verified_many(store, matched[start : start + STAMPS_PER_TRANSACTION], now)
     except sqlite3.Error as error:

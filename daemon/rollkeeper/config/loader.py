@@ -17,13 +17,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from rollkeeper.config.errors import ConfigError, ConfigProblem
+from rollkeeper.config.overrides import (  # importable from here, as before
+    ENVIRONMENT_PREFIX,
+    ENVIRONMENT_SEPARATOR,
+    environment_overrides,
+)
 from rollkeeper.config.positions import KeyPath, duplicate_key_positions, key_positions, locate
 from rollkeeper.config.schema import SECTIONS, Config, environment_defaults
 from rollkeeper.config.suggest import closest, did_you_mean
 
-#: Environment overrides are ``ROLLKEEPER_<SECTION>__<KEY>``.
-ENVIRONMENT_PREFIX = "ROLLKEEPER_"
-ENVIRONMENT_SEPARATOR = "__"
+__all__ = [
+    "ENVIRONMENT_PREFIX",
+    "ENVIRONMENT_SEPARATOR",
+    "environment_overrides",
+    "load_config",
+    "parse_config_bytes",
+    "parse_config_text",
+]
 
 #: The "file" of problems with values nobody wrote (defaults), when no file is loaded.
 DEFAULTS_LABEL = "(defaults)"
@@ -123,22 +133,6 @@ def _lower_first(text: str) -> str:
 
 
 # -- environment overrides -------------------------------------------------------------------
-
-
-def environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
-    """Every ``ROLLKEEPER_<SECTION>__<KEY>`` variable as (variable, section, key, raw value),
-    sorted by variable name. Variables without ``__`` (``ROLLKEEPER_CONFIG``) are not
-    overrides."""
-    found = []
-    for variable, value in environ.items():
-        if not variable.startswith(ENVIRONMENT_PREFIX):
-            continue
-        rest = variable[len(ENVIRONMENT_PREFIX) :]
-        if ENVIRONMENT_SEPARATOR not in rest:
-            continue
-        section, _, key = rest.partition(ENVIRONMENT_SEPARATOR)
-        found.append((variable, section.lower(), key.lower(), value))
-    return sorted(found)
 
 
 def _apply_environment(

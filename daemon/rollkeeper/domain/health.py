@@ -274,13 +274,15 @@ def overall_check(
     phones: Sequence[PhoneAssessment],
     archive_critical: Sequence[str] = (),
     archive_warnings: Sequence[str] = (),
+    offsite_warnings: Sequence[str] = (),
 ) -> CheckResult:
     """Combine the service, config, state database and per-phone verdicts into one line.
 
     The line starts with ``OK``, ``WARNING`` or ``CRITICAL`` and lists every reason, worst
     first, so a monitoring system shows the real cause without a second command.
     ``archive_critical`` and ``archive_warnings`` are findings about the archive itself (damaged
-    files found by the scheduled check, an archive that was unreachable).
+    files found by the scheduled check, an archive that was unreachable); ``offsite_warnings``
+    about the offsite copy (:func:`offsite_findings`).
     """
     critical: list[str] = []
     warnings: list[str] = []
@@ -295,6 +297,7 @@ def overall_check(
         critical.append(f"state database unreadable: {state_problem}")
     critical.extend(archive_critical)
     warnings.extend(archive_warnings)
+    warnings.extend(offsite_warnings)
     for phone in phones:
         if phone.level is CheckLevel.CRITICAL:
             critical.extend(phone.reasons)
@@ -347,6 +350,38 @@ def archive_check_findings(
     if archive_unreachable and (latest_complete_at is None or latest_complete_at <= checked_at):
         warnings.append(f"the archive folder was unreachable at the archive check on {day}")
     return critical, warnings
+
+
+def offsite_findings(
+    *,
+    last_copy_at: datetime | None,
+    last_attempt_outcome: str | None,
+    last_attempt_error: str,
+    first_attempt_at: datetime | None,
+    now: datetime,
+    stale_after: timedelta,
+) -> tuple[Staleness, list[str]]:
+    """How old the last offsite copy is, and the warnings about it (offsite copies configured).
+
+    The same staleness rule as a phone's (:func:`staleness`): the clock runs from the last
+    complete copy, else from the first attempt, else from now (configured, never run: warned
+    at once, since nothing is offsite yet). A last attempt that failed or was skipped is a
+    warning of its own. Offsite trouble is never critical: the archive itself is fine.
+    """
+    since = first_attempt_at if first_attempt_at is not None else now
+    stale = staleness(last_copy_at, since, now, stale_after)
+    warnings: list[str] = []
+    if last_attempt_outcome is None:
+        warnings.append("no offsite copy has been made yet (`rollkeeper offsite run`)")
+    elif last_attempt_outcome in (OUTCOME_FAILED, "skipped"):
+        reason = printable(last_attempt_error, 160) or last_attempt_outcome
+        warnings.append(f"the last offsite copy {last_attempt_outcome}: {reason}")
+    if stale.stale:
+        if stale.never_completed:
+            warnings.append(f"no offsite copy since the first attempt on {_format_day(since)}")
+        else:
+            warnings.append(f"no offsite copy since {_format_day(stale.since)}")
+    return stale, warnings
 
 
 def estimate_remaining(bytes_done: int, bytes_total: int, elapsed: timedelta) -> timedelta | None:

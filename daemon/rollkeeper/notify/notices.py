@@ -17,6 +17,8 @@ EVENT_SUCCESS = "success"
 EVENT_FAILURE = "failure"
 EVENT_STALE = "stale"
 EVENT_ALERT = "alert"
+#: An offsite copy (or check) failed: desktop and the ``on_failure`` hook.
+EVENT_OFFSITE_FAILURE = "offsite_failure"
 
 #: Device names are untrusted: cut and cleaned before they reach a notification.
 NAME_LIMIT = 80

@@ -200,6 +200,7 @@ class ServiceRuntime:
                     on_run_finished=self._run_finished,
                     on_config_changed=self._config_changed,
                     on_config_broken=self._config_broken,
+                    current_config=lambda: self._config,
                 ),
                 config_path=self._config_path,
                 environ=self._environ,
@@ -210,6 +211,7 @@ class ServiceRuntime:
                 log.warning("previous_runs_interrupted", count=interrupted)
             store.mark_all_devices_disconnected()
             parts.scheduler.start()
+            parts.offsite.start()
             schedule_scrub(
                 parts.scheduler, parts.scrubber, config.schedule.scrub_cron, self._scrubbed
             )
@@ -247,6 +249,7 @@ class ServiceRuntime:
             self._notifier.status("stopping")
             log.info("service_stopping")
             await parts.backups.stop(self._stop_grace_seconds)
+            await parts.offsite.stop()
             await parts.alerts.aclose()
             if watchdog_task is not None:
                 watchdog_task.cancel()
@@ -300,6 +303,9 @@ class ServiceRuntime:
         return asyncio.create_task(keep_alive(), name="sd-watchdog")
 
     async def _run_finished(self, result: RunResult) -> None:
+        if result.outcome == "complete":
+            # After each complete backup, a copy offsite (at most every N hours).
+            self._running_parts.offsite.backup_completed()
         await self._running_parts.alerts.run_finished(
             RunNotice.from_counts(
                 udid=result.udid,

@@ -99,6 +99,7 @@ def render_text(report: StatusReport, out: TextIO) -> None:
             write(f"             {printable(path, 200)}\n")
         if len(check.unresolved) > 10:
             write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
+    _render_offsite(report, write)
     if not report.state_exists:
         write("\nNo backup yet: plug in a phone, unlock it and tap Trust.\n")
     elif not report.phones and not report.state_problem:
@@ -183,3 +184,26 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
 def iso_text(moment: datetime | None) -> str | None:
     """A stored moment as the ISO text :func:`local_time` reads."""
     return None if moment is None else moment.isoformat()
+
+
+def _render_offsite(report: StatusReport, write: Any) -> None:
+    """``Offsite:`` the last copy and how old it is, like a phone's last backup."""
+    offsite = report.offsite
+    if offsite is None:
+        return
+    where = f"{offsite.engine} {printable(offsite.destination, 120)}"
+    copy = offsite.last_copy
+    if copy is None:
+        write(f"Offsite:   no copy yet ({where})\n")
+    else:
+        line = f"Offsite:   last copy {local_time(copy.finished_at or copy.started_at)} ({where}"
+        if copy.snapshot_id:
+            line += f", snapshot {printable(copy.snapshot_id, 40)}"
+        if copy.bytes_added is not None:
+            line += f", +{format_bytes(copy.bytes_added)}"
+        line += ")"
+        if offsite.staleness.stale:
+            line += f", {format_duration(offsite.staleness.age)} ago: too long"
+        write(line + "\n")
+    for warning in offsite.warnings:
+        write(f"           ! {warning}\n")

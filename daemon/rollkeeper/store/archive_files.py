@@ -16,6 +16,7 @@ from rollkeeper.store.records import (
     ARCHIVE_COLUMNS,
     ARCHIVED,
     ArchiveEntry,
+    PhoneFileCopy,
     parse_timestamp,
     utc_now_text,
 )
@@ -89,6 +90,22 @@ class ArchiveFileRepository:
         with self._database.transaction():
             self._database.executemany(
                 "UPDATE archive_files SET verified_at = ? WHERE relative_path = ?",
+                [(stamp, path) for path in paths],
+            )
+
+    def mark_verify_failed_many(
+        self, relative_paths: Iterable[str], now: datetime | None = None
+    ) -> None:
+        """Note that a re-hash found these files missing, changed or unreadable (one
+        transaction). ``verified_at`` keeps the last match; ``freeable`` never lists a file
+        whose last check failed."""
+        stamp = utc_now_text(now)
+        paths = list(relative_paths)
+        if not paths:
+            return
+        with self._database.transaction():
+            self._database.executemany(
+                "UPDATE archive_files SET verify_failed_at = ? WHERE relative_path = ?",
                 [(stamp, path) for path in paths],
             )
 
@@ -168,6 +185,22 @@ class ArchiveFileRepository:
             if verified is None or verified <= since:
                 unresolved.append(path)
         return unresolved
+
+    def present_files_with_copies(self, udid: str | None = None) -> list[PhoneFileCopy]:
+        """Every file the phones' last listings showed, with its archive record if it has one
+        (what ``freeable`` decides from), by phone, folder and name."""
+        query = (
+            "SELECT pf.udid, pf.folder, pf.name, pf.size, pf.birth_time_ns, pf.capture_time,"
+            " pf.status, pf.archive_path, af.size, af.verified_at, af.verify_failed_at"
+            " FROM phone_files pf LEFT JOIN archive_files af"
+            " ON af.relative_path = pf.archive_path WHERE pf.present = 1"
+        )
+        parameters: list[object] = []
+        if udid is not None:
+            query += " AND pf.udid = ?"
+            parameters.append(udid)
+        query += " ORDER BY pf.udid, pf.folder, pf.name"
+        return [PhoneFileCopy(*row) for row in self._database.execute(query, parameters)]
 
     # -- aggregates ----------------------------------------------------------------------------
 

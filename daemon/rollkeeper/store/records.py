@@ -174,6 +174,25 @@ MANIFEST_COLUMNS = (
     "id, udid, folder, name, size, birth_time_ns, modified_time_ns, status, present, "
     "archive_path, content_hash, failure_reason"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneFileCopy:
+    """A file on the phone (present at its last listing) and its archive record, if any."""
+
+    udid: str
+    folder: str
+    name: str
+    size: int
+    birth_time_ns: int
+    capture_time: str | None
+    status: str
+    archive_path: str | None
+    archived_size: int | None
+    verified_at: str | None
+    verify_failed_at: str | None
+
+
 ARCHIVE_COLUMNS = ", ".join(ArchiveEntry.__slots__)
 RUN_COLUMNS = ", ".join(RunRecord.__slots__)
 
