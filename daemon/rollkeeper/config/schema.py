@@ -3,9 +3,9 @@
 The ``description`` of each field is the comment written above it in the starter config
 (``rollkeeper config init``) and in ``config.example.toml``, so the words live in one place.
 The sections are defined by group (:mod:`.archive_settings`, :mod:`.device_settings`,
-:mod:`.schedule_settings`, :mod:`.reporting_settings`) from the building blocks in
-:mod:`.field_types`; this module assembles them into :class:`Config`, in the order the starter
-config lists them, and still exports every name it did when it held them all.
+:mod:`.schedule_settings`, :mod:`.reporting_settings`, :mod:`.web_settings`) from the building
+blocks in :mod:`.field_types`; this module assembles them into :class:`Config`, in the order the
+starter config lists them, and still exports every name it did when it held them all.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from rollkeeper.config.field_types import (
 from rollkeeper.config.paths import default_state_dir
 from rollkeeper.config.reporting_settings import LoggingSettings, NotificationSettings
 from rollkeeper.config.schedule_settings import FilterSettings, ScheduleSettings
+from rollkeeper.config.web_settings import WebSettings
 
 __all__ = [
     "SECTIONS",
@@ -48,6 +49,7 @@ __all__ = [
     "StrictNumber",
     "StrictText",
     "StrictWhole",
+    "WebSettings",
     "WritableFile",
     "WritableFolder",
     "environment_defaults",
@@ -68,6 +70,7 @@ class Config(BaseModel):
     filters: FilterSettings = Field(default_factory=FilterSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 #: Section name -> model, in the order the starter config lists them.
