@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rollkeeper.commands.adopt",
     "rollkeeper.commands.find",
     "rollkeeper.commands.service",
+    "rollkeeper.commands.web",
 )
 
 DESCRIPTION = """\

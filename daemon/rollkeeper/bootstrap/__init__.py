@@ -14,7 +14,7 @@ what runs in a test is what runs for the user.
   only read (:func:`open_state_read_only`), and stores for the writers that may run beside the
   service (:func:`open_state_for_writing`: ``verify``, ``adopt``, the scrub's thread).
 * :mod:`.service_parts` — every part of the running service, wired, none started
-  (:func:`build_service_parts`), and the notifiers.
+  (:func:`build_service_parts`), the notifiers, and the status page (:func:`web_server`).
 
 Importing this package is cheap: the heavy libraries (pymobiledevice3, APScheduler, watchdog)
 are imported inside the functions that build with them, so ``status`` and ``--help`` stay fast.
@@ -37,6 +37,7 @@ from rollkeeper.bootstrap.service_parts import (
     notifier,
     scrubber,
     systemd_notifier,
+    web_server,
 )
 from rollkeeper.bootstrap.settings import (
     backup_settings,
@@ -52,6 +53,7 @@ from rollkeeper.bootstrap.state import (
     scrub_report_path,
     state_lock_path,
     state_path,
+    thumbnail_cache_path,
 )
 
 __all__ = [
@@ -77,5 +79,7 @@ __all__ = [
     "state_lock_path",
     "state_path",
     "systemd_notifier",
+    "thumbnail_cache_path",
     "usbmux_address",
+    "web_server",
 ]
