@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from rollkeeper import bootstrap
 from rollkeeper.cli import build_parser
@@ -371,11 +372,12 @@ async def _next_event(stream: aiohttp.StreamReader) -> dict[str, Any]:
 
 
 async def test_a_port_already_taken_leaves_the_page_off_and_says_so(
-    photos: ArchivedPhotos, capsys: pytest.CaptureFixture[str]
+    photos: ArchivedPhotos,
 ) -> None:
     """When the address is taken the page does not start (start() is False, one
-    ``web_unavailable`` event) and nothing raises: the service backs up without it."""
-    with socket.create_server(("127.0.0.1", 0)) as taken:
+    ``web_unavailable`` event naming the address) and nothing raises: the service backs up
+    without it."""
+    with socket.create_server(("127.0.0.1", 0)) as taken, capture_logs() as events:
         port = taken.getsockname()[1]
         config_path = write_web_config(
             photos.root, photos.archive, photos.state_path, listen=f"127.0.0.1:{port}"
@@ -384,7 +386,8 @@ async def test_a_port_already_taken_leaves_the_page_off_and_says_so(
         server = bootstrap.web_server(load_config(config_path, environ), config_path, environ)
         assert server is not None
         assert await server.start() is False
-    assert "web_unavailable" in capsys.readouterr().out + capsys.readouterr().err
+    [event] = [event for event in events if event["event"] == "web_unavailable"]
+    assert event["listen"] == f"127.0.0.1:{port}"
 
 
 async def test_a_reloaded_token_applies_at_once_but_never_opens_a_lan_page(

@@ -16,11 +16,14 @@ import stat
 import struct
 import sys
 import zlib
+from collections.abc import MutableMapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
+from structlog.testing import capture_logs
 
 from rollkeeper.web.thumbnails import ThumbnailMaker, WorkerLimits, worker_command
 from tests import media
@@ -52,6 +55,11 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "JPEG"
         return image.size
+
+
+def _refusals(events: list[MutableMapping[str, Any]]) -> list[str]:
+    """The reasons the worker gave, from the ``thumbnail_refused`` events."""
+    return [str(event["reason"]) for event in events if event["event"] == "thumbnail_refused"]
 
 
 @pytest.fixture
@@ -123,27 +131,29 @@ async def test_a_file_that_is_not_an_image_is_refused_once(tmp_path: Path) -> No
 
 
 async def test_a_decompression_bomb_is_refused_before_it_is_decoded(
-    maker: ThumbnailMaker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    maker: ThumbnailMaker, tmp_path: Path
 ) -> None:
     """A 50,000 x 50,000 PNG of a few hundred bytes (7.5 GB once decoded) is refused by the
     worker's pixel limit (its ``too_large`` answer), not decoded."""
     path = _png(tmp_path / "bomb.png", 50_000, 50_000, rows=1)
     assert path.stat().st_size < 2000
-    assert await maker.thumbnail(ARCHIVE_ID, path) is None
-    assert "too_large" in capsys.readouterr().out
+    with capture_logs() as events:
+        assert await maker.thumbnail(ARCHIVE_ID, path) is None
+    assert _refusals(events) == ["too_large"]
 
 
 @pytest.mark.slow
 async def test_a_photo_that_needs_more_memory_than_the_limit_fails_cleanly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
     """A 10,000 x 10,000 PNG (300 MB decoded, under the pixel limit) fails in a worker held to
     256 MiB of address space and succeeds under the default limit: the limit is real, and a
     failing worker leaves the caller with None, not an exception."""
     path = _png(tmp_path / "large.png", 10_000, 10_000)
     small = ThumbnailMaker(tmp_path / "small", limits=WorkerLimits(memory_bytes=256 << 20))
-    assert await small.thumbnail(ARCHIVE_ID, path) is None
-    assert "out_of_memory" in capsys.readouterr().out
+    with capture_logs() as events:
+        assert await small.thumbnail(ARCHIVE_ID, path) is None
+    assert _refusals(events) == ["out_of_memory"]
     roomy = ThumbnailMaker(tmp_path / "roomy")
     thumbnail = await roomy.thumbnail(ARCHIVE_ID, path)
     assert thumbnail is not None
