@@ -41,6 +41,7 @@ from rollkeeper.bootstrap.service_parts import (
 )
 from rollkeeper.bootstrap.settings import (
     backup_settings,
+    device_backup_settings,
     service_settings,
     session_settings,
     usbmux_address,
@@ -66,6 +67,7 @@ __all__ = [
     "build_service_parts",
     "command_logging",
     "config_or_say_why",
+    "device_backup_settings",
     "load_command_config",
     "load_config_leniently",
     "notifier",

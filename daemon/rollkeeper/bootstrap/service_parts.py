@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollkeeper.bootstrap.settings import service_settings, usbmux_address
+from rollkeeper.bootstrap.settings import (
+    device_backup_settings,
+    service_settings,
+    usbmux_address,
+)
 from rollkeeper.bootstrap.state import (
     open_state_for_writing,
     open_state_read_only,
@@ -164,20 +168,22 @@ def build_service_parts(
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.events import UsbmuxEvents
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.device_backup.coordinator import DeviceBackups
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
     environment = os.environ if environ is None else environ
     # The scheduler's zone is the host's: the scrub's crontab line is in local time.
     scheduler = AsyncIOScheduler(event_loop=loop)
+    alerts = notifier(config, environment)
     backups = BackupService(
         service_settings(config),
         store,
         scheduler,
         on_status=hooks.on_status,
         on_run_finished=hooks.on_run_finished,
+        device_backups=DeviceBackups(device_backup_settings(config), store, alert=alerts.alert),
     )
-    alerts = notifier(config, environment)
     watcher = None
     if config_path is not None:
         watcher = ConfigWatcher(

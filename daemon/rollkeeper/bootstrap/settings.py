@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rollkeeper.config import Config
     from rollkeeper.device.session import SessionSettings
+    from rollkeeper.device_backup.coordinator import DeviceBackupSettings
     from rollkeeper.importer.job import BackupSettings
     from rollkeeper.service.scheduler import ServiceSettings
 
@@ -64,4 +65,18 @@ def service_settings(config: Config) -> ServiceSettings:
         retry_max_seconds=schedule.retry_max_seconds,
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
+    )
+
+
+def device_backup_settings(config: Config) -> DeviceBackupSettings:
+    """What device backups take from the config; ValueError if the folder is in the archive."""
+    from rollkeeper.config.device_backup_settings import device_backup_root
+    from rollkeeper.device_backup.coordinator import DeviceBackupSettings
+
+    section = config.device_backup
+    return DeviceBackupSettings(
+        enabled=section.enabled,
+        root=device_backup_root(section, Path(config.archive.path)),
+        every_hours=section.every_hours,
+        keep=section.keep,
     )

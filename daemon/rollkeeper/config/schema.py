@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from rollkeeper.config.archive_settings import ArchiveSettings, validate_layout
+from rollkeeper.config.device_backup_settings import DeviceBackupSettings
 from rollkeeper.config.device_settings import DeviceSettings, StateSettings
 from rollkeeper.config.field_types import (
     AbsolutePath,
@@ -38,6 +39,7 @@ __all__ = [
     "AbsolutePath",
     "ArchiveSettings",
     "Config",
+    "DeviceBackupSettings",
     "DeviceSettings",
     "FilterSettings",
     "LoggingSettings",
@@ -70,6 +72,7 @@ class Config(BaseModel):
     filters: FilterSettings = Field(default_factory=FilterSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    device_backup: DeviceBackupSettings = Field(default_factory=DeviceBackupSettings)
     web: WebSettings = Field(default_factory=WebSettings)
 
 

@@ -71,6 +71,11 @@ class PhoneSession:
         self.files = PhoneFilesystem(afc, timeout_seconds=timeout)
         self._extra: list[AfcService] = []
 
+    @property
+    def lockdown(self) -> Any:
+        """The session's lockdown client (other services, such as mobilebackup2, start on it)."""
+        return self._lockdown
+
     async def open_files(self) -> PhoneFilesystem:
         """A second AFC connection for work that should not queue behind the first."""
         afc = AfcService(self._lockdown)

@@ -5,10 +5,10 @@ It builds nothing itself: the composition root
 umask, the single-instance lock, the state database, the scheduler, the backup service,
 usbmuxd's Listen stream, the config watcher, udev (Linux), the status page (when ``[web]``
 enables it). READY=1 goes to systemd once the first attempt to listen for phones has been
-made. SIGTERM or SIGINT: STOPPING=1, no new runs,
-the file in flight may finish within ``stop_grace_seconds``, then everything closes and the
-process exits 0. A second SIGINT cancels at once (a cancelled copy keeps its ``.partial``; no
-half file ever has a final name). SIGHUP reloads the config.
+made. SIGTERM or SIGINT: STOPPING=1, no new runs, the file in flight may finish within
+``stop_grace_seconds``, then everything closes and the process exits 0. A second SIGINT
+cancels at once (a cancelled copy keeps its ``.partial``; no half file ever has a final
+name). SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -120,6 +120,11 @@ class ServiceRuntime:
             configure_logging(config.logging.level, config.logging.format)
         parts = self._running_parts
         parts.backups.apply_settings(bootstrap.service_settings(config))
+        if parts.backups.device_backups is not None:
+            with contextlib.suppress(ValueError):
+                parts.backups.device_backups.apply_settings(
+                    bootstrap.device_backup_settings(config)
+                )
         self._apply_scrub_settings(parts, config)
         parts.alerts.update_settings(config.notifications)
         if old.device.usbmux_address != config.device.usbmux_address:

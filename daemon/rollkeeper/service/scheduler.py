@@ -29,6 +29,7 @@ from rollkeeper.device.errors import (
 )
 from rollkeeper.device.events import AttachedPhone
 from rollkeeper.device.session import PhoneInfo, SessionSettings
+from rollkeeper.device_backup.coordinator import DeviceBackups
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
 from rollkeeper.service.phone_backup import back_up_phone
@@ -82,6 +83,7 @@ class BackupService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_status: Callable[[str], None] | None = None,
         on_run_finished: Callable[[RunResult], Awaitable[None]] | None = None,
+        device_backups: DeviceBackups | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -89,6 +91,8 @@ class BackupService:
         self._clock = clock
         self._on_status = on_status
         self._on_run_finished = on_run_finished
+        #: Device backups (mobilebackup2) start after a complete import; None when unused.
+        self.device_backups = device_backups
         self._phones: dict[str, _PhoneState] = {}
         self._stopping = False
         #: Set every time a run ends (tests and ``backup-now`` wait on it).
@@ -120,6 +124,8 @@ class BackupService:
         self._phones[phone.udid] = _PhoneState(attached=phone)
         self._store.record_device_seen(phone.udid, now=self._clock())
         self._store.set_device_state(phone.udid, "connected", "", self._clock())
+        if self.device_backups is not None:
+            self.device_backups.phone_attached(phone.udid)
         self._schedule(phone.udid, self._settings.debounce_seconds, reason="attached")
 
     async def on_detach(self, udid: str) -> None:
@@ -131,6 +137,8 @@ class BackupService:
             state.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await state.task
+        if self.device_backups is not None:
+            await self.device_backups.phone_detached(udid)
         self._store.set_device_state(udid, "disconnected", "", self._clock())
         self._report_status()
 
@@ -170,6 +178,8 @@ class BackupService:
             return
         state.task = asyncio.current_task()
         state.finished.clear()
+        if self.device_backups is not None:
+            await self.device_backups.before_import(udid)
         try:
             await self._backup_once(udid, state)
         finally:
@@ -251,6 +261,10 @@ class BackupService:
         self.run_finished.set()
         if self._on_run_finished is not None:
             await self._on_run_finished(result)
+        if self.device_backups is not None and udid in self._phones and not self._stopping:
+            self.device_backups.import_finished(
+                udid, result.outcome == "complete", settings.session
+            )
         if result.outcome == "incomplete" and udid in self._phones and not self._stopping:
             state.incomplete_runs += 1
             if state.incomplete_runs <= INCOMPLETE_RETRIES:
@@ -301,6 +315,8 @@ class BackupService:
         for udid in list(self._phones):
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job_id(udid))
+        if self.device_backups is not None:
+            await self.device_backups.stop_all()
         running = [state for state in self._phones.values() if state.task is not None]
         for state in running:
             if state.run is not None:

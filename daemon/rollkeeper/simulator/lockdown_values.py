@@ -117,6 +117,10 @@ def domain_values(runtime: PhoneRuntime, domain: str) -> dict[str, Any] | None:
             "AmountDataReserved": 200_000_000,
             "CameraUsage": media_bytes,
         },
+        "com.apple.mobile.backup": {
+            "WillEncrypt": runtime.state.backup.will_encrypt,
+            "RequiresEncrypt": False,
+        },
         "com.apple.mobile.battery": {
             "BatteryCurrentCapacity": 87,
             "BatteryIsCharging": True,

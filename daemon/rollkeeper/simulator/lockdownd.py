@@ -17,8 +17,10 @@ from typing import Any
 import structlog
 from OpenSSL import SSL, crypto
 
+from rollkeeper.simulator.backup_services import HELPER_SERVICES
 from rollkeeper.simulator.lockdown_channel import ClientGone, LockdownChannel, session_context
 from rollkeeper.simulator.lockdown_values import domain_values, lockdown_values
+from rollkeeper.simulator.mobilebackup2 import MOBILEBACKUP2_SERVICE
 from rollkeeper.simulator.pairing import (
     TrustedHost,
     certificate_matches_key,
@@ -31,8 +33,10 @@ log = structlog.get_logger(__name__)
 
 #: The usbmux port lockdownd listens on (0xF27E).
 LOCKDOWN_PORT = 62078
-#: The only service the simulated phone can start.
+#: The media folder's service.
 AFC_SERVICE = "com.apple.afc"
+#: Every service the simulated phone can start (AFC, and what a full backup needs).
+STARTABLE_SERVICES = frozenset({AFC_SERVICE, MOBILEBACKUP2_SERVICE} | HELPER_SERVICES)
 
 
 class LockdownConnection:
@@ -219,7 +223,7 @@ class LockdownConnection:
         if self.runtime.state.locked:
             self.events.record("service_refused", self.udid, service=service, error="locked")
             return reply | {"Error": "PasswordProtected"}
-        if service != AFC_SERVICE:
+        if service not in STARTABLE_SERVICES:
             self.events.record("service_refused", self.udid, service=service, error="invalid")
             return reply | {"Error": "InvalidService"}
         port = self.runtime.allocate_service_port(service)

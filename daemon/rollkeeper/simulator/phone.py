@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rollkeeper.simulator.backup_behaviour import BackupBehaviour
+
 
 class TrustPolicy(enum.Enum):
     """How the phone answers a host that asks to pair (the "Trust This Computer?" dialog)."""
@@ -108,3 +110,5 @@ class PhoneState:
     afc_bytes_served: Counter[str] = field(default_factory=Counter)
     #: HostIDs this phone has paired with (filled by Pair, checked by ValidatePair/StartSession).
     paired_host_ids: set[str] = field(default_factory=set)
+    #: What the phone does when a host asks for a full backup (mobilebackup2).
+    backup: BackupBehaviour = field(default_factory=BackupBehaviour)

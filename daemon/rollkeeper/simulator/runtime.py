@@ -61,6 +61,8 @@ class PhoneRuntime:
     #: Services started by StartService and not yet connected to: port -> service name.
     service_ports: dict[int, str] = field(default_factory=dict)
     next_service_port: int = FIRST_SERVICE_PORT
+    #: Every port handed out, with its service (kept after Connect: the server is chosen by it).
+    service_names: dict[int, str] = field(default_factory=dict)
     #: Open forwarded connections, cut on unplug.
     tunnels: set[Tunnel] = field(default_factory=set)
 
@@ -84,6 +86,7 @@ class PhoneRuntime:
         port = self.next_service_port
         self.next_service_port = port + 1 if port < LAST_SERVICE_PORT else FIRST_SERVICE_PORT
         self.service_ports[port] = service
+        self.service_names[port] = service
         return port
 
     def drop_connections(self) -> int:

@@ -20,6 +20,9 @@ import structlog
 
 from rollkeeper.simulator.addresses import parse_tcp_address
 from rollkeeper.simulator.afc import AfcServer
+from rollkeeper.simulator.backup_services import HELPER_SERVICES, serve_helper_service
+from rollkeeper.simulator.lockdownd import AFC_SERVICE
+from rollkeeper.simulator.mobilebackup2 import MOBILEBACKUP2_SERVICE, Mobilebackup2Server
 from rollkeeper.simulator.pairing import (
     cached_rsa_key,
     generate_pair_record,
@@ -258,6 +261,14 @@ class Simulator:
         """The pair record usbmuxd would serve for the phone (an XML plist), if any."""
         return self.usbmuxd.pair_records.get(udid)
 
+    def enter_passcode(self, udid: str) -> bool:
+        """Enter the passcode on the phone's backup prompt; False if no prompt is showing."""
+        waiting = self._runtime(udid).state.backup.passcode_entered
+        if waiting is None:
+            return False
+        waiting.set()
+        return True
+
     def set_faults(self, udid: str, faults: AfcFaults) -> None:
         """Replace the phone's AFC faults (takes effect for the next AFC request)."""
         self._runtime(udid).state.faults = faults
@@ -307,8 +318,16 @@ class Simulator:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        """Serve a connection to a started service (AFC) on the client's own socket."""
+        """Serve a connection to a started service on the client's own socket, by its name."""
         udid = runtime.udid
+        service = runtime.service_names.get(port, AFC_SERVICE)
+        if service == MOBILEBACKUP2_SERVICE:
+            backup = Mobilebackup2Server(runtime.state, self.events, lambda: self.unplug(udid))
+            await backup.serve(reader, writer)
+            return
+        if service in HELPER_SERVICES:
+            await serve_helper_service(service, udid, self.events, reader, writer)
+            return
         server = AfcServer(runtime.state, lambda: self.unplug(udid))
         self.events.record("afc_connected", udid, port=port)
         try:

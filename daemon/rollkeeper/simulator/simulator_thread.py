@@ -171,6 +171,10 @@ class SimulatorThread:
         """See :meth:`Simulator.set_faults` (a copy of ``faults`` is installed)."""
         self.call(self.simulator.set_faults, udid, replace(faults))
 
+    def enter_passcode(self, udid: str) -> bool:
+        """See :meth:`Simulator.enter_passcode`."""
+        return self.call(self.simulator.enter_passcode, udid)
+
     def update_phone(self, udid: str, change: Callable[[PhoneState], _Result]) -> _Result:
         """Run ``change(phone_state)`` on the simulator's loop, e.g. to edit faults in place."""
         return self.call(self.simulator.update_phone, udid, change)

@@ -3,6 +3,7 @@ phone. Untrusted text (phone names, error messages) goes through ``printable``."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TextIO
 
 from rollkeeper.domain.health import printable
@@ -162,7 +163,28 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if run.error:
             summary += f"; {printable(run.error, 300)}"
         field("Last run", summary)
+    device_backup = phone.device_backup
+    if device_backup is not None:
+        completed = device_backup.last_completed
+        if completed is None:
+            field("Device backup", "none yet")
+        else:
+            age = device_backup.assessment.age
+            ago = f" ({format_duration(age)} ago)" if age is not None else ""
+            lock = "encrypted" if completed.encrypted else "not encrypted"
+            field(
+                "Device backup",
+                f"{local_time(iso_text(completed.finished_at))}{ago}: "
+                f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}",
+            )
+        for note in device_backup.assessment.notes:
+            write(f"    {note}\n")
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:
         write("    which files and why: `rollkeeper history --failed`\n")
+
+
+def iso_text(moment: datetime | None) -> str | None:
+    """A stored moment as the ISO text :func:`local_time` reads."""
+    return None if moment is None else moment.isoformat()
