@@ -112,6 +112,11 @@ COMMANDS: tuple[Command, ...] = (
         "rollkeeper.commands.completion",
     ),
     Command("man", "print the rollkeeper(1) manual page (roff)", "rollkeeper.commands.manual"),
+    Command(
+        "web",
+        "the status page: print its address (and login link), or a new token",
+        "rollkeeper.commands.web",
+    ),
 )
 
 #: The command modules, in the order ``--help`` lists them (kept for callers of old).

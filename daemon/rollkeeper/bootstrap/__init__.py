@@ -14,7 +14,7 @@ what runs in a test is what runs for the user.
   only read (:func:`open_state_read_only`), and stores for the writers that may run beside the
   service (:func:`open_state_for_writing`: ``verify``, ``adopt``, the scrub's thread).
 * :mod:`.service_parts` — every part of the running service, wired, none started
-  (:func:`build_service_parts`), and the notifiers.
+  (:func:`build_service_parts`), the notifiers, and the status page (:func:`web_server`).
 
 Importing this package is cheap: the heavy libraries (pymobiledevice3, APScheduler, watchdog)
 are imported inside the functions that build with them, so ``status`` and ``--help`` stay fast.
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         offsite_job,
         scrubber,
         systemd_notifier,
+        web_server,
     )
     from rollkeeper.bootstrap.settings import (
         backup_settings,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
         scrub_report_path,
         state_lock_path,
         state_path,
+        thumbnail_cache_path,
     )
 
 #: Where each name lives: imported on first use (PEP 562), so importing this package
@@ -81,6 +83,7 @@ _HOMES: dict[str, str] = {
     "offsite_job": "rollkeeper.bootstrap.service_parts",
     "scrubber": "rollkeeper.bootstrap.service_parts",
     "systemd_notifier": "rollkeeper.bootstrap.service_parts",
+    "web_server": "rollkeeper.bootstrap.service_parts",
     "backup_settings": "rollkeeper.bootstrap.settings",
     "device_backup_settings": "rollkeeper.bootstrap.settings",
     "offsite_plan": "rollkeeper.bootstrap.settings",
@@ -95,6 +98,7 @@ _HOMES: dict[str, str] = {
     "scrub_report_path": "rollkeeper.bootstrap.state",
     "state_lock_path": "rollkeeper.bootstrap.state",
     "state_path": "rollkeeper.bootstrap.state",
+    "thumbnail_cache_path": "rollkeeper.bootstrap.state",
 }
 
 __all__ = [
@@ -124,7 +128,9 @@ __all__ = [
     "state_lock_path",
     "state_path",
     "systemd_notifier",
+    "thumbnail_cache_path",
     "usbmux_address",
+    "web_server",
 ]
 
 

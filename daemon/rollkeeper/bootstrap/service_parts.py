@@ -2,8 +2,8 @@
 
 :class:`~rollkeeper.service.runtime.ServiceRuntime` only starts and stops what
 :func:`build_service_parts` hands it, in order; it builds nothing itself. The libraries behind
-the parts (APScheduler, pymobiledevice3, pyudev, watchdog) are imported inside the functions, so
-that importing the composition root stays cheap for the commands that only read.
+the parts (APScheduler, pymobiledevice3, pyudev, watchdog, aiohttp) are imported inside the
+functions, so that importing the composition root stays cheap for the commands that only read.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from rollkeeper.bootstrap.settings import (
     service_settings,
     usbmux_address,
 )
-from rollkeeper.bootstrap.state import open_state_for_writing
+from rollkeeper.bootstrap.state import (
+    open_state_for_writing,
+    open_state_read_only,
+    thumbnail_cache_path,
+)
 
 _Event = TypeVar("_Event")
 
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from rollkeeper.service.scheduler import BackupService
     from rollkeeper.store import StateStore
     from rollkeeper.store.offsite_runs import OffsiteRunRecord
+    from rollkeeper.store.records import ArchiveEntry
+    from rollkeeper.web.server import WebServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,8 @@ class ServiceParts:
     config_watcher: ConfigWatcher | None
     #: Offsite copies after complete backups (does nothing while ``[offsite]`` is off).
     offsite: OffsiteSchedule
+    #: The status page; None unless ``[web] enabled = true``.
+    web: WebServer | None = None
 
 
 def systemd_notifier(environ: Mapping[str, str] | None = None) -> ServiceNotifier:
@@ -162,6 +170,49 @@ def offsite_job(
     )
 
 
+def web_server(
+    config: Config, config_path: Path | None, environ: Mapping[str, str] | None = None
+) -> WebServer | None:
+    """The status page as ``[web]`` says (None when it is off). It serves the document that
+    ``status --json`` makes, gathered the same way (the same config file and environment), and
+    reads the state through read-only stores of its own, never the service's connection."""
+    if not config.web.enabled:
+        return None
+    from datetime import UTC, datetime
+
+    from rollkeeper.status.document import status_as_dict
+    from rollkeeper.status.gather import gather_status
+    from rollkeeper.store.reports import Reports
+    from rollkeeper.web.page_data import page_document
+    from rollkeeper.web.server import WebServer
+    from rollkeeper.web.thumbnails import ThumbnailMaker
+
+    environment = dict(os.environ if environ is None else environ)
+    config_argument = None if config_path is None else str(config_path)
+    state_path = Path(config.state.path)
+
+    def status_document() -> dict[str, Any]:
+        return status_as_dict(gather_status(config_argument, environment, datetime.now(UTC)))
+
+    def find_entry(archive_id: str) -> ArchiveEntry | None:
+        if not state_path.exists():
+            return None
+        store = open_state_read_only(state_path)
+        try:
+            return Reports.for_store(store).archive_entry_by_hash(archive_id)
+        finally:
+            store.close()
+
+    return WebServer(
+        config.web,
+        status_document=status_document,
+        page_document=functools.partial(page_document, state_path),
+        find_entry=find_entry,
+        thumbnails=ThumbnailMaker(thumbnail_cache_path(state_path)),
+        archive_root=Path(config.archive.path),
+    )
+
+
 def build_service_parts(
     config: Config,
     store: StateStore,
@@ -220,6 +271,7 @@ def build_service_parts(
         offsite=OffsiteSchedule(
             lambda: offsite_job(current_config(), store, alerts, environment), store, scheduler
         ),
+        web=web_server(config, config_path, environment),
     )
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 LOCK_SUFFIX = ".lock"
 #: Appended to the state database's name: the findings of the last scrub that found something.
 SCRUB_REPORT_SUFFIX = ".scrub.json"
+THUMBNAIL_CACHE_SUFFIX = ".thumbnails"
 
 
 def state_path(state: Config | Path) -> Path:
@@ -53,6 +54,13 @@ def scrub_report_path(state: Config | Path) -> Path:
     (``<state db>.scrub.json``; ``status`` reads it)."""
     path = state_path(state)
     return path.with_name(path.name + SCRUB_REPORT_SUFFIX)
+
+
+def thumbnail_cache_path(state: Config | Path) -> Path:
+    """The status page's thumbnail cache beside the state database (``<state db>.thumbnails``,
+    a 0700 folder of 0600 files; never inside the archive)."""
+    path = state_path(state)
+    return path.with_name(path.name + THUMBNAIL_CACHE_SUFFIX)
 
 
 def acquire_instance_lock(config: Config) -> InstanceLock:

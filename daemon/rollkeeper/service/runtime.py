@@ -3,11 +3,12 @@
 It builds nothing itself: the composition root
 (:func:`rollkeeper.bootstrap.build_service_parts`) hands it every part, wired. Start: private
 umask, the single-instance lock, the state database, the scheduler, the backup service,
-usbmuxd's Listen stream, the config watcher, udev (Linux). READY=1 goes to systemd once the
-first attempt to listen for phones has been made. SIGTERM or SIGINT: STOPPING=1, no new runs,
-the file in flight may finish within ``stop_grace_seconds``, then everything closes and the
-process exits 0. A second SIGINT cancels at once (a cancelled copy keeps its ``.partial``; no
-half file ever has a final name). SIGHUP reloads the config.
+usbmuxd's Listen stream, the config watcher, udev (Linux), the status page (when ``[web]``
+enables it). READY=1 goes to systemd once the first attempt to listen for phones has been
+made. SIGTERM or SIGINT: STOPPING=1, no new runs, the file in flight may finish within
+``stop_grace_seconds``, then everything closes and the process exits 0. A second SIGINT
+cancels at once (a cancelled copy keeps its ``.partial``; no half file ever has a final
+name). SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class ServiceRuntime:
             log.warning("restart_needed", key="device.usbmux_address")
         if old.state.path != config.state.path:
             log.warning("restart_needed", key="state.path")
+        if parts.web is not None:
+            parts.web.apply_settings(config.web, Path(config.archive.path))
+        elif config.web.enabled:
+            log.warning("restart_needed", key="web.enabled")
         log.info("config_reloaded", path=str(self._config_path))
 
     def _device_selected(self, udid: str, name: str) -> bool:
@@ -190,6 +195,7 @@ class ServiceRuntime:
         parts: ServiceParts | None = None
         events_task: asyncio.Task[None] | None = None
         guard_started = False
+        web_started = False
         try:
             parts = bootstrap.build_service_parts(
                 config,
@@ -228,6 +234,7 @@ class ServiceRuntime:
             events = parts.phone_events
             events_task = asyncio.create_task(events.run(), name="usbmux-events")
             self._start_config_watcher(parts)
+            web_started = await _start_web(parts)
             # READY once usbmuxd was reached or found missing: the service is up either way
             # and keeps trying, and its status says which.
             await events.first_attempt_done.wait()
@@ -254,6 +261,7 @@ class ServiceRuntime:
             if watchdog_task is not None:
                 watchdog_task.cancel()
         finally:
+            await _stop_web(parts, web_started)
             if parts is not None:
                 parts.phone_events.stop()
                 parts.unseen_phones.close()
@@ -319,6 +327,19 @@ class ServiceRuntime:
         for listener in self._run_listeners:
             with contextlib.suppress(Exception):
                 await listener(result)
+
+
+async def _start_web(parts: ServiceParts) -> bool:
+    """Start the status page if the config enables it; whether it listens."""
+    if parts.web is None:
+        return False
+    return await parts.web.start()
+
+
+async def _stop_web(parts: ServiceParts | None, started: bool) -> None:
+    """Stop the status page first: its live streams end before the parts they read go."""
+    if started and parts is not None and parts.web is not None:
+        await parts.web.stop()
 
 
 def run_service(config_argument: str | None, environ: Mapping[str, str] | None = None) -> int:

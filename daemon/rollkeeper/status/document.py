@@ -105,7 +105,12 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
             "error": report.state_problem,
         },
         "settings": {"stale_after_days": report.stale_after_days},
-        "archive": {"files": report.archive_files, "bytes": report.archive_bytes},
+        "archive": {
+            "files": report.archive_files,
+            "bytes": report.archive_bytes,
+            "path": None if report.archive_path is None else str(report.archive_path),
+            "free_bytes": report.archive_free_bytes,
+        },
         "archive_check": _archive_check_dict(report.archive_check),
         "offsite": _offsite_dict(report.offsite),
         "devices": devices,

@@ -9,6 +9,7 @@ taken.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,17 @@ def read_archive_check(state_path: Path, reports: Reports | None) -> ArchiveChec
         unresolved=unresolved,
         archive_unreachable=bool(document.get("archive_unreachable")),
     )
+
+
+def archive_free_bytes(archive_path: Path | None) -> int | None:
+    """Free bytes on the archive folder's file system; None when the folder is not there (an
+    unmounted disk's mount point would report the wrong disk, so only the folder itself counts)."""
+    if archive_path is None or not archive_path.is_dir():
+        return None
+    try:
+        return shutil.disk_usage(archive_path).free
+    except OSError:
+        return None
 
 
 def service_status(state_path: Path) -> ServiceStatus:
@@ -289,6 +301,7 @@ def gather_status(
         archive_warnings=archive_warnings,
         offsite_warnings=() if offsite is None else offsite.warnings,
     )
+    archive_path = None if loaded.config is None else Path(loaded.config.archive.path)
     return StatusReport(
         generated_at=now,
         service=service,
@@ -302,5 +315,7 @@ def gather_status(
         phones=phones,
         archive_check=archive_check,
         offsite=offsite,
+        archive_path=archive_path,
+        archive_free_bytes=archive_free_bytes(archive_path),
         check=check,
     )

@@ -119,4 +119,8 @@ class StatusReport:
     phones: list[PhoneStatus] = field(default_factory=list)
     archive_check: ArchiveCheckStatus | None = None
     offsite: OffsiteStatus | None = None
+    #: The archive folder of the config (None when the config is broken) and the free space of
+    #: its file system (None when the folder cannot be reached).
+    archive_path: Path | None = None
+    archive_free_bytes: int | None = None
     check: CheckResult = field(default_factory=lambda: CheckResult(CheckLevel.OK, ""))

@@ -14,7 +14,8 @@ from rollkeeper.store.reports import parse_timestamp
 
 LABEL_WIDTH = 16
 
-_STATE_WORDS = {
+#: What each recorded phone state means, in words (the status page shows the same).
+STATE_WORDS = {
     "disconnected": "not connected",
     "connected": "connected",
     "up_to_date": "connected, nothing new to copy",
@@ -27,7 +28,8 @@ _STATE_WORDS = {
     "excluded": "left out by [filters] include_devices / exclude_devices",
 }
 
-_VERDICT_WORDS = {
+#: What each verdict of :func:`rollkeeper.domain.health.assess_phone` means, in words.
+VERDICT_WORDS = {
     "backed_up": "backed up",
     "backing_up": "backing up now",
     "not_backed_up": "NOT fully backed up",
@@ -58,7 +60,7 @@ def _state_line(phone: PhoneStatus, service_running: bool) -> str:
         if progress.remaining is not None:
             line += f", about {format_duration(progress.remaining)} left"
         return line
-    words = _STATE_WORDS.get(phone.state, phone.state.replace("_", " "))
+    words = STATE_WORDS.get(phone.state, phone.state.replace("_", " "))
     if phone.device.state_detail and phone.state == phone.device.state:
         words += f" ({printable(phone.device.state_detail, 300)})"
     if not service_running and phone.device.state not in ("disconnected", ""):
@@ -84,9 +86,14 @@ def render_text(report: StatusReport, out: TextIO) -> None:
     write(f"State:     {report.state_path}\n")
     if report.state_problem:
         write(f"           UNREADABLE: {report.state_problem}\n")
+    free = (
+        ""
+        if report.archive_free_bytes is None
+        else f" ({format_bytes(report.archive_free_bytes)} free on its disk)"
+    )
     write(
         f"Archive:   {_plural(report.archive_files, 'file')}, "
-        f"{format_bytes(report.archive_bytes)}\n"
+        f"{format_bytes(report.archive_bytes)}{free}\n"
     )
     check = report.archive_check
     if check is not None and check.checked_at is not None and check.unresolved:
@@ -126,7 +133,7 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if part
     )
     write(f"\n{title}" + (f" ({model})" if model else "") + f"  {device.udid}\n")
-    field("Backup", _VERDICT_WORDS.get(assessment.verdict, assessment.verdict))
+    field("Backup", VERDICT_WORDS.get(assessment.verdict, assessment.verdict))
     last_complete = local_time(device.last_complete_at)
     if assessment.staleness.stale:
         last_complete += f" ({format_duration(assessment.staleness.age)} ago: too long)"
