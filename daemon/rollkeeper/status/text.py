@@ -81,21 +81,7 @@ def render_text(report: StatusReport, out: TextIO) -> None:
     write(f"State:     {report.state_path}\n")
     if report.state_problem:
         write(f"           UNREADABLE: {report.state_problem}\n")
-    write(
-        f"Archive:   {_plural(report.archive_files, 'file')}, "
-        f"{format_bytes(report.archive_bytes)}\n"
-    )
-    check = report.archive_check
-    if check is not None and check.checked_at is not None and check.unresolved:
-        write(
-            f"           archive check {local_time(iso(check.checked_at))}: "
-            f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
-            "since: run `rollkeeper verify`\n"
-        )
-        for path in check.unresolved[:10]:
-            write(f"             {printable(path, 200)}\n")
-        if len(check.unresolved) > 10:
-            write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
+    _render_archive(report, write)
     if not report.state_exists:
         write("\nNo backup yet: plug in a phone, unlock it and tap Trust.\n")
     elif not report.phones and not report.state_problem:
@@ -103,6 +89,27 @@ def render_text(report: StatusReport, out: TextIO) -> None:
     for phone in report.phones:
         _render_phone(phone, report.service.running, write)
     write(f"\n{report.check.summary}\n")
+
+
+def _render_archive(report: StatusReport, write: Any) -> None:
+    """The archive's size, and the files its last check found damaged that nothing verified
+    since (the first ten)."""
+    write(
+        f"Archive:   {_plural(report.archive_files, 'file')}, "
+        f"{format_bytes(report.archive_bytes)}\n"
+    )
+    check = report.archive_check
+    if check is None or check.checked_at is None or not check.unresolved:
+        return
+    write(
+        f"           archive check {local_time(iso(check.checked_at))}: "
+        f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
+        "since: run `rollkeeper verify`\n"
+    )
+    for path in check.unresolved[:10]:
+        write(f"             {printable(path, 200)}\n")
+    if len(check.unresolved) > 10:
+        write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
 
 
 def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None:
