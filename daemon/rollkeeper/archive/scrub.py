@@ -37,10 +37,8 @@ from apscheduler.triggers.cron import CronTrigger
 from rollkeeper.archive.crontab import crontab_trigger
 from rollkeeper.archive.iopriority import idle_io_priority
 from rollkeeper.archive.verify import (
-    CHANGED,
-    MISSING,
-    OK,
     EntryCheck,
+    VerifyReport,
     archive_is_reachable,
     check_entry,
 )
@@ -273,21 +271,22 @@ class ArchiveScrubber:
         checks: list[EntryCheck],
     ) -> ScrubReport:
         """Stamp matches as verified (one transaction), log findings, build the report."""
-        report = ScrubReport(
-            started_at=now, bytes_per_run=self.bytes_per_run, io_priority=priority, budget=budget
-        )
+        # Filed by outcome as ``verify`` files them: one rule for what counts as checked.
+        tally = VerifyReport()
         for check in checks:
-            report.files_checked += 1
-            if check.outcome in (OK, CHANGED) and check.actual_size is not None:
-                report.bytes_checked += check.actual_size
-            if check.outcome == OK:
-                report.verified_paths.append(check.relative_path)
-            elif check.outcome == MISSING:
-                report.missing.append(check)
-            elif check.outcome == CHANGED:
-                report.changed.append(check)
-            else:
-                report.unreadable.append(check)
+            tally.add(check)
+        report = ScrubReport(
+            started_at=now,
+            files_checked=tally.checked,
+            bytes_checked=tally.bytes_checked,
+            bytes_per_run=self.bytes_per_run,
+            io_priority=priority,
+            missing=tally.missing,
+            changed=tally.changed,
+            unreadable=tally.unreadable,
+            verified_paths=tally.matched,
+            budget=budget,
+        )
         mark_verified_many(store, report.verified_paths, now)
         report.oldest_verified_at = oldest_verification(store)
         report.finished_at = self.clock()

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from rollkeeper.domain.display import printable
+
 #: Device states the service records (the ``devices.state`` column).
 STATE_DISCONNECTED = "disconnected"
 STATE_CONNECTED = "connected"
@@ -158,15 +160,6 @@ class PhoneAssessment:
     staleness: Staleness
     #: Short phrases for people ("3 files failed", "last run failed"), worst first.
     reasons: tuple[str, ...]
-
-
-def printable(text: str, limit: int = 120) -> str:
-    """Untrusted text (a phone's name, an error quoting one) made safe for a terminal or a
-    one-line monitoring summary: control characters become spaces, runs of blanks one space,
-    and long text is cut with an ellipsis."""
-    cleaned = "".join(character if character.isprintable() else " " for character in text)
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 def _format_day(moment: datetime) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.status.document import iso
 from rollkeeper.status.report import PhoneStatus, StatusReport
@@ -107,7 +107,7 @@ def _render_archive(report: StatusReport, write: Any) -> None:
         "since: run `rollkeeper verify`\n"
     )
     for path in check.unresolved[:10]:
-        write(f"             {printable(path, 200)}\n")
+        write(f"             {printable(path, 200, escape=True)}\n")
     if len(check.unresolved) > 10:
         write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
 
