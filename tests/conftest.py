@@ -17,11 +17,20 @@ from tests.service_process import ServiceProcess, service_environment, write_con
 
 
 @pytest.fixture
-def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorThread]:
+def usbmuxd_profile() -> str:
+    """The usbmuxd build the ``simulator`` fixture imitates; a test parametrizes this name to
+    run under ``linux-usbmuxd`` or ``macos-usbmuxd`` (docs/simulator.md, "Profiles")."""
+    return "generic"
+
+
+@pytest.fixture
+def simulator(monkeypatch: pytest.MonkeyPatch, usbmuxd_profile: str) -> Iterator[SimulatorThread]:
     """A simulator with no phones yet on a short UNIX socket, exported to this process."""
     folder = short_socket_folder()
     try:
-        with SimulatorThread(socket_path=folder / "usbmuxd") as running:
+        with SimulatorThread(
+            socket_path=folder / "usbmuxd", usbmuxd_profile=usbmuxd_profile
+        ) as running:
             monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", running.address)
             yield running
     finally:

@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rollkeeper.commands.adopt",
     "rollkeeper.commands.find",
     "rollkeeper.commands.service",
+    "rollkeeper.commands.device_backup",
+    "rollkeeper.commands.device_backups",
 )
 
 DESCRIPTION = """\

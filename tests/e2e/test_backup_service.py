@@ -14,6 +14,7 @@ import pytest
 
 from rollkeeper.importer.hashing import hash_file
 from rollkeeper.simulator import SimulatorThread
+from rollkeeper.simulator.lockdown_values import phone_profile
 from rollkeeper.simulator.phone import AfcFaults, TrustPolicy
 from rollkeeper.store import StateStore
 from tests import media
@@ -37,17 +38,37 @@ def work_partials(archive: Path) -> list[Path]:
     return sorted((archive / ".rollkeeper").rglob("*.partial"))
 
 
+#: (usbmuxd build, phone generation, size of the big video): the simulator's generic blend with
+#: a 300 MiB video, and every real usbmuxd build with every phone generation (docs/simulator.md,
+#: "Profiles") with a smaller one.
+PROFILES = [
+    pytest.param("generic", None, 300 * 1024 * 1024, id="generic"),
+    *(
+        pytest.param(usbmuxd, phone, 24 * 1024 * 1024, id=f"{usbmuxd}-{phone}")
+        for usbmuxd in ("linux-usbmuxd", "macos-usbmuxd")
+        for phone in ("iphone-ios15", "iphone-ios18", "iphone-ios26")
+    ),
+]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize(("usbmuxd_profile", "phone", "big_video_bytes"), PROFILES)
 def test_plug_in_backs_up_every_file_once_into_its_date_folder(
-    simulator: SimulatorThread, start_service: Callable[..., ServiceProcess], tmp_path: Path
+    simulator: SimulatorThread,
+    start_service: Callable[..., ServiceProcess],
+    tmp_path: Path,
+    phone: str | None,
+    big_video_bytes: int,
 ) -> None:
     """Plugging a phone in copies every file once, with its bytes, into the folder of its capture
     month (a group's members share one folder), leaves no partial behind and records each file as
-    archived."""
-    roll = media.make_camera_roll(tmp_path / "phone", big_video_bytes=300 * 1024 * 1024)
+    archived: under every usbmuxd build and with every phone generation."""
+    roll = media.make_camera_roll(tmp_path / "phone", big_video_bytes=big_video_bytes)
     service = start_service()
-    simulator.add_phone(UDID, roll.root, name="Ana's iPhone")
-    finished = service.wait_for("backup_finished", udid=UDID, timeout=120)[0]
+    identity = phone_profile(phone, name="Ana's iPhone") if phone is not None else None
+    udid = identity.udid if identity is not None else UDID
+    simulator.add_phone(udid, roll.root, name="Ana's iPhone", identity=identity)
+    finished = service.wait_for("backup_finished", udid=udid, timeout=120)[0]
     assert finished["outcome"] == "complete"
     assert finished["files_copied"] == len(roll.files)
 
@@ -65,9 +86,13 @@ def test_plug_in_backs_up_every_file_once_into_its_date_folder(
     assert work_partials(archive) == [], "every partial was placed under its final name"
 
     store = StateStore.open(tmp_path / "state" / "state.sqlite3", read_only=True)
-    entries = store.manifest(UDID)
+    entries = store.manifest(udid)
     assert {entry.status for entry in entries} == {"archived"}
     assert all(store.archive_entry(entry.archive_path or "") for entry in entries)
+    device = store.device(udid)
+    assert device is not None and device.name == "Ana's iPhone"
+    if identity is not None:
+        assert device.product_version == identity.product_version
     store.close()
     assert service.terminate() == 0
 
@@ -232,10 +257,12 @@ def test_dont_trust_stops_retrying_until_replugged(
     simulator.plug(UDID)
     finished = service.wait_for("backup_finished", udid=UDID)[0]
     assert finished["outcome"] == "complete"
-    # By now any retry scheduled after Don't Trust is in the log too: there was none, only the
-    # schedules of the two attaches.
-    scheduled = service.named("backup_scheduled", udid=UDID)
-    assert [event["reason"] for event in scheduled] == ["attached", "attached"]
+    # By now any retry scheduled after Don't Trust is in the log too: there was none. The first
+    # two schedules are the two attaches (tapping Trust then re-enumerates the phone: more may
+    # follow).
+    reasons = [event["reason"] for event in service.named("backup_scheduled", udid=UDID)]
+    assert reasons[:2] == ["attached", "attached"]
+    assert "trust_denied" not in reasons
     store.close()
     assert service.terminate() == 0
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import plistlib
 import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Coroutine
@@ -92,3 +95,38 @@ class SimulateProcess:
     def __exit__(self, *exc_info: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.stop()
+
+
+def raw_usbmuxd(address: str) -> socket.socket:
+    """A plain socket to the simulator's usbmuxd (a UNIX socket path), to speak its protocol."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(10)
+    connection.connect(address)
+    return connection
+
+
+def receive_exactly(connection: socket.socket, size: int) -> bytes:
+    """``size`` bytes from the socket (an assertion error if it closes first)."""
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        assert chunk, "usbmuxd closed the connection"
+        data += chunk
+    return data
+
+
+def read_usbmuxd_packet(connection: socket.socket) -> tuple[int, dict[str, Any]]:
+    """One usbmuxd plist packet: its tag and its message."""
+    length, _version, _message, tag = struct.unpack("<IIII", receive_exactly(connection, 16))
+    reply = plistlib.loads(receive_exactly(connection, length - 16))
+    assert isinstance(reply, dict)
+    return tag, reply
+
+
+def usbmuxd_exchange(
+    connection: socket.socket, tag: int, message: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """Send one plist request and read the next packet."""
+    payload = plistlib.dumps(message)
+    connection.sendall(struct.pack("<IIII", 16 + len(payload), 1, 8, tag) + payload)
+    return read_usbmuxd_packet(connection)

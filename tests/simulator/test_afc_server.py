@@ -351,16 +351,50 @@ def test_unknown_operations_answer_an_error_and_the_connection_goes_on(
 
     async def body(harness: DirectAfc) -> tuple[list[int], list[str]]:
         async with harness.client() as afc:
-            statuses = [
-                (await _raw(afc, opcode, b"\x01" * 16))[0] for opcode in (0x00, 0x04, 0x77, 0x1B)
-            ]
+            statuses = [(await _raw(afc, opcode, b"\x01" * 16))[0] for opcode in (0x00, 0x04, 0x77)]
             return statuses, await afc.listdir("/DCIM")
 
     statuses, listing = run_direct(phone, body)
 
-    assert statuses == [AfcError.OP_NOT_SUPPORTED] * 4
+    assert statuses == [AfcError.OP_NOT_SUPPORTED] * 3
     assert listing == ["100APPLE", "101APPLE"]
     assert phone.afc_requests["UNKNOWN_0x77"] == 1
+
+
+def test_the_backup_sync_lock_opens_read_write_and_locks_without_touching_the_folder(
+    phone: PhoneState,
+) -> None:
+    """/com.apple.itunes.lock_sync opens "r+" (the one writable path, a virtual file) and takes
+    FILE_LOCK; a second connection gets OP_WOULD_BLOCK until the first unlocks; FILE_LOCK of a
+    handle that is not open is an invalid argument; the media folder is unchanged."""
+    before = _tree(phone.media_root)
+    lock_path = "/com.apple.itunes.lock_sync"
+
+    async def body(harness: DirectAfc) -> list[object]:
+        seen: list[object] = []
+        async with harness.client() as first, harness.client() as second:
+            one = await first.fopen(lock_path, "r+")
+            two = await second.fopen(lock_path, "r+")
+            await first.lock(one, 2 | 4)
+            try:
+                await second.lock(two, 2 | 4)
+            except AfcException as error:
+                seen.append(error.status)
+            await first.lock(one, 8 | 4)
+            await second.lock(two, 2 | 4)
+            seen.append("second holds it")
+            try:
+                await first.lock(999, 2 | 4)
+            except AfcException as error:
+                seen.append(error.status)
+        return seen
+
+    assert run_direct(phone, body) == [
+        AfcError.OP_WOULD_BLOCK,
+        "second holds it",
+        AfcError.INVALID_ARG,
+    ]
+    assert _tree(phone.media_root) == before
 
 
 def test_a_packet_without_the_magic_closes_the_connection(phone: PhoneState) -> None:

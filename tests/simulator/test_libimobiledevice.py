@@ -88,7 +88,13 @@ def test_idevicepair_pairs_validates_and_unpairs(
 ) -> None:
     """idevicepair pair fails while the Trust dialog is open and pairs once it is accepted; validate
     accepts the record and unpair removes it from the phone."""
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, pending_polls=1)
+    simulator.add_phone(
+        PHONE_UDID,
+        media_root,
+        trust=TrustPolicy.ACCEPT,
+        pending_polls=1,
+        reenumerate_on_trust=False,
+    )
     idevicepair = libimobiledevice_tool("idevicepair")
     address = simulator.libimobiledevice_address
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from pymobiledevice3 import usbmux
-from pymobiledevice3.exceptions import PasswordRequiredError
+from pymobiledevice3.exceptions import ConnectionFailedError, PasswordRequiredError
 from pymobiledevice3.lockdown import create_using_usbmux
 
 from tests.simulator.clients import PHONE_UDID, VENV_BIN, SimulateProcess, run
@@ -113,6 +113,39 @@ def test_tcp_json_unplugged_locked_untrusted_phone(media_root: Path) -> None:
     assert not control.parent.exists()
 
 
+def test_profiles_and_lock_states_from_the_command_line(media_root: Path, tmp_path: Path) -> None:
+    """`rollkeeper simulate --usbmuxd-profile macos-usbmuxd --phone-profile iphone-ios15
+    --locked-for 7200` serves the old phone (its 40-digit UDID) twice, over USB and Network,
+    refuses its connections (USB Restricted Mode) until the control socket unlocks it, and
+    `restart` brings it back not unlocked since boot."""
+    arguments = ["--root", str(media_root), "--tcp", "127.0.0.1:0", "--json"]
+    arguments += ["--usbmuxd-profile", "macos-usbmuxd", "--phone-profile", "iphone-ios15"]
+    arguments += ["--locked-for", "7200"]
+    with SimulateProcess(arguments) as simulate:
+        announced = json.loads(simulate.first_line)
+        address = announced["usbmuxd_socket_address"]
+        (phone,) = announced["phones"]
+        udid = phone["udid"]
+        assert len(udid) == 40 and phone["usb_restricted"] is True
+        devices = run(usbmux.list_devices(usbmux_address=address))
+        assert sorted(device.connection_type for device in devices) == ["Network", "USB"]
+        assert {device.serial for device in devices} == {udid}
+        control = Path(announced["control"])
+
+        async def connect() -> None:
+            async with await create_using_usbmux(udid, autopair=False, usbmux_address=address):
+                pass
+
+        with pytest.raises(ConnectionFailedError):
+            run(connect())
+        unlocked = json.loads(_control(control, "unlock", udid, "--json").stdout)
+        assert unlocked["ok"]
+        restarted = json.loads(_control(control, "restart", udid, "--json").stdout)
+        (after,) = restarted["phones"]
+        assert (after["locked"], after["unlocked_since_boot"]) == (True, False)
+        assert simulate.stop() == 0
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -121,6 +154,7 @@ def test_tcp_json_unplugged_locked_untrusted_phone(media_root: Path) -> None:
         (["unplug"], "needs --control PATH"),
         (["--root", ".", "--tcp", "localhost"], "--tcp"),
         (["--root", ".", "--pending-polls", "-1"], "--pending-polls"),
+        (["--root", ".", "--locked-for", "-5"], "--locked-for"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(arguments: list[str], message: str) -> None:

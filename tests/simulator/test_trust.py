@@ -32,7 +32,9 @@ def test_accepting_phone_pairs_and_both_sides_keep_the_record(
 ) -> None:
     """A phone that accepts pairs with the client, both sides keep the record of the same HostID,
     and the session starts with it."""
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT)
+    simulator.add_phone(
+        PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, reenumerate_on_trust=False
+    )
     assert simulator.pair_record(PHONE_UDID) is None
 
     assert run(_connect(pair_records, pair_timeout=0)) is True
@@ -52,7 +54,13 @@ def test_pending_dialog_raises_when_the_host_will_not_wait(
 ) -> None:
     """A pending Trust dialog raises PairingDialogResponsePendingError for a client that will not
     wait, and the next attempt finds it accepted."""
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, pending_polls=1)
+    simulator.add_phone(
+        PHONE_UDID,
+        media_root,
+        trust=TrustPolicy.ACCEPT,
+        pending_polls=1,
+        reenumerate_on_trust=False,
+    )
 
     with pytest.raises(PairingDialogResponsePendingError):
         run(_connect(pair_records, pair_timeout=0))
@@ -93,7 +101,9 @@ def test_locked_unpaired_phone_refuses_to_pair(
 ) -> None:
     """A locked unpaired phone refuses to pair with PasswordRequiredError and pairs once
     unlocked."""
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, locked=True)
+    simulator.add_phone(
+        PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT, locked=True, reenumerate_on_trust=False
+    )
 
     with pytest.raises(PasswordRequiredError):
         run(_connect(pair_records, pair_timeout=0))
@@ -107,7 +117,9 @@ def test_phone_that_forgot_the_host_pairs_again(
     simulator: SimulatorThread, media_root: Path, pair_records: Path
 ) -> None:
     """A stale pair record (phone reset): StartSession says InvalidHostID, the client re-pairs."""
-    simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.PAIRED)
+    simulator.add_phone(
+        PHONE_UDID, media_root, trust=TrustPolicy.PAIRED, reenumerate_on_trust=False
+    )
     stale = simulator.pair_record(PHONE_UDID)
     assert stale is not None
     simulator.set_trust(PHONE_UDID, TrustPolicy.ACCEPT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import plistlib
-import socket
 import struct
 from pathlib import Path
 
@@ -13,7 +12,15 @@ from pymobiledevice3.exceptions import BadDevError, ConnectionFailedError, NotPa
 from pymobiledevice3.usbmux import PlistMuxConnection
 
 from rollkeeper.simulator import SimulatorThread, TrustPolicy
-from tests.simulator.clients import OTHER_UDID, PHONE_UDID, run
+from tests.simulator.clients import (
+    OTHER_UDID,
+    PHONE_UDID,
+    raw_usbmuxd,
+    read_usbmuxd_packet,
+    receive_exactly,
+    run,
+    usbmuxd_exchange,
+)
 
 
 def test_list_devices_shows_plugged_phones_with_distinct_device_ids(
@@ -159,8 +166,8 @@ def test_save_and_delete_pair_record_over_the_raw_protocol(
     record = plistlib.dumps({"HostID": "ABC", "SystemBUID": "X"})
     mark = simulator.mark()
 
-    with _raw_connection(simulator.address) as connection:
-        saved = _exchange(
+    with raw_usbmuxd(simulator.address) as connection:
+        saved = usbmuxd_exchange(
             connection,
             1,
             {
@@ -170,13 +177,13 @@ def test_save_and_delete_pair_record_over_the_raw_protocol(
                 "DeviceID": state.device_id,
             },
         )
-        deleted = _exchange(
+        deleted = usbmuxd_exchange(
             connection, 2, {"MessageType": "DeletePairRecord", "PairRecordID": PHONE_UDID}
         )
-        deleted_again = _exchange(
+        deleted_again = usbmuxd_exchange(
             connection, 3, {"MessageType": "DeletePairRecord", "PairRecordID": PHONE_UDID}
         )
-        unknown = _exchange(connection, 4, {"MessageType": "MakeCoffee"})
+        unknown = usbmuxd_exchange(connection, 4, {"MessageType": "MakeCoffee"})
 
     assert saved == (1, {"MessageType": "Result", "Number": 0})
     assert simulator.wait_for("pair_record_saved", PHONE_UDID, after=mark)
@@ -193,11 +200,11 @@ def test_a_saved_pair_record_is_announced_to_listeners_as_paired(
     phone's serial."""
     state = simulator.add_phone(PHONE_UDID, media_root, trust=TrustPolicy.ACCEPT)
 
-    with _raw_connection(simulator.address) as listener:
-        assert _exchange(listener, 5, {"MessageType": "Listen"})[1]["Number"] == 0
-        attached = _read_packet(listener)
-        with _raw_connection(simulator.address) as saver:
-            _exchange(
+    with raw_usbmuxd(simulator.address) as listener:
+        assert usbmuxd_exchange(listener, 5, {"MessageType": "Listen"})[1]["Number"] == 0
+        attached = read_usbmuxd_packet(listener)
+        with raw_usbmuxd(simulator.address) as saver:
+            usbmuxd_exchange(
                 saver,
                 1,
                 {
@@ -207,7 +214,7 @@ def test_a_saved_pair_record_is_announced_to_listeners_as_paired(
                     "DeviceID": state.device_id,
                 },
             )
-        paired = _read_packet(listener)
+        paired = read_usbmuxd_packet(listener)
 
     tag, message = attached
     assert (tag, message["MessageType"], message["DeviceID"]) == (0, "Attached", state.device_id)
@@ -220,40 +227,11 @@ def test_binary_protocol_requests_are_turned_down_with_badversion(
     simulator: SimulatorThread,
 ) -> None:
     """A request in the binary protocol (version 0) is answered with a BADVERSION result."""
-    with _raw_connection(simulator.address) as connection:
+    with raw_usbmuxd(simulator.address) as connection:
         # A binary-protocol (version 0) LISTEN request: length, version, message 3, tag.
         connection.sendall(struct.pack("<IIII", 16, 0, 3, 9))
-        length, version, message, tag, result = struct.unpack("<IIIII", _receive(connection, 20))
+        length, version, message, tag, result = struct.unpack(
+            "<IIIII", receive_exactly(connection, 20)
+        )
 
     assert (length, version, message, tag, result) == (20, 0, 1, 9, 6)
-
-
-def _raw_connection(address: str) -> socket.socket:
-    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    connection.settimeout(10)
-    connection.connect(address)
-    return connection
-
-
-def _receive(connection: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = connection.recv(size - len(data))
-        assert chunk, "usbmuxd closed the connection"
-        data += chunk
-    return data
-
-
-def _read_packet(connection: socket.socket) -> tuple[int, dict[str, object]]:
-    length, _version, _message, tag = struct.unpack("<IIII", _receive(connection, 16))
-    reply = plistlib.loads(_receive(connection, length - 16))
-    assert isinstance(reply, dict)
-    return tag, reply
-
-
-def _exchange(
-    connection: socket.socket, tag: int, message: dict[str, object]
-) -> tuple[int, dict[str, object]]:
-    payload = plistlib.dumps(message)
-    connection.sendall(struct.pack("<IIII", 16 + len(payload), 1, 8, tag) + payload)
-    return _read_packet(connection)

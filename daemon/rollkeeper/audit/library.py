@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from rollkeeper.domain.names import MEDIA_ROOT
 
 if TYPE_CHECKING:
-    from rollkeeper.device.phone_files import PhoneFilesystem
+    from rollkeeper.ports import PhoneFiles
 
 #: Where AFC serves the Photos library (its -wal and -shm beside it).
 PHOTOS_LIBRARY = "/PhotoData/Photos.sqlite"
 
 
-async def _download(files: PhoneFilesystem, phone_path: str, target: Path) -> bool:
+async def _download(files: PhoneFiles, phone_path: str, target: Path) -> bool:
     """Copy one phone file to ``target`` in bounded chunks; False when it does not exist."""
     from rollkeeper.device.phone_files import MAXIMUM_READ_BYTES, FileNotOnPhoneError
 
@@ -79,7 +79,7 @@ def library_assets(database: Path) -> list[str]:
         connection.close()
 
 
-async def photos_library_assets(files: PhoneFilesystem) -> tuple[list[str] | None, str]:
+async def photos_library_assets(files: PhoneFiles) -> tuple[list[str] | None, str]:
     """The library's DCIM asset paths, or None and why they cannot be known."""
     from rollkeeper.device.phone_files import PhoneReadError
 

@@ -40,7 +40,9 @@ from rollkeeper.bootstrap.service_parts import (
 )
 from rollkeeper.bootstrap.settings import (
     backup_settings,
+    device_backup_settings,
     service_settings,
+    session_recorder,
     session_settings,
     usbmux_address,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "build_service_parts",
     "command_logging",
     "config_or_say_why",
+    "device_backup_settings",
     "load_command_config",
     "load_config_leniently",
     "notifier",
@@ -73,6 +76,7 @@ __all__ = [
     "scrub_report_path",
     "scrubber",
     "service_settings",
+    "session_recorder",
     "session_settings",
     "state_lock_path",
     "state_path",

@@ -8,19 +8,24 @@ that importing the composition root stays cheap for the commands that only read.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rollkeeper.bootstrap.settings import service_settings, usbmux_address
+from rollkeeper.bootstrap.settings import (
+    device_backup_settings,
+    service_settings,
+    usbmux_address,
+)
 from rollkeeper.bootstrap.state import open_state_for_writing
 
-if TYPE_CHECKING:
-    import asyncio
+_Event = TypeVar("_Event")
 
+if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from rollkeeper.archive.scrub import ArchiveScrubber
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.events import UsbmuxEvents
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.device.unseen_phones import UnseenPhoneWatch
     from rollkeeper.host.sd_notify import ServiceNotifier
     from rollkeeper.importer.job import RunResult
     from rollkeeper.notify.notifier import Notifier
@@ -61,6 +67,8 @@ class ServiceParts:
     alerts: Notifier
     usbmuxd_guard: UsbmuxdGuard
     phone_events: UsbmuxEvents
+    #: Linux: phones udev sees on USB that usbmuxd does not show ("unlock it and tap Trust").
+    unseen_phones: UnseenPhoneWatch
     #: Which stale stretch of which phone was announced (``<state db>.notices.json``).
     stale_notices: StaleNoticeLedger
     #: None when the service runs on defaults (no file to watch).
@@ -111,22 +119,25 @@ def build_service_parts(
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from rollkeeper.config.watch import ConfigWatcher
-    from rollkeeper.device.events import UsbmuxEvents
     from rollkeeper.device.udev import UsbmuxdGuard
+    from rollkeeper.device_backup.coordinator import DeviceBackups
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
     environment = os.environ if environ is None else environ
     # The scheduler's zone is the host's: the scrub's crontab line is in local time.
     scheduler = AsyncIOScheduler(event_loop=loop)
+    alerts = notifier(config, environment)
     backups = BackupService(
         service_settings(config),
         store,
         scheduler,
         on_status=hooks.on_status,
         on_run_finished=hooks.on_run_finished,
+        alert=alerts.alert,
+        device_backups=DeviceBackups(device_backup_settings(config), store, alert=alerts.alert),
     )
-    alerts = notifier(config, environment)
+    phone_events, unseen = _phone_events(config, backups, loop)
     watcher = None
     if config_path is not None:
         watcher = ConfigWatcher(
@@ -138,13 +149,70 @@ def build_service_parts(
         backups=backups,
         scrubber=scrubber(config, store),
         alerts=alerts,
-        usbmuxd_guard=UsbmuxdGuard(usbmux_address(config), alerts.alert_from_thread(loop)),
-        phone_events=UsbmuxEvents(
+        usbmuxd_guard=UsbmuxdGuard(
             usbmux_address(config),
-            backups.on_attach,
-            backups.on_detach,
-            connection_types=frozenset(config.device.connection_types),
+            alerts.alert_from_thread(loop),
+            on_interface=functools.partial(_to_loop, loop, unseen.interface_event),
         ),
+        phone_events=phone_events,
+        unseen_phones=unseen,
         stale_notices=StaleNoticeLedger(ledger_path(store.path)),
         config_watcher=watcher,
     )
+
+
+def _phone_events(
+    config: Config, backups: BackupService, loop: asyncio.AbstractEventLoop
+) -> tuple[UsbmuxEvents, UnseenPhoneWatch]:
+    """usbmuxd's Listen stream for the backups, and the watch of phones udev sees that usbmuxd
+    does not show (it hears usbmuxd's attaches and detaches too)."""
+    from rollkeeper.device.events import AttachedPhone, UsbmuxEvents
+    from rollkeeper.device.unseen_phones import UnseenPhoneWatch
+
+    # The watch calls back synchronously on the loop; the service's reactions are coroutines.
+    running: set[asyncio.Task[None]] = set()
+
+    def start(coroutine: Coroutine[Any, Any, None]) -> None:
+        task = loop.create_task(coroutine)
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    def unseen(udid: str) -> None:
+        start(backups.on_unseen(udid))
+
+    def resolved(udid: str, how: str) -> None:
+        start(backups.on_unseen_resolved(udid, how))
+
+    def attached_udids() -> list[str]:
+        return list(events.attached)
+
+    watch = UnseenPhoneWatch(
+        attached=attached_udids,
+        listening=lambda: events.listening.is_set(),
+        on_unseen=unseen,
+        on_resolved=resolved,
+        grace_seconds=config.device.unseen_phone_seconds,
+    )
+
+    async def on_attach(phone: AttachedPhone) -> None:
+        watch.usbmuxd_attached(phone.udid)
+        await backups.on_attach(phone)
+
+    async def on_detach(udid: str) -> None:
+        await backups.on_detach(udid)
+        watch.usbmuxd_detached(udid)
+
+    events = UsbmuxEvents(
+        usbmux_address(config),
+        on_attach,
+        on_detach,
+        connection_types=frozenset(config.device.connection_types),
+    )
+    return events, watch
+
+
+def _to_loop(
+    loop: asyncio.AbstractEventLoop, handler: Callable[[_Event], None], event: _Event
+) -> None:
+    """Hand an event from another thread (udev's) to ``handler`` on ``loop``."""
+    loop.call_soon_threadsafe(handler, event)

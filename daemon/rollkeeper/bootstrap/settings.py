@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rollkeeper.config import Config
+    from rollkeeper.device.recording import SessionRecorder
     from rollkeeper.device.session import SessionSettings
+    from rollkeeper.device_backup.coordinator import DeviceBackupSettings
     from rollkeeper.importer.job import BackupSettings
     from rollkeeper.service.scheduler import ServiceSettings
 
@@ -64,4 +66,26 @@ def service_settings(config: Config) -> ServiceSettings:
         retry_max_seconds=schedule.retry_max_seconds,
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
+    )
+
+
+def session_recorder(path: Path) -> SessionRecorder:
+    """The recorder of ``backup-now --record PATH``: every phone's answers, redacted, in one
+    private file (docs/simulator.md, "Recording a real phone")."""
+    from rollkeeper.device.recording import SessionRecorder
+
+    return SessionRecorder(path)
+
+
+def device_backup_settings(config: Config) -> DeviceBackupSettings:
+    """What device backups take from the config; ValueError if the folder is in the archive."""
+    from rollkeeper.config.device_backup_settings import device_backup_root
+    from rollkeeper.device_backup.coordinator import DeviceBackupSettings
+
+    section = config.device_backup
+    return DeviceBackupSettings(
+        enabled=section.enabled,
+        root=device_backup_root(section, Path(config.archive.path)),
+        every_hours=section.every_hours,
+        keep=section.keep,
     )

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rollkeeper import bootstrap
@@ -52,6 +53,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="stat every file on the phone instead of only the names not seen before",
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="also write a redacted recording of what the phone answers to FILE (names as "
+        "shapes, contents as sizes and hashes), to replay in rollkeeper's tests",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar, even on a terminal"
@@ -76,6 +84,7 @@ def handle(args: argparse.Namespace) -> int:
             devices=args.device,
             full_rescan=args.full_rescan,
             show_progress=show_progress,
+            record=args.record,
         )
     )
     if args.json:

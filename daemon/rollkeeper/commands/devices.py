@@ -19,6 +19,8 @@ STATE_TEXT = {
     "up_to_date": "connected, backed up",
     "waiting_for_unlock": "waiting: unlock your iPhone",
     "waiting_for_trust": "waiting: tap Trust on your iPhone",
+    "usb_restricted": "waiting: unlock your iPhone (locked over an hour, it refuses USB data)",
+    "waiting_for_first_unlock": "waiting: unlock your iPhone once (it restarted)",
     "trust_denied": "Don't Trust was tapped: unplug and plug in again to be asked again",
     "excluded": "excluded by the config",
     "error": "error",

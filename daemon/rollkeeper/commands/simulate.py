@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("plug", "unplug", "lock", "unlock", "status"),
+        choices=("plug", "unplug", "lock", "unlock", "restart", "status"),
         help="with --control: what to do to a running simulator (default: serve a new one)",
     )
     parser.add_argument(
@@ -85,7 +85,9 @@ def register(subparsers: Any) -> None:
         help="the control socket: where to create it when serving (default: next to --socket, "
         "else in a new temporary folder), where to find it with an action",
     )
-    parser.add_argument("--udid", default=DEFAULT_UDID, help=f"the phone's UDID ({DEFAULT_UDID})")
+    parser.add_argument(
+        "--udid", help=f"the phone's UDID (default: the phone profile's, else {DEFAULT_UDID})"
+    )
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"the phone's name ({DEFAULT_NAME})")
     parser.add_argument("--unplugged", action="store_true", help="start with the phone unplugged")
     parser.add_argument(
@@ -103,6 +105,36 @@ def register(subparsers: Any) -> None:
         help="with --trust accept/deny: answer N pairing requests 'dialog pending' first",
     )
     parser.add_argument("--locked", action="store_true", help="start with the phone locked")
+    parser.add_argument(
+        "--locked-for",
+        type=float,
+        metavar="SECONDS",
+        help="start locked since this long: 3600 or more is USB Restricted Mode (every "
+        "connection refused until unlocked)",
+    )
+    parser.add_argument(
+        "--restarted",
+        action="store_true",
+        help="the phone restarted and was not unlocked since: sessions are refused until unlock",
+    )
+    parser.add_argument(
+        "--trust-prompt-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --trust accept/deny: the Trust dialog appears this long after plug-in",
+    )
+    parser.add_argument(
+        "--usbmuxd-profile",
+        choices=("generic", "linux-usbmuxd", "macos-usbmuxd"),
+        default="generic",
+        help="which usbmuxd build to imitate (docs/simulator.md, 'Profiles')",
+    )
+    parser.add_argument(
+        "--phone-profile",
+        choices=("iphone-ios15", "iphone-ios18", "iphone-ios26"),
+        help="which phone generation to be (model, iOS version, UDID shape)",
+    )
     parser.add_argument(
         "--throttle-mbps",
         type=float,
@@ -122,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action is not None:
         return _send_action(args)
     if args.target_udid is not None:
-        return _usage_error("a UDID only goes with an action (plug, unplug, lock, unlock, status)")
+        return _usage_error(
+            "a UDID only goes with an action (plug, unplug, lock, unlock, restart, status)"
+        )
     if args.root is None:
         return _usage_error("--root DIR is required to serve (the phone's media folder)")
     if not args.root.is_dir():
@@ -131,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error("--pending-polls must be 0 or more")
     if args.throttle_mbps is not None and args.throttle_mbps <= 0:
         return _usage_error("--throttle-mbps must be more than 0")
+    if args.trust_prompt_delay < 0 or (args.locked_for is not None and args.locked_for < 0):
+        return _usage_error("--trust-prompt-delay and --locked-for must be 0 or more")
     tcp: tuple[str, int] | None = None
     if args.tcp is not None:
         from rollkeeper.simulator.simulator import parse_tcp_address
@@ -185,6 +221,7 @@ def _send_action(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, tcp: tuple[str, int] | None) -> int:
     from rollkeeper.simulator.control import ControlServer, apply_command
+    from rollkeeper.simulator.lockdown_values import phone_profile
     from rollkeeper.simulator.phone import AfcFaults, TrustPolicy
     from rollkeeper.simulator.simulator import Simulator
 
@@ -199,20 +236,29 @@ async def _serve(args: argparse.Namespace, tcp: tuple[str, int] | None) -> int:
     faults = AfcFaults()
     if args.throttle_mbps is not None:
         faults.throttle_bytes_per_second = args.throttle_mbps * 1e6
-    simulator = Simulator(socket_path=args.socket, tcp=tcp)
+    simulator = Simulator(socket_path=args.socket, tcp=tcp, usbmuxd_profile=args.usbmuxd_profile)
     control = ControlServer(simulator, control_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    identity = (
+        phone_profile(args.phone_profile, udid=args.udid, name=args.name)
+        if args.phone_profile is not None
+        else None
+    )
     try:
         await simulator.start()
         await simulator.add_phone(
-            args.udid,
+            identity.udid if identity is not None else args.udid or DEFAULT_UDID,
             args.root.resolve(),
             name=args.name,
             plugged=not args.unplugged,
-            locked=args.locked,
+            locked=args.locked or args.locked_for is not None,
+            locked_for_seconds=args.locked_for or 0.0,
+            restarted=args.restarted,
             trust=TrustPolicy(args.trust),
             pending_polls=args.pending_polls,
+            trust_prompt_delay_seconds=args.trust_prompt_delay,
+            identity=identity,
             faults=faults,
         )
         await control.start()

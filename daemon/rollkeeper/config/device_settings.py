@@ -78,6 +78,15 @@ class DeviceSettings(Section):
         min_length=1,
         description=('Which connections to back up over: "USB", "Network" (Wi-Fi sync), or both.'),
     )
+    unseen_phone_seconds: StrictNumber = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "Linux: how long an iPhone may be on USB without usbmuxd showing it (its Trust "
+            "dialog unanswered, or locked) before you are told to unlock it and tap Trust."
+        ),
+    )
     pair_timeout_seconds: StrictNumber = Field(
         default=60.0,
         gt=0,

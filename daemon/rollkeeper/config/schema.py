@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from rollkeeper.config.archive_settings import ArchiveSettings, validate_layout
+from rollkeeper.config.device_backup_settings import DeviceBackupSettings
 from rollkeeper.config.device_settings import DeviceSettings, StateSettings
 from rollkeeper.config.field_types import (
     AbsolutePath,
@@ -37,6 +38,7 @@ __all__ = [
     "AbsolutePath",
     "ArchiveSettings",
     "Config",
+    "DeviceBackupSettings",
     "DeviceSettings",
     "FilterSettings",
     "LoggingSettings",
@@ -68,6 +70,7 @@ class Config(BaseModel):
     filters: FilterSettings = Field(default_factory=FilterSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    device_backup: DeviceBackupSettings = Field(default_factory=DeviceBackupSettings)
 
 
 #: Section name -> model, in the order the starter config lists them.

@@ -6,6 +6,12 @@ input, so this adapter sends READ_DIR and GET_FILE_INFO itself (:func:`send_afc_
 place that reaches into pymobiledevice3's AFC service) and returns raw values that the scanner
 checks. Every request has a deadline: a phone that stops answering
 becomes :class:`PhoneNotRespondingError`, never a hung job.
+
+Open files are bounded: at most :data:`MAX_OPEN_FILES` handles per AFC connection, a further
+``open`` waits for a ``close``. afcd refuses opens beyond its own per-connection limit with
+"No file slots" (libimobiledevice #284), and that limit is not published, so rollkeeper keeps far
+below any plausible value (it reads one file at a time). A phone that refuses anyway
+(:class:`PhoneOutOfFileSlotsError`) ends the run without blaming the file.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
-from pymobiledevice3.services.afc import AfcOpcode, AfcService
+from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService
 
-from rollkeeper.device.errors import PhoneDisconnectedError, PhoneNotRespondingError
+from rollkeeper.device.errors import (
+    PhoneDisconnectedError,
+    PhoneNotRespondingError,
+    PhoneOutOfFileSlotsError,
+)
 from rollkeeper.device.translate import translate_or_raise
 from rollkeeper.ports import (
     MAXIMUM_READ_BYTES,
@@ -39,6 +49,9 @@ __all__ = [
 ]
 
 _Result = TypeVar("_Result")
+
+#: Files open at once on one AFC connection, at most (see the module docstring).
+MAX_OPEN_FILES = 4
 
 
 def _encode_path(path: str) -> bytes:
@@ -67,6 +80,8 @@ class PhoneFilesystem:
     def __init__(self, afc: AfcService, timeout_seconds: float = 30.0) -> None:
         self._afc = afc
         self.timeout_seconds = timeout_seconds
+        self._file_slots = asyncio.Semaphore(MAX_OPEN_FILES)
+        self._open_handles: set[int] = set()
 
     async def _bounded(self, operation: Awaitable[_Result], what: str) -> _Result:
         try:
@@ -115,10 +130,29 @@ class PhoneFilesystem:
         return RawStat(fields)
 
     async def open(self, path: str) -> int:
-        """Open a file read-only; returns the AFC handle."""
-        handle: int = await self._bounded(self._afc.fopen(path, "r"), f"OPEN {path}")
+        """Open a file read-only; returns the AFC handle. Waits while :data:`MAX_OPEN_FILES`
+        are open on this connection."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await self._file_slots.acquire()
+        except TimeoutError as error:
+            raise PhoneReadError(
+                f"OPEN {path}: {MAX_OPEN_FILES} files stayed open on this connection", None
+            ) from error
+        try:
+            handle: int = await self._bounded(self._afc.fopen(path, "r"), f"OPEN {path}")
+        except PhoneReadError as error:
+            self._file_slots.release()
+            if error.status == AfcError.NO_RESOURCES:
+                raise PhoneOutOfFileSlotsError(f"OPEN {path}: {error}") from error
+            raise
+        except BaseException:
+            self._file_slots.release()
+            raise
         if handle == 0:
+            self._file_slots.release()
             raise PhoneReadError(f"OPEN {path}: the phone returned no handle", None)
+        self._open_handles.add(handle)
         return handle
 
     async def seek(self, handle: int, offset: int) -> None:
@@ -131,5 +165,12 @@ class PhoneFilesystem:
 
     async def close(self, handle: int) -> None:
         """Close a handle; a failure to close a handle on a dead connection is not an error."""
-        with contextlib.suppress(PhoneDisconnectedError, PhoneNotRespondingError, PhoneReadError):
-            await self._bounded(self._afc.fclose(handle), "CLOSE")
+        try:
+            with contextlib.suppress(
+                PhoneDisconnectedError, PhoneNotRespondingError, PhoneReadError
+            ):
+                await self._bounded(self._afc.fclose(handle), "CLOSE")
+        finally:
+            if handle in self._open_handles:
+                self._open_handles.discard(handle)
+                self._file_slots.release()

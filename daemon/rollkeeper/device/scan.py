@@ -78,6 +78,9 @@ class MediaListing:
     #: Folder path (``/DCIM/100APPLE``) -> checked names in listing order; folders by name.
     folders: dict[str, list[str]] = field(default_factory=dict)
     rejected: list[RejectedItem] = field(default_factory=list)
+    #: Folders the phone listed in ``/DCIM`` and then refused to list (PERM_DENIED, a read
+    #: error): what they hold is unknown, which is not the same as empty or gone.
+    unlistable: list[str] = field(default_factory=list)
     #: READ_DIR requests that were answered (``/DCIM`` and each folder in it).
     requests: int = 0
 
@@ -160,7 +163,8 @@ async def list_media_folders(files: PhoneFiles, udid: str = "") -> MediaListing:
     """READ_DIR of ``/DCIM`` and of each folder in it (a few at once); names checked.
 
     A phone without ``/DCIM`` has no media (an empty listing). A folder that cannot be listed
-    is a rejected item (``unlistable_folder``), not an error of the scan.
+    is a rejected item (``unlistable_folder``), not an error of the scan; one the phone refused
+    (rather than one gone meanwhile) is also in ``unlistable``.
     """
     listing = MediaListing()
     try:
@@ -176,7 +180,12 @@ async def list_media_folders(files: PhoneFiles, udid: str = "") -> MediaListing:
         async with limit:
             try:
                 return folder, await files.list_folder(folder)
-            except (PhoneReadError, FileNotOnPhoneError) as error:
+            except PhoneReadError as error:
+                listing.rejected.append(RejectedItem(folder, "unlistable_folder", str(error)))
+                listing.unlistable.append(folder)
+                return folder, None
+            except FileNotOnPhoneError as error:
+                # Gone between the two listings (deleted meanwhile): nothing in it to back up.
                 listing.rejected.append(RejectedItem(folder, "unlistable_folder", str(error)))
                 return folder, None
 

@@ -2,7 +2,8 @@
 
 Everything pymobiledevice3 can raise while getting there is translated into the few errors of
 :mod:`rollkeeper.device.errors`, each a state the user is told about ("unlock your iPhone", "tap
-Trust") rather than a crash.
+Trust") rather than a crash. Which lock or trust state stands in the way is told apart in
+:mod:`rollkeeper.device.pairing`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pymobiledevice3.lockdown import create_using_usbmux
 from pymobiledevice3.services.afc import AfcService
 
-from rollkeeper.device.errors import PhoneNotRespondingError
+from rollkeeper.device.errors import (
+    PhoneNotRespondingError,
+    PhoneUnavailableError,
+    UsbmuxdUnavailableError,
+)
+from rollkeeper.device.pairing import open_lockdown
 from rollkeeper.device.phone_files import PhoneFilesystem
+from rollkeeper.device.recording import PhoneRecorder
 from rollkeeper.device.translate import translate_error
+from rollkeeper.ports import PhoneFiles
 
 #: The label lockdownd shows for this host.
 LOCKDOWN_LABEL = "rollkeeper"
@@ -68,15 +75,27 @@ class PhoneSession:
         self.info = info
         self._lockdown = lockdown
         self._afc = afc
-        self.files = PhoneFilesystem(afc, timeout_seconds=timeout)
+        self._timeout = timeout
+        self.files: PhoneFiles = PhoneFilesystem(afc, timeout_seconds=timeout)
         self._extra: list[AfcService] = []
+
+    @property
+    def lockdown_values(self) -> dict[str, Any]:
+        """What lockdownd reported in the session (untrusted, for records and recordings)."""
+        values: dict[str, Any] = dict(self._lockdown.all_values)
+        return values
+
+    @property
+    def lockdown(self) -> Any:
+        """The session's lockdown client (other services, such as mobilebackup2, start on it)."""
+        return self._lockdown
 
     async def open_files(self) -> PhoneFilesystem:
         """A second AFC connection for work that should not queue behind the first."""
         afc = AfcService(self._lockdown)
         await afc.__aenter__()  # type: ignore[no-untyped-call]
         self._extra.append(afc)
-        return PhoneFilesystem(afc, timeout_seconds=self.files.timeout_seconds)
+        return PhoneFilesystem(afc, timeout_seconds=self._timeout)
 
     async def close(self) -> None:
         """Close AFC and lockdown; errors while closing a dead connection are irrelevant."""
@@ -94,21 +113,40 @@ def _no_answer(what: str, settings: SessionSettings) -> PhoneNotRespondingError:
 
 
 @contextlib.asynccontextmanager
-async def open_session(udid: str, settings: SessionSettings) -> AsyncIterator[PhoneSession]:
+async def open_session(
+    udid: str, settings: SessionSettings, recorder: PhoneRecorder | None = None
+) -> AsyncIterator[PhoneSession]:
     """Open a session with the phone ``udid``; raise a :mod:`rollkeeper.device.errors` error if not.
 
-    Pairing is attempted with ``pair_timeout=0``: a pending Trust dialog raises at once and the
-    scheduler retries, so the user sees "tap Trust" in ``status`` instead of a silent wait.
+    Pairing never waits for the Trust dialog: a pending dialog raises at once and the scheduler
+    retries, so the user sees "tap Trust" in ``status`` instead of a silent wait. A
+    ``recorder`` (``backup-now --record``) hears how the session opened and every request of
+    its phone-files port.
     """
+    try:
+        session = await _establish(udid, settings)
+    except (PhoneUnavailableError, UsbmuxdUnavailableError) as error:
+        if recorder is not None:
+            recorder.session_refused(error)
+        raise
+    if recorder is not None:
+        recorder.session_opened(session.lockdown_values)
+        session.files = recorder.wrap(session.files)
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def _establish(udid: str, settings: SessionSettings) -> PhoneSession:
+    """Lockdown (pairing if needed), the AFC service and the phone's identity, or the error."""
     secure_pairing_dir(settings.pairing_dir)
     try:
         lockdown = await asyncio.wait_for(
-            create_using_usbmux(
-                serial=udid,
-                autopair=True,
-                pair_timeout=0,
+            open_lockdown(
+                udid,
                 label=LOCKDOWN_LABEL,
-                pairing_records_cache_folder=settings.pairing_dir,
+                pairing_dir=settings.pairing_dir,
                 usbmux_address=settings.usbmux_address,
             ),
             settings.connect_timeout_seconds,
@@ -148,8 +186,4 @@ async def open_session(udid: str, settings: SessionSettings) -> AsyncIterator[Ph
         if translated is None:
             raise
         raise translated from error
-    session = PhoneSession(info, lockdown, afc, settings.afc_timeout_seconds)
-    try:
-        yield session
-    finally:
-        await session.close()
+    return PhoneSession(info, lockdown, afc, settings.afc_timeout_seconds)

@@ -13,30 +13,49 @@ imported lazily so that importing this module never fails on a machine without l
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from rollkeeper.device.udev_records import (
+    APPLE_VENDOR_ID,
+    MOBILE_PRODUCT_ID_RANGE,
+    AppleUsbEvent,
+    UsbmuxInterfaceEvent,
+    apple_usb_event_from_udev,
+    usbmux_interface_event,
+)
+from rollkeeper.device.usbmuxd_address import (
+    DEFAULT_USBMUXD_SOCKET,
+    USBMUXD_ADDRESS_VARIABLE,
+    parse_usbmuxd_address,
+    resolve_usbmuxd_address,
+    usbmuxd_fix_text,
+    usbmuxd_reachable,
+)
+
+__all__ = [
+    "APPLE_VENDOR_ID",
+    "DEFAULT_USBMUXD_SOCKET",
+    "MOBILE_PRODUCT_ID_RANGE",
+    "USBMUXD_ADDRESS_VARIABLE",
+    "AppleUsbEvent",
+    "AppleUsbWatcher",
+    "UsbmuxInterfaceEvent",
+    "UsbmuxdGuard",
+    "UsbmuxdWatchdog",
+    "apple_usb_event_from_udev",
+    "parse_usbmuxd_address",
+    "resolve_usbmuxd_address",
+    "usbmuxd_fix_text",
+    "usbmuxd_reachable",
+]
+
 log = structlog.get_logger(__name__)
-
-#: Apple's USB vendor id, as udev spells it.
-APPLE_VENDOR_ID = "05ac"
-
-#: USB product ids of iPhones, iPads and iPods in normal mode: usbmuxd's own range
-#: (PID_RANGE_LOW/PID_RANGE_MAX in its source). Other Apple USB devices (keyboards, a Mac's
-#: internal camera or trackpad when Linux runs on a Mac) are none of usbmuxd's business.
-MOBILE_PRODUCT_ID_RANGE = range(0x1290, 0x12AF + 1)
-
-#: Where usbmuxd listens when nothing else is said (the same default as pymobiledevice3's).
-DEFAULT_USBMUXD_SOCKET = "/var/run/usbmuxd"
-USBMUXD_ADDRESS_VARIABLE = "USBMUXD_SOCKET_ADDRESS"
 
 #: How long an Apple device may wait for usbmuxd before the user is told. usbmuxd is usually
 #: started by its own udev rule when the phone appears, so it needs a moment.
@@ -44,74 +63,23 @@ DEFAULT_GRACE_SECONDS = 5.0
 DEFAULT_POLL_INTERVAL_SECONDS = 0.25
 
 
-@dataclass(frozen=True)
-class AppleUsbEvent:
-    """An Apple USB device was plugged in (``action == "add"``) or out (``"remove"``).
-
-    ``product_id`` is four lowercase hex digits (``"12a8"``). ``serial`` is the USB serial
-    number, which for an iPhone is its UDID (without the dash on recent models); it is ``None``
-    when udev did not record one. ``sys_path`` identifies the device across add and remove.
-    """
-
-    action: str
-    product_id: str
-    serial: str | None
-    sys_path: str
-
-    @property
-    def is_mobile_device(self) -> bool:
-        """True for an iPhone, iPad or iPod (a device usbmuxd would serve)."""
-        try:
-            return int(self.product_id, 16) in MOBILE_PRODUCT_ID_RANGE
-        except ValueError:
-            return False
-
-
-def apple_usb_event_from_udev(
-    action: str, properties: Mapping[str, str], attributes: Mapping[str, str], sys_path: str
-) -> AppleUsbEvent | None:
-    """Build an event from a udev device's properties, or ``None`` if it is not an Apple device.
-
-    Properties are read first because they survive a removal (udev sends them with the
-    ``remove`` event, when the sysfs attributes are already gone): ``ID_VENDOR_ID`` and
-    ``ID_MODEL_ID`` from udev's usb_id builtin, else the kernel's ``PRODUCT=5ac/12a8/1502``.
-    The sysfs attributes ``idVendor``/``idProduct``/``serial`` are the last resort.
-    """
-    vendor_id, product_id = _ids_from_properties(properties)
-    if vendor_id is None:
-        vendor_id = attributes.get("idVendor")
-    if product_id is None:
-        product_id = attributes.get("idProduct")
-    if vendor_id is None or vendor_id.lower() != APPLE_VENDOR_ID or product_id is None:
-        return None
-    serial = properties.get("ID_SERIAL_SHORT") or attributes.get("serial") or None
-    return AppleUsbEvent(
-        action=action, product_id=product_id.lower(), serial=serial, sys_path=sys_path
-    )
-
-
-def _ids_from_properties(properties: Mapping[str, str]) -> tuple[str | None, str | None]:
-    vendor_id = properties.get("ID_VENDOR_ID")
-    product_id = properties.get("ID_MODEL_ID")
-    if vendor_id and product_id:
-        return vendor_id, product_id
-    product = properties.get("PRODUCT", "")
-    parts = product.split("/")
-    if len(parts) >= 2 and all(parts[:2]):
-        return parts[0].zfill(4), parts[1].zfill(4)
-    return None, None
-
-
 class AppleUsbWatcher:
     """Watches udev for Apple USB devices and calls ``on_event`` for each add and remove.
 
-    pyudev's monitor runs in its own daemon thread: ``on_event`` is called from that thread,
-    so hand events to an asyncio loop with ``loop.call_soon_threadsafe``. An exception in
-    ``on_event`` is logged and the watcher carries on.
+    ``on_interface`` (optional) hears about phones' usbmux interfaces the same way
+    (:mod:`rollkeeper.device.udev_interfaces`): what says a phone is there for usbmuxd to serve.
+    pyudev's monitor runs in its own daemon thread: the callbacks are called from that thread,
+    so hand events to an asyncio loop with ``loop.call_soon_threadsafe``. An exception in a
+    callback is logged and the watcher carries on.
     """
 
-    def __init__(self, on_event: Callable[[AppleUsbEvent], None]) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[AppleUsbEvent], None],
+        on_interface: Callable[[UsbmuxInterfaceEvent], None] | None = None,
+    ) -> None:
         self._on_event = on_event
+        self._on_interface = on_interface
         self._observer: Any = None
         self._monitor: Any = None
 
@@ -123,8 +91,11 @@ class AppleUsbWatcher:
 
         context = pyudev.Context()
         monitor = pyudev.Monitor.from_netlink(context)
-        # Whole devices only: a phone's USB interfaces would otherwise repeat each event.
-        monitor.filter_by(subsystem="usb", device_type="usb_device")
+        # Whole devices for on_event; their interfaces only matter when on_interface listens.
+        if self._on_interface is None:
+            monitor.filter_by(subsystem="usb", device_type="usb_device")
+        else:
+            monitor.filter_by(subsystem="usb")
         # Enable receiving before returning, so that no event between start() and the
         # thread's first poll is lost.
         monitor.start()
@@ -160,8 +131,23 @@ class AppleUsbWatcher:
                 events.append(event)
         return events
 
+    def present_interfaces(self) -> list[UsbmuxInterfaceEvent]:
+        """The phones' usbmux interfaces present right now, as ``add`` events."""
+        import pyudev
+
+        context = pyudev.Context()
+        events = []
+        for device in context.list_devices(subsystem="usb", DEVTYPE="usb_interface"):
+            event = _interface_event_from_device("add", device)
+            if event is not None:
+                events.append(event)
+        return events
+
     def _handle_device(self, device: Any) -> None:
         try:
+            if device.device_type == "usb_interface":
+                self._handle_interface(device)
+                return
             event = _event_from_device(str(device.action), device)
             if event is None:
                 return
@@ -176,6 +162,38 @@ class AppleUsbWatcher:
         except Exception as error:  # the watcher thread must survive a bad handler
             log.exception("udev_event_handler_failed", error=str(error))
 
+    def _handle_interface(self, device: Any) -> None:
+        if self._on_interface is None:
+            return
+        event = _interface_event_from_device(str(device.action), device)
+        if event is None:
+            return
+        log.debug(
+            "usbmux_interface_event",
+            action=event.action,
+            serial=event.serial,
+            sys_path=event.sys_path,
+        )
+        self._on_interface(event)
+
+
+def _interface_event_from_device(action: str, device: Any) -> UsbmuxInterfaceEvent | None:
+    properties = {str(key): str(device.properties[key]) for key in device.properties}
+    attributes: dict[str, str] = {}
+    serial: str | None = None
+    if action != "remove":  # sysfs is gone after a removal: properties only
+        for name in ("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol"):
+            value = device.attributes.get(name)
+            if value is not None:
+                attributes[name] = value.decode("ascii", errors="replace").strip()
+        parent = device.find_parent("usb", "usb_device")
+        if parent is not None:
+            serial = parent.properties.get("ID_SERIAL_SHORT")
+            if not serial:
+                raw = parent.attributes.get("serial")
+                serial = raw.decode("ascii", errors="replace").strip() if raw else None
+    return usbmux_interface_event(action, properties, attributes, serial, str(device.sys_path))
+
 
 def _event_from_device(action: str, device: Any) -> AppleUsbEvent | None:
     properties = {str(key): str(device.properties[key]) for key in device.properties}
@@ -186,57 +204,6 @@ def _event_from_device(action: str, device: Any) -> AppleUsbEvent | None:
             if value is not None:
                 attributes[name] = value.decode("ascii", errors="replace").strip()
     return apple_usb_event_from_udev(action, properties, attributes, str(device.sys_path))
-
-
-def usbmuxd_reachable(address: str | None, timeout: float) -> bool:
-    """True when something accepts a connection at usbmuxd's address within ``timeout`` seconds.
-
-    ``address`` follows pymobiledevice3: ``host:port`` is TCP, anything else a UNIX socket
-    path; libimobiledevice's ``UNIX:/path`` spelling is accepted too. ``None`` means
-    ``$USBMUXD_SOCKET_ADDRESS``, else ``/var/run/usbmuxd``.
-    """
-    family, target = parse_usbmuxd_address(resolve_usbmuxd_address(address))
-    connection = socket.socket(family, socket.SOCK_STREAM)
-    connection.settimeout(timeout)
-    try:
-        connection.connect(target)
-    except OSError:
-        return False
-    finally:
-        connection.close()
-    return True
-
-
-def resolve_usbmuxd_address(address: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The address actually used: the given one, else the environment's, else the default."""
-    if address:
-        return address
-    env = os.environ if environ is None else environ
-    return env.get(USBMUXD_ADDRESS_VARIABLE) or DEFAULT_USBMUXD_SOCKET
-
-
-def parse_usbmuxd_address(address: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
-    """``(family, target)`` for ``socket.connect``; see :func:`usbmuxd_reachable`."""
-    if address.startswith("UNIX:"):
-        return socket.AF_UNIX, address[len("UNIX:") :]
-    if ":" in address:
-        host, _, port = address.rpartition(":")
-        return socket.AF_INET, (host.strip("[]"), int(port))
-    return socket.AF_UNIX, address
-
-
-def usbmuxd_fix_text(address: str) -> tuple[str, str]:
-    """The notification's (title, body): what is wrong and the exact commands that fix it."""
-    title = "iPhone plugged in, but usbmuxd is not running"
-    body = (
-        f"rollkeeper cannot reach usbmuxd at {address}, so it cannot see the phone. "
-        "Install and start it: Debian/Ubuntu `sudo apt install usbmuxd`, "
-        "Fedora `sudo dnf install usbmuxd`, Arch `sudo pacman -S usbmuxd`; "
-        "then unplug and plug the phone in again (its udev rule starts usbmuxd), "
-        "or run `sudo systemctl start usbmuxd`. If usbmuxd listens elsewhere, set "
-        "[device] usbmux_address in the config."
-    )
-    return title, body
 
 
 class UsbmuxdWatchdog:
@@ -349,7 +316,8 @@ class UsbmuxdGuard:
     ``start()`` returns False (and the service simply goes without it) on macOS, or where
     pyudev or libudev cannot be loaded. Apple devices already plugged in when it starts are
     checked too, so a phone attached before the service came up is not missed. ``notify`` is
-    called from a worker thread.
+    called from a worker thread, ``on_interface`` (phones' usbmux interfaces, present ones
+    included) from udev's thread.
     """
 
     def __init__(
@@ -358,7 +326,9 @@ class UsbmuxdGuard:
         notify: Callable[[str, str], None],
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         on_unreachable: Callable[[AppleUsbEvent], None] | None = None,
+        on_interface: Callable[[UsbmuxInterfaceEvent], None] | None = None,
     ) -> None:
+        self._on_interface = on_interface
         address = resolve_usbmuxd_address(usbmux_address)
         self.watchdog = UsbmuxdWatchdog(
             reachable=lambda: usbmuxd_reachable(address, timeout=1.0),
@@ -367,7 +337,7 @@ class UsbmuxdGuard:
             grace_seconds=grace_seconds,
             on_unreachable=on_unreachable,
         )
-        self.watcher = AppleUsbWatcher(self.watchdog.handle)
+        self.watcher = AppleUsbWatcher(self.watchdog.handle, on_interface)
         self._started = False
 
     def start(self) -> bool:
@@ -377,6 +347,7 @@ class UsbmuxdGuard:
         try:
             self.watcher.start()
             present = self.watcher.present_devices()
+            interfaces = self.watcher.present_interfaces() if self._on_interface else []
         except (ImportError, OSError) as error:
             # No libudev (a minimal container) or no netlink: backups still work via usbmuxd.
             log.info("udev_unavailable", error=str(error))
@@ -384,6 +355,9 @@ class UsbmuxdGuard:
         self._started = True
         for event in present:
             self.watchdog.handle(event)
+        if self._on_interface is not None:
+            for interface in interfaces:
+                self._on_interface(interface)
         return True
 
     def stop(self) -> None:

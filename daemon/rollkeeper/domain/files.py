@@ -51,11 +51,21 @@ class MediaKind(enum.StrEnum):
     SIDECAR = "sidecar"
 
 
+#: Cameras' raw formats: photos imported from an SD card land in ``1xxIMPRT`` folders beside the
+#: camera roll (libimobiledevice #698) under the camera's own names and formats, and Photos
+#: imports raw files (Canon, Nikon, Sony, Fujifilm, Olympus, Panasonic, Pentax, Samsung, Leica,
+#: Hasselblad, Phase One, Sigma).
+CAMERA_RAW_EXTENSIONS = (
+    "CR2", "CR3", "CRW", "NEF", "NRW", "ARW", "SRF", "SR2", "RAF", "ORF", "RW2", "PEF", "SRW",
+    "RWL", "3FR", "IIQ", "X3F", "HIF",
+)  # fmt: skip
+
 _KIND_BY_EXTENSION: dict[str, MediaKind] = {
     **dict.fromkeys(
         ("HEIC", "HEIF", "JPG", "JPEG", "PNG", "DNG", "GIF", "TIF", "TIFF"), MediaKind.PHOTO
     ),
-    **dict.fromkeys(("MOV", "MP4", "M4V"), MediaKind.VIDEO),
+    **dict.fromkeys(CAMERA_RAW_EXTENSIONS, MediaKind.PHOTO),
+    **dict.fromkeys(("MOV", "MP4", "M4V", "AVI"), MediaKind.VIDEO),
     "AAE": MediaKind.SIDECAR,
 }
 
@@ -77,8 +87,9 @@ def stem_of(name: str) -> str:
 def media_kind(name: str) -> MediaKind | None:
     """The kind of media a file name denotes, case-insensitively; None when it is not media.
 
-    Photos: HEIC HEIF JPG JPEG PNG DNG GIF TIF TIFF. Videos: MOV MP4 M4V. Sidecars: AAE (the
-    edit instructions Photos keeps beside an edited photo; they are backed up with it).
+    Photos: HEIC HEIF JPG JPEG PNG DNG GIF TIF TIFF and cameras' raw formats
+    (:data:`CAMERA_RAW_EXTENSIONS`, from SD-card imports). Videos: MOV MP4 M4V AVI. Sidecars: AAE
+    (the edit instructions Photos keeps beside an edited photo; they are backed up with it).
     """
     return _KIND_BY_EXTENSION.get(extension_of(name))
 

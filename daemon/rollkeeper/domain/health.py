@@ -38,6 +38,27 @@ STATE_WAITING_FOR_UNLOCK = "waiting_for_unlock"
 STATE_WAITING_FOR_TRUST = "waiting_for_trust"
 STATE_TRUST_DENIED = "trust_denied"
 STATE_ERROR = "error"
+#: Plugged in after an hour locked: no USB data until unlocked (USB Restricted Mode).
+STATE_USB_RESTRICTED = "usb_restricted"
+#: Restarted and not unlocked since: sessions refused until the passcode is entered once.
+STATE_WAITING_FOR_FIRST_UNLOCK = "waiting_for_first_unlock"
+
+#: What the user is told about a phone udev sees on USB that usbmuxd does not show (Linux
+#: usbmuxd shows a phone only once its preflight is done with it): never backed up here, it is
+#: most likely waiting for Trust; known, it most likely refuses USB data until unlocked.
+UNSEEN_NEW_PHONE_HINT = "an iPhone is plugged in: unlock it and tap Trust"
+UNSEEN_KNOWN_PHONE_HINT = (
+    "your iPhone is plugged in but does not connect: unlock it (locked for over an hour, an "
+    "iPhone takes no USB data until it is unlocked)"
+)
+
+
+def unseen_phone_state(backed_up_before: bool) -> tuple[str, str]:
+    """(state, hint) for a phone on USB that usbmuxd does not show (see the hints above)."""
+    if backed_up_before:
+        return STATE_USB_RESTRICTED, UNSEEN_KNOWN_PHONE_HINT
+    return STATE_WAITING_FOR_TRUST, UNSEEN_NEW_PHONE_HINT
+
 
 #: Run outcomes (the ``runs.outcome`` column).
 OUTCOME_RUNNING = "running"
@@ -351,3 +372,65 @@ def estimate_remaining(bytes_done: int, bytes_total: int, elapsed: timedelta) ->
         return None
     rate = bytes_done / seconds
     return timedelta(seconds=(bytes_total - bytes_done) / rate)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBackupFacts:
+    """What status knows of a phone's device backups (mobilebackup2 snapshots)."""
+
+    enabled: bool
+    every_hours: float
+    #: How the newest attempt ended (``running``, ``completed``, ``passcode_timeout`` ...).
+    last_outcome: str | None
+    last_completed_at: datetime | None
+    #: Of the newest completed snapshot: None when unknown.
+    encrypted: bool | None
+    camera_roll_files: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBackupAssessment:
+    """The device-backup lines of ``status``: overdue or not, and what to know about restore."""
+
+    overdue: bool
+    age: timedelta | None
+    notes: tuple[str, ...]
+
+
+def assess_device_backup(facts: DeviceBackupFacts, now: datetime) -> DeviceBackupAssessment:
+    """Staleness (none completed in twice ``every_hours``) and the notes a user needs."""
+    age = None if facts.last_completed_at is None else now - facts.last_completed_at
+    overdue = facts.enabled and (age is None or age > timedelta(hours=2 * facts.every_hours))
+    notes: list[str] = []
+    if facts.last_outcome == "running":
+        notes.append(
+            "device backup under way: if the iPhone asks, enter your passcode on the iPhone "
+            "to start the device backup"
+        )
+    elif facts.last_outcome == "passcode_timeout":
+        notes.append(
+            "the last device backup waited for the passcode and gave up; it is tried again at "
+            "the next plug-in (enter your passcode on the iPhone when it asks)"
+        )
+    elif facts.last_outcome == "disk_full":
+        notes.append("the last device backup stopped: not enough free disk space for it")
+    elif facts.last_outcome in ("unplugged", "failed"):
+        notes.append(f"the last device backup did not finish ({facts.last_outcome})")
+    if facts.encrypted is True:
+        notes.append(
+            "encrypted on the iPhone (Encrypt local backup): restoring it needs that backup "
+            "password; rollkeeper never knows it"
+        )
+    elif facts.encrypted is False:
+        notes.append(
+            "not encrypted: saved passwords, Health and Wi-Fi data are not in it (turn on "
+            "Encrypt local backup on the iPhone via Finder or idevicebackup2 to include them)"
+        )
+    if facts.camera_roll_files == 0:
+        notes.append(
+            "the camera roll is not in it: with iCloud Photos on, the iPhone leaves it out of "
+            "computer backups; the photo archive holds the photos"
+        )
+    if overdue and facts.enabled:
+        notes.append("device backup overdue: plug the iPhone in and unlock it")
+    return DeviceBackupAssessment(overdue=overdue, age=age, notes=tuple(notes))

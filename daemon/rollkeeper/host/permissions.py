@@ -14,6 +14,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from rollkeeper.host.durability import fsync_folder
+
 PRIVATE_UMASK = 0o077
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -46,8 +48,13 @@ def ensure_private_dir(path: Path) -> Path:
             break
         current = current.parent
     for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+        try:
             folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        # The new name is durable only once its parent is synced (a power cut would otherwise
+        # take back a state folder whose database the service already wrote into).
+        fsync_folder(folder.parent)
     if not path.is_dir():
         raise NotADirectoryError(f"{path} is not a folder")
     if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR_MODE:

@@ -84,6 +84,8 @@ class BackupRun:
         self._ledger = RunLedger(store, self._udid, self._device_name, clock, on_progress)
         self.counts = self._ledger.counts
         self._stop_requested = False
+        #: Folders the phone refused to list in this run (the run cannot be complete).
+        self._unlistable_folders: list[str] = []
         #: Groups downloaded ahead of the one being placed (1: the next one only).
         self.download_ahead = DOWNLOAD_AHEAD_GROUPS
 
@@ -132,6 +134,7 @@ class BackupRun:
             self._session.files, full_rescan=self._full_rescan
         )
         self._report_rejections(scan)
+        self._unlistable_folders = scan.unlistable_folders
         counts = self.counts
         selection = select_files(scan.present, self._settings.file_filter)
         counts.files_found = len(scan.present) + scan.archived_folder_files
@@ -169,11 +172,17 @@ class BackupRun:
         counts.files_failed = statuses.get(FAILED, 0)
         counts.files_not_on_phone = self._store.count_archived_not_present(self._udid)
         if outcome is None:
+            # A folder the phone would not list may hold anything: not "backed up".
             outcome = (
                 "complete"
-                if counts.files_pending == 0 and counts.files_failed == 0
+                if counts.files_pending == 0
+                and counts.files_failed == 0
+                and not self._unlistable_folders
                 else "incomplete"
             )
+        if outcome == "incomplete" and self._unlistable_folders and not error:
+            refused = ", ".join(self._unlistable_folders[:3])
+            error = f"the iPhone refused to list {refused}"
         self._store.finish_run(self.run_id, outcome, counts, error, self._clock())
         state = {"complete": "up_to_date", "incomplete": "error"}.get(outcome, "error")
         detail = (

@@ -14,6 +14,8 @@ import errno
 import os
 from pathlib import Path
 
+from rollkeeper.host.durability import fsync_folder
+
 #: errno values meaning "this file system cannot hard-link", not "the name is taken".
 _NO_HARD_LINKS = frozenset(
     {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV}
@@ -22,18 +24,6 @@ _NO_HARD_LINKS = frozenset(
 
 class PlacementError(Exception):
     """The final name is already taken: nothing was moved."""
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a folder's entries durable (no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def make_folders(folder: Path) -> None:

@@ -40,6 +40,8 @@ class ScanResult:
     folders: list[str] = field(default_factory=list)
     present: list[ManifestEntry] = field(default_factory=list)
     rejected: list[RejectedItem] = field(default_factory=list)
+    #: Folders the phone refused to list: their manifest entries are left as they were.
+    unlistable_folders: list[str] = field(default_factory=list)
     listing_requests: int = 0
     stat_requests: int = 0
     full_rescan: bool = False
@@ -92,6 +94,7 @@ class ManifestReconciler:
         result = ScanResult(
             folders=list(listing.folders),
             rejected=listing.rejected,
+            unlistable_folders=listing.unlistable,
             listing_requests=listing.requests,
             full_rescan=full_rescan,
         )
@@ -100,7 +103,9 @@ class ManifestReconciler:
             result.full_rescan = True
         now = self._clock()
         for folder in self._store.known_folders(self._udid):
-            if folder not in listing.folders:
+            # A folder the phone refused to list may still hold every file it held: only a
+            # folder missing from /DCIM is gone.
+            if folder not in listing.folders and folder not in listing.unlistable:
                 self._store.mark_folder_absent(self._udid, folder, now)
         for folder, names in listing.folders.items():
             await self._reconcile_folder(stats, folder, names, result)

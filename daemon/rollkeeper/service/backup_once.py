@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -22,6 +23,7 @@ from rollkeeper.device.events import (
     list_attached,
     usbmuxd_unreachable_message,
 )
+from rollkeeper.device.recording import SessionRecorder
 from rollkeeper.device.session import PhoneInfo
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.host.permissions import set_private_umask
@@ -189,6 +191,7 @@ async def _back_up_one(
     devices: list[str] | None,
     full_rescan: bool,
     display: _ProgressDisplay | None,
+    recorder: SessionRecorder | None = None,
 ) -> PhoneOutcome | None:
     """One attached phone; None when ``--device`` named other phones only."""
     outcome = PhoneOutcome(udid=udid)
@@ -211,6 +214,7 @@ async def _back_up_one(
             admit=admit,
             on_progress=display.update if display is not None else None,
             full_rescan=full_rescan,
+            recorder=recorder,
         )
     except PhoneUnavailableError as error:
         store.set_device_state(udid, error.state, error.hint)
@@ -240,8 +244,10 @@ async def back_up_attached(
     devices: list[str] | None = None,
     full_rescan: bool = False,
     show_progress: bool = False,
+    record: Path | None = None,
 ) -> BackupNowOutcome:
-    """Back up every attached phone (or those named in ``devices``) once."""
+    """Back up every attached phone (or those named in ``devices``) once; with ``record``, write
+    a redacted recording of every phone's answers there (docs/simulator.md)."""
     set_private_umask()
     result = BackupNowOutcome()
     try:
@@ -253,6 +259,7 @@ async def back_up_attached(
         )
         return result
     store = bootstrap.open_state(config)
+    recorder = bootstrap.session_recorder(record) if record is not None else None
     try:
         address = bootstrap.usbmux_address(config)
         try:
@@ -267,7 +274,7 @@ async def back_up_attached(
         with display if display is not None else contextlib.nullcontext():
             outcomes = await asyncio.gather(
                 *(
-                    _back_up_one(config, store, phone.udid, devices, full_rescan, display)
+                    _back_up_one(config, store, phone.udid, devices, full_rescan, display, recorder)
                     for phone in attached
                 ),
                 return_exceptions=True,
@@ -288,5 +295,7 @@ async def back_up_attached(
         )
         return result
     finally:
+        if recorder is not None:
+            recorder.close()
         store.close()
         lock.release()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rollkeeper.device.recording import SessionRecorder
 from rollkeeper.device.session import PhoneInfo, SessionSettings, open_session
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
 from rollkeeper.store import StateStore
@@ -51,14 +52,16 @@ async def back_up_phone(
     on_progress: Callable[[Progress], None] | None = None,
     full_rescan: bool = False,
     on_run_created: Callable[[BackupRun, PhoneInfo], None] | None = None,
+    recorder: SessionRecorder | None = None,
 ) -> PhoneBackup:
     """Open a session with ``udid``, ask ``admit`` about it, and back it up into ``store``.
 
     ``admit`` sees the phone's own name before anything is written about the run (the
     service records the phone as seen and excluded there). The session is closed when this
-    returns or raises.
+    returns or raises. ``recorder`` records the session for replay (``backup-now --record``).
     """
-    async with open_session(udid, session_settings) as session:
+    phone_recorder = recorder.for_phone(udid) if recorder is not None else None
+    async with open_session(udid, session_settings, phone_recorder) as session:
         info = session.info
         reason = admit(info)
         if reason is not None:

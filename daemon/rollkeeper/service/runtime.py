@@ -119,6 +119,11 @@ class ServiceRuntime:
             configure_logging(config.logging.level, config.logging.format)
         parts = self._running_parts
         parts.backups.apply_settings(bootstrap.service_settings(config))
+        if parts.backups.device_backups is not None:
+            with contextlib.suppress(ValueError):
+                parts.backups.device_backups.apply_settings(
+                    bootstrap.device_backup_settings(config)
+                )
         self._apply_scrub_settings(parts, config)
         parts.alerts.update_settings(config.notifications)
         if old.device.usbmux_address != config.device.usbmux_address:
@@ -248,6 +253,7 @@ class ServiceRuntime:
         finally:
             if parts is not None:
                 parts.phone_events.stop()
+                parts.unseen_phones.close()
             if events_task is not None:
                 events_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

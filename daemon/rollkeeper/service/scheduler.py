@@ -3,9 +3,11 @@
 APScheduler 3.x's ``AsyncIOScheduler`` holds one job per phone (id ``backup:<udid>``). An attach
 schedules it after a debounce (tapping Trust re-plugs the phone), with ``max_instances=1`` and
 ``coalesce`` so a burst of events makes one run. A run that cannot start because the phone is
-locked or its Trust dialog is pending is retried every ``retry_initial_seconds`` while the phone
-stays attached; a dropped connection or a stuck phone is retried with exponential backoff up to
-``retry_max_seconds``; "Don't Trust" stops the retries until the phone is plugged in again.
+locked (also: in USB Restricted Mode, or not unlocked since it restarted) or its Trust dialog is
+pending is retried every ``retry_initial_seconds`` while the phone stays attached; a dropped
+connection or a stuck phone is retried with exponential backoff up to ``retry_max_seconds``;
+"Don't Trust", and a phone that refuses even a fresh pairing, stop the retries until the phone is
+plugged in again.
 SQLite, not the job store, is the source of truth: nothing about jobs survives a restart, and
 the attached phones are rediscovered from usbmuxd's Listen stream.
 """
@@ -29,7 +31,9 @@ from rollkeeper.device.errors import (
 )
 from rollkeeper.device.events import AttachedPhone
 from rollkeeper.device.session import PhoneInfo, SessionSettings
+from rollkeeper.device_backup.coordinator import DeviceBackups
 from rollkeeper.domain.filters import device_selected
+from rollkeeper.domain.health import STATE_DISCONNECTED, unseen_phone_state
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import StateStore
@@ -38,6 +42,11 @@ log = structlog.get_logger("rollkeeper.service")
 
 #: Runs with failed files are retried this many times while the phone stays attached.
 INCOMPLETE_RETRIES = 3
+#: States that end when the user does something on the phone (unlock it, tap Trust): retried
+#: at ``retry_initial_seconds`` for as long as the phone stays attached.
+WAITING_FOR_THE_USER = frozenset(
+    {"waiting_for_unlock", "waiting_for_trust", "usb_restricted", "waiting_for_first_unlock"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,8 @@ class BackupService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_status: Callable[[str], None] | None = None,
         on_run_finished: Callable[[RunResult], Awaitable[None]] | None = None,
+        alert: Callable[[str, str], Awaitable[None]] | None = None,
+        device_backups: DeviceBackups | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -89,6 +100,9 @@ class BackupService:
         self._clock = clock
         self._on_status = on_status
         self._on_run_finished = on_run_finished
+        self._alert = alert
+        #: Device backups (mobilebackup2) start after a complete import; None when unused.
+        self.device_backups = device_backups
         self._phones: dict[str, _PhoneState] = {}
         self._stopping = False
         #: Set every time a run ends (tests and ``backup-now`` wait on it).
@@ -120,6 +134,8 @@ class BackupService:
         self._phones[phone.udid] = _PhoneState(attached=phone)
         self._store.record_device_seen(phone.udid, now=self._clock())
         self._store.set_device_state(phone.udid, "connected", "", self._clock())
+        if self.device_backups is not None:
+            self.device_backups.phone_attached(phone.udid)
         self._schedule(phone.udid, self._settings.debounce_seconds, reason="attached")
 
     async def on_detach(self, udid: str) -> None:
@@ -131,8 +147,32 @@ class BackupService:
             state.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await state.task
+        if self.device_backups is not None:
+            await self.device_backups.phone_detached(udid)
         self._store.set_device_state(udid, "disconnected", "", self._clock())
         self._report_status()
+
+    async def on_unseen(self, udid: str) -> None:
+        """udev shows the phone and usbmuxd does not (Linux): say what the phone waits for.
+
+        A phone never backed up here is most likely waiting for Trust; one backed up before
+        most likely refuses USB data until unlocked. Told in ``status`` and once on the desktop.
+        """
+        if self._stopping or udid in self._phones:
+            return
+        known = self._store.device(udid)
+        state, hint = unseen_phone_state(known is not None and known.last_complete_at is not None)
+        self._store.record_device_seen(udid, now=self._clock())
+        self._store.set_device_state(udid, state, hint, self._clock())
+        log.warning("phone_unavailable", udid=udid, state=state, hint=hint, detail="unseen")
+        if self._alert is not None:
+            name = known.name if known is not None and known.name else "An iPhone"
+            await self._alert(f"{name} is plugged in but not connected", hint)
+
+    async def on_unseen_resolved(self, udid: str, how: str) -> None:
+        """An unseen phone was shown by usbmuxd (its attach says the rest) or unplugged."""
+        if how == "unplugged" and udid not in self._phones:
+            self._store.set_device_state(udid, STATE_DISCONNECTED, "", self._clock())
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -156,7 +196,8 @@ class BackupService:
 
     def _retry_delay(self, state: _PhoneState, error: PhoneUnavailableError | None) -> float:
         settings = self._settings
-        if error is not None and error.state in ("waiting_for_unlock", "waiting_for_trust"):
+        if error is not None and error.state in WAITING_FOR_THE_USER:
+            # The user may act any moment: ask again at the short interval, not with backoff.
             return settings.retry_initial_seconds
         delay = settings.retry_initial_seconds * (2 ** max(0, state.failures - 1))
         return float(min(delay, settings.retry_max_seconds))
@@ -170,6 +211,8 @@ class BackupService:
             return
         state.task = asyncio.current_task()
         state.finished.clear()
+        if self.device_backups is not None:
+            await self.device_backups.before_import(udid)
         try:
             await self._backup_once(udid, state)
         finally:
@@ -258,6 +301,10 @@ class BackupService:
         self.run_finished.set()
         if self._on_run_finished is not None:
             await self._on_run_finished(result)
+        if self.device_backups is not None and udid in self._phones and not self._stopping:
+            self.device_backups.import_finished(
+                udid, result.outcome == "complete", self._settings.session
+            )
         if result.outcome == "incomplete" and udid in self._phones and not self._stopping:
             state.incomplete_runs += 1
             if state.incomplete_runs <= INCOMPLETE_RETRIES:
@@ -308,6 +355,8 @@ class BackupService:
         for udid in list(self._phones):
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job_id(udid))
+        if self.device_backups is not None:
+            await self.device_backups.stop_all()
         running = [state for state in self._phones.values() if state.task is not None]
         for state in running:
             if state.run is not None:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import structlog
 
+from rollkeeper.simulator import afc_sync_lock
 from rollkeeper.simulator.afc_errors import AfcConnectionEnded, AfcRequestError
 from rollkeeper.simulator.afc_files import OpenFiles
 from rollkeeper.simulator.afc_listing import device_info, file_info, read_dir
@@ -124,6 +125,7 @@ class AfcConnection:
         except (AfcConnectionEnded, OSError, asyncio.IncompleteReadError):
             return
         finally:
+            afc_sync_lock.release(self.phone, self)
             self.files.close_all()
             self.writer.close()
             with contextlib.suppress(Exception):
@@ -174,6 +176,9 @@ class AfcConnection:
             return packet(Operation.FILE_TELL_RES, packet_num, U64.pack(position))
         if code == Operation.FILE_CLOSE:
             self.files.close(payload)
+            return status_packet(packet_num, Status.SUCCESS)
+        if code == Operation.FILE_LOCK:
+            afc_sync_lock.file_lock(self.phone, self, payload, set(self.files.handles))
             return status_packet(packet_num, Status.SUCCESS)
         if code in WRITE_OPERATIONS:
             raise AfcRequestError(Status.PERM_DENIED)

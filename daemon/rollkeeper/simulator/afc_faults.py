@@ -82,10 +82,16 @@ def read_limits(
 
     ``served`` is how many bytes of the file were served so far over every read of it.
 
-    :raises AfcRequestError: READ_ERROR, when the read-error fault's budget is spent.
+    :raises AfcRequestError: READ_ERROR, when the read-error fault's budget is spent;
+        IO_ERROR from the ``io_error_after_bytes`` offset of the file on.
     """
     end = real_size + max(0, faults.grows_by_bytes.get(key, 0))
     count = max(0, min(wanted, end - position))
+    io_error_after = faults.io_error_after_bytes.get(key)
+    if io_error_after is not None:
+        if position >= io_error_after:
+            raise AfcRequestError(Status.IO_ERROR)
+        count = min(count, io_error_after - position)
     error_after = faults.read_error_after_bytes.get(key)
     if error_after is not None:
         allowed = error_after - served
@@ -97,3 +103,24 @@ def read_limits(
     if unplug_after is not None and count >= unplug_after - served:
         cut = max(0, unplug_after - served)
     return ReadLimits(count=count, cut=cut)
+
+
+def permission_denied(faults: AfcFaults, key: str) -> bool:
+    """Whether the path is, or lies under, a path the phone refuses (``permission_denied``)."""
+    return any(
+        key == refused or key.startswith(refused.rstrip("/") + "/")
+        for refused in faults.permission_denied
+    )
+
+
+def check_permission(faults: AfcFaults, key: str) -> None:
+    """:raises AfcRequestError: PERM_DENIED for a refused path."""
+    if faults.permission_denied and permission_denied(faults, key):
+        raise AfcRequestError(Status.PERM_DENIED)
+
+
+def check_file_slots(faults: AfcFaults, open_now: int) -> None:
+    """:raises AfcRequestError: NO_RESOURCES when afcd's ``file_slots`` are all taken
+    ("No file slots", libimobiledevice #284)."""
+    if faults.file_slots is not None and open_now >= faults.file_slots:
+        raise AfcRequestError(Status.NO_RESOURCES)

@@ -18,8 +18,10 @@ import stat as stat_module
 from dataclasses import dataclass
 
 from rollkeeper.simulator.afc_errors import AfcRequestError, status_for_os_error
+from rollkeeper.simulator.afc_faults import check_file_slots, check_permission
 from rollkeeper.simulator.afc_paths import HostileTarget, MediaPaths
 from rollkeeper.simulator.afc_protocol import SEEK_REQUEST, U64, FileOpenMode, Status, first_cstring
+from rollkeeper.simulator.afc_sync_lock import SYNC_LOCK_PATH, is_sync_lock
 
 #: Open handles per connection; more answers NO_RESOURCES (keeps host descriptors bounded).
 MAX_OPEN_HANDLES = 256
@@ -106,22 +108,33 @@ class OpenFiles:
         if len(payload) < U64.size:
             raise AfcRequestError(Status.INVALID_ARG)
         (mode,) = U64.unpack_from(payload)
+        requested = first_cstring(payload[U64.size :])
+        if mode == FileOpenMode.RW and is_sync_lock(requested):
+            # The backup sync lock: a virtual empty file, so the media folder stays unchanged.
+            return self._add(Handle(source=MemoryFile(b""), fault_key=SYNC_LOCK_PATH))
         if mode != FileOpenMode.RDONLY:
             writable = mode in {item.value for item in FileOpenMode}
             raise AfcRequestError(Status.PERM_DENIED if writable else Status.INVALID_ARG)
         if len(self.handles) >= MAX_OPEN_HANDLES:
             raise AfcRequestError(Status.NO_RESOURCES)
-        requested = first_cstring(payload[U64.size :])
+        check_file_slots(self.paths.phone.faults, len(self.handles))
         source, fault_key = self._open_source(requested, follow_links=1)
+        return self._add(Handle(source=source, fault_key=fault_key))
+
+    def _add(self, handle: Handle) -> int:
+        if len(self.handles) >= MAX_OPEN_HANDLES:
+            handle.source.close()
+            raise AfcRequestError(Status.NO_RESOURCES)
         number = self.next_handle
         self.next_handle += 1
-        self.handles[number] = Handle(source=source, fault_key=fault_key)
+        self.handles[number] = handle
         return number
 
     def _open_source(self, requested: str, follow_links: int) -> tuple[Source, str]:
         target = self.paths.target(requested)
         if target.fault_key in self.paths.phone.faults.not_found:
             raise AfcRequestError(Status.OBJECT_NOT_FOUND)
+        check_permission(self.paths.phone.faults, target.fault_key)
         if isinstance(target, HostileTarget):
             entry = target.entry
             if entry.kind == "S_IFDIR":

@@ -13,7 +13,12 @@ import os
 import stat as stat_module
 
 from rollkeeper.simulator.afc_errors import AfcRequestError, status_for_os_error
-from rollkeeper.simulator.afc_faults import StatValues, faulted_stat, without_missing_keys
+from rollkeeper.simulator.afc_faults import (
+    StatValues,
+    check_permission,
+    faulted_stat,
+    without_missing_keys,
+)
 from rollkeeper.simulator.afc_paths import HostileTarget, MediaPaths, canonical_or_none
 from rollkeeper.simulator.afc_protocol import Status, cstring_list
 from rollkeeper.simulator.phone import PhoneState
@@ -35,6 +40,7 @@ def read_dir(paths: MediaPaths, requested: str) -> bytes:
     target = paths.target(requested)
     if target.fault_key in faults.not_found:
         raise AfcRequestError(Status.OBJECT_NOT_FOUND)
+    check_permission(faults, target.fault_key)
     hostile_names = [
         entry.name
         for folder, entries in faults.hostile_entries.items()
@@ -65,6 +71,7 @@ def file_info(paths: MediaPaths, requested: str) -> list[tuple[str, str]]:
     key = target.fault_key
     if key in faults.not_found:
         raise AfcRequestError(Status.OBJECT_NOT_FOUND)
+    check_permission(faults, key)
     link_target: str | None = None
     if isinstance(target, HostileTarget):
         entry = target.entry

@@ -28,7 +28,7 @@ from rollkeeper.simulator.usbmuxd import claim_socket_path
 
 log = structlog.get_logger(__name__)
 
-COMMANDS = ("plug", "unplug", "lock", "unlock", "status")
+COMMANDS = ("plug", "unplug", "lock", "unlock", "restart", "status")
 MAX_LINE_BYTES = 64 * 1024
 
 
@@ -49,6 +49,7 @@ def apply_command(simulator: Simulator, command: str, udid: str | None) -> dict[
         "unplug": simulator.unplug,
         "lock": simulator.lock,
         "unlock": simulator.unlock,
+        "restart": simulator.restart,
     }.get(command)
     if action is not None:
         for target in targets:

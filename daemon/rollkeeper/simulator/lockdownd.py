@@ -17,22 +17,26 @@ from typing import Any
 import structlog
 from OpenSSL import SSL, crypto
 
+from rollkeeper.simulator.backup_services import HELPER_SERVICES
 from rollkeeper.simulator.lockdown_channel import ClientGone, LockdownChannel, session_context
 from rollkeeper.simulator.lockdown_values import domain_values, lockdown_values
+from rollkeeper.simulator.mobilebackup2 import MOBILEBACKUP2_SERVICE
 from rollkeeper.simulator.pairing import (
     TrustedHost,
     certificate_matches_key,
     trusted_host_from_record,
 )
-from rollkeeper.simulator.phone import TrustPolicy
 from rollkeeper.simulator.runtime import EventLog, PhoneRuntime
+from rollkeeper.simulator.trust_dialog import DialogAnswer, dialog_answer
 
 log = structlog.get_logger(__name__)
 
 #: The usbmux port lockdownd listens on (0xF27E).
 LOCKDOWN_PORT = 62078
-#: The only service the simulated phone can start.
+#: The media folder's service.
 AFC_SERVICE = "com.apple.afc"
+#: Every service the simulated phone can start (AFC, and what a full backup needs).
+STARTABLE_SERVICES = frozenset({AFC_SERVICE, MOBILEBACKUP2_SERVICE} | HELPER_SERVICES)
 
 
 class LockdownConnection:
@@ -50,6 +54,8 @@ class LockdownConnection:
         self.channel = LockdownChannel(reader, writer)
         self.session_id: str | None = None
         self.session_host: TrustedHost | None = None
+        #: Set by a Pair that trusted a new host: the phone re-enumerates once the reply is out.
+        self._trusted_new_host = False
 
     @property
     def udid(self) -> str:
@@ -64,6 +70,10 @@ class LockdownConnection:
                 name = str(request.get("Request", ""))
                 reply = self._answer(name, request)
                 await self.channel.write_message(reply)
+                if self._trusted_new_host:
+                    self._trusted_new_host = False
+                    if self.runtime.on_new_host_trusted is not None:
+                        asyncio.get_running_loop().call_soon(self.runtime.on_new_host_trusted)
                 if name == "Goodbye":
                     return
                 if name == "StartSession" and "Error" not in reply:
@@ -160,15 +170,16 @@ class LockdownConnection:
             self.events.record("pair_invalid", self.udid, error=str(error))
             return reply | {"Error": "InvalidPairRecord"}
         already = host.host_id in self.runtime.trusted_hosts
-        if not already and state.trust is not TrustPolicy.PAIRED:
-            if self.runtime.pending_answers < state.pending_polls:
-                # The "Trust This Computer?" dialog is showing and nobody has tapped yet.
-                self.runtime.pending_answers += 1
+        if not already:
+            answer = dialog_answer(self.runtime, asyncio.get_running_loop().time())
+            if answer is DialogAnswer.PENDING:
+                # The "Trust This Computer?" dialog is not answered (or not even shown) yet.
                 self.events.record("pair_pending", self.udid, answered=self.runtime.pending_answers)
                 return reply | {"Error": "PairingDialogResponsePending"}
-            if state.trust is TrustPolicy.DENY:
+            if answer is DialogAnswer.DONT_TRUST:
                 self.events.record("pair_denied", self.udid, host_id=host.host_id)
                 return reply | {"Error": "UserDeniedPairing"}
+            self._trusted_new_host = True
         self.runtime.trust(host)
         self.events.record("paired", self.udid, host_id=host.host_id)
         log.info("phone_paired", udid=self.udid, host_id=host.host_id)
@@ -195,6 +206,11 @@ class LockdownConnection:
         reply: dict[str, Any] = {"Request": "StartSession"}
         if self.session_id is not None:
             return reply | {"Error": "SessionActive"}
+        if not self.runtime.state.unlocked_since_boot:
+            # Restarted and never unlocked: the pairing data stays encrypted until the passcode
+            # is entered once (usbmuxd pull request #65), so no host can start a session.
+            self.events.record("session_refused", self.udid, host_id=request.get("HostID"))
+            return reply | {"Error": "PasswordProtected"}
         host = self.runtime.trusted_hosts.get(str(request.get("HostID", "")))
         if host is None:
             self.events.record("session_refused", self.udid, host_id=request.get("HostID"))
@@ -219,7 +235,7 @@ class LockdownConnection:
         if self.runtime.state.locked:
             self.events.record("service_refused", self.udid, service=service, error="locked")
             return reply | {"Error": "PasswordProtected"}
-        if service != AFC_SERVICE:
+        if service not in STARTABLE_SERVICES:
             self.events.record("service_refused", self.udid, service=service, error="invalid")
             return reply | {"Error": "InvalidService"}
         port = self.runtime.allocate_service_port(service)

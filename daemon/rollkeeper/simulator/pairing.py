@@ -211,6 +211,8 @@ def generate_pair_record(
     )
     return {
         "DeviceCertificate": certificate_pem(device_certificate),
+        # What Pair returns; services that work while locked (mobilebackup2) are started with it.
+        "EscrowBag": os.urandom(128),
         "HostCertificate": certificate_pem(host_certificate),
         "HostID": str(uuid.uuid4()).upper(),
         "HostPrivateKey": key_to_pem(host_key),

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rollkeeper.simulator.backup_behaviour import BackupBehaviour
+
 
 class TrustPolicy(enum.Enum):
     """How the phone answers a host that asks to pair (the "Trust This Computer?" dialog)."""
@@ -29,7 +31,11 @@ class TrustPolicy(enum.Enum):
 
 @dataclass
 class PhoneIdentity:
-    """What lockdownd's GetValue reports about the phone."""
+    """What lockdownd's GetValue reports about the phone.
+
+    The defaults are the simulator's generic phone (an iPhone 14 Pro on iOS 17.5.1); the
+    generations of real phones are :data:`.lockdown_values.PHONE_PROFILES`.
+    """
 
     udid: str
     name: str = "iPhone"
@@ -39,6 +45,17 @@ class PhoneIdentity:
     serial_number: str = "F2LXXXXXXXXX"
     wifi_address: str = "a0:b1:c2:d3:e4:f5"
     device_class: str = "iPhone"
+    hardware_model: str = "D73AP"
+    hardware_platform: str = "t8120"
+    cpu_architecture: str = "arm64e"
+    chip_id: int = 0x8120
+    board_id: int = 12
+    model_number: str = "MQ0G3"
+    firmware_version: str = "iBoot-10151.122.1"
+    #: Whether DeviceName is among the values answered before a session. The generic phone says
+    #: yes (as the simulator always did); the real-phone profiles follow the public dumps, in
+    #: which a session-less query has no DeviceName (go-ios, libimobiledevice issues).
+    name_before_session: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,16 @@ class AfcFaults:
     #: Limit the bytes per second served by READ over all AFC connections of this phone
     #: (None = as fast as the host allows). 35e6 imitates USB 2, 300e6 USB 3.
     throttle_bytes_per_second: float | None = None
+    # -- seen on real phones (docs/simulator.md, "Real phones"; sources there) ---------------
+    #: Paths refused with PERM_DENIED (10), and everything below them: READ_DIR, GET_FILE_INFO
+    #: and FILE_OPEN (a folder the phone will not show inside an otherwise readable tree).
+    permission_denied: set[str] = field(default_factory=set)
+    #: afcd's open files per connection: FILE_OPEN beyond this answers NO_RESOURCES (3), what
+    #: afcd logs as "No file slots" (None: the simulator's own bound of 256 applies).
+    file_slots: int | None = None
+    #: READs of the file serve its bytes up to N, then every READ from N on answers IO_ERROR
+    #: (20), while the listing and the stat stay fine (an iCloud-optimized original).
+    io_error_after_bytes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,3 +135,21 @@ class PhoneState:
     afc_bytes_served: Counter[str] = field(default_factory=Counter)
     #: HostIDs this phone has paired with (filled by Pair, checked by ValidatePair/StartSession).
     paired_host_ids: set[str] = field(default_factory=set)
+    #: When the phone was locked (the simulator loop's clock), None while unlocked: locked for
+    #: more than an hour when plugged in means USB Restricted Mode.
+    locked_since: float | None = None
+    #: False after a restart until the passcode is entered once ("before first unlock"):
+    #: lockdownd then refuses sessions with PasswordProtected.
+    unlocked_since_boot: bool = True
+    #: True while plugged in under USB Restricted Mode: every usbmux Connect is refused.
+    usb_restricted: bool = False
+    #: With ACCEPT or DENY: the "Trust This Computer?" dialog appears this many seconds after
+    #: plug-in; until then Pair answers PairingDialogResponsePending and nobody can tap.
+    trust_prompt_delay_seconds: float = 0.0
+    #: When the phone was last plugged in (the simulator loop's clock).
+    plugged_at: float = 0.0
+    #: Tapping Trust re-enumerates a real phone on USB: detach, attach with a new DeviceID, open
+    #: connections reset. False keeps the simulator's old behaviour (stays attached).
+    reenumerate_on_trust: bool = True
+    #: What the phone does when a host asks for a full backup (mobilebackup2).
+    backup: BackupBehaviour = field(default_factory=BackupBehaviour)

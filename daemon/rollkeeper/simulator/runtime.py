@@ -61,8 +61,21 @@ class PhoneRuntime:
     #: Services started by StartService and not yet connected to: port -> service name.
     service_ports: dict[int, str] = field(default_factory=dict)
     next_service_port: int = FIRST_SERVICE_PORT
+    #: Every port handed out, with its service (kept after Connect: the server is chosen by it).
+    service_names: dict[int, str] = field(default_factory=dict)
     #: Open forwarded connections, cut on unplug.
     tunnels: set[Tunnel] = field(default_factory=set)
+    #: Set while the phone is unlocked (what a Trust dialog waits for).
+    unlocked: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The DeviceID of the phone's second, Network entry (usbmuxd builds that list one).
+    network_device_id: int | None = None
+    #: The Linux usbmuxd preflight of the current attach, while it runs.
+    preflight: asyncio.Task[None] | None = None
+    #: The scheduled return of a re-enumerating phone to the bus.
+    returning: asyncio.TimerHandle | None = None
+    #: Called (on the loop, after the reply went out) when Pair trusted a new host: a real
+    #: phone then re-enumerates on USB.
+    on_new_host_trusted: Callable[[], None] | None = None
 
     @property
     def udid(self) -> str:
@@ -84,6 +97,7 @@ class PhoneRuntime:
         port = self.next_service_port
         self.next_service_port = port + 1 if port < LAST_SERVICE_PORT else FIRST_SERVICE_PORT
         self.service_ports[port] = service
+        self.service_names[port] = service
         return port
 
     def drop_connections(self) -> int:

@@ -20,6 +20,9 @@ import structlog
 
 from rollkeeper.simulator.addresses import parse_tcp_address
 from rollkeeper.simulator.afc import AfcServer
+from rollkeeper.simulator.backup_services import HELPER_SERVICES, serve_helper_service
+from rollkeeper.simulator.lockdownd import AFC_SERVICE
+from rollkeeper.simulator.mobilebackup2 import MOBILEBACKUP2_SERVICE, Mobilebackup2Server
 from rollkeeper.simulator.pairing import (
     cached_rsa_key,
     generate_pair_record,
@@ -27,8 +30,11 @@ from rollkeeper.simulator.pairing import (
     trusted_host_from_record,
 )
 from rollkeeper.simulator.phone import AfcFaults, PhoneIdentity, PhoneState, TrustPolicy
+from rollkeeper.simulator.plugging import REENUMERATE_GAP_SECONDS, PhoneBus
 from rollkeeper.simulator.runtime import EventLog, PhoneRuntime
 from rollkeeper.simulator.usbmuxd import UsbmuxDaemon
+from rollkeeper.simulator.usbmuxd_profiles import UsbmuxdProfile
+from rollkeeper.simulator.usbmuxd_profiles import usbmuxd_profile as find_usbmuxd_profile
 
 # parse_tcp_address is imported from here by `rollkeeper simulate`; it lives in .addresses.
 __all__ = ["Simulator", "parse_tcp_address"]
@@ -44,7 +50,9 @@ class Simulator:
     Give either ``socket_path`` (a UNIX socket) or ``tcp`` (``("127.0.0.1", 0)`` picks a free
     port); neither means TCP on a free loopback port. :attr:`address` is then the value for
     ``USBMUXD_SOCKET_ADDRESS`` (pymobiledevice3), :attr:`libimobiledevice_address` the spelling
-    libimobiledevice wants.
+    libimobiledevice wants. ``usbmuxd_profile`` names the usbmuxd build imitated
+    (:data:`~rollkeeper.simulator.usbmuxd_profiles.USBMUXD_PROFILES`: ``generic``,
+    ``linux-usbmuxd``, ``macos-usbmuxd``).
     """
 
     def __init__(
@@ -52,15 +60,21 @@ class Simulator:
         *,
         socket_path: Path | str | None = None,
         tcp: tuple[str, int] | None = None,
+        usbmuxd_profile: str | UsbmuxdProfile = "generic",
     ) -> None:
         if socket_path is not None and tcp is not None:
             raise ValueError("give socket_path or tcp, not both")
         self._socket_path = Path(socket_path) if socket_path is not None else None
         self._tcp = tcp if tcp is not None or socket_path is not None else ("127.0.0.1", 0)
         self.events = EventLog()
-        self.usbmuxd = UsbmuxDaemon(self.events, self._serve_service)
+        profile = (
+            usbmuxd_profile
+            if isinstance(usbmuxd_profile, UsbmuxdProfile)
+            else find_usbmuxd_profile(usbmuxd_profile)
+        )
+        self.usbmuxd = UsbmuxDaemon(self.events, self._serve_service, profile)
+        self.bus = PhoneBus(self.usbmuxd, self.events, self._pair_with_simulator_host)
         self._phones: dict[str, PhoneRuntime] = {}
-        self._next_device_id = 1
         self._address: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -84,6 +98,7 @@ class Simulator:
         """Cut every connection and stop listening."""
         for runtime in self._phones.values():
             runtime.drop_connections()
+            self.bus.cancel_pending(runtime)
         await self.usbmuxd.close()
         # Only a socket this simulator created is removed: a refused start leaves the path alone.
         if self._socket_path is not None and self._address is not None:
@@ -131,12 +146,20 @@ class Simulator:
         identity: PhoneIdentity | None = None,
         faults: AfcFaults | None = None,
         connection_type: str = "USB",
+        locked_for_seconds: float = 0.0,
+        restarted: bool = False,
+        trust_prompt_delay_seconds: float = 0.0,
+        reenumerate_on_trust: bool = True,
     ) -> PhoneState:
         """Add a phone serving ``media_root`` (which holds ``DCIM/``); plugged in by default.
 
         ``identity`` overrides the model, iOS version and so on (its udid and name win over the
         ``udid``/``name`` arguments only if given). With ``trust=PAIRED`` the simulator pairs
         the phone with a host of its own and serves that pair record through ReadPairRecord.
+        ``locked_for_seconds`` says how long a locked phone has been locked (an hour or more
+        when it is plugged in: USB Restricted Mode); ``restarted`` means it restarted and was
+        not unlocked since; ``trust_prompt_delay_seconds`` how long its Trust dialog takes to
+        appear; ``reenumerate_on_trust=False`` keeps it attached when it trusts a new host.
         """
         if udid in self._phones:
             raise ValueError(f"a phone with UDID {udid} already exists")
@@ -156,8 +179,17 @@ class Simulator:
             pending_polls=pending_polls,
             connection_type=connection_type,
             faults=faults if faults is not None else AfcFaults(),
+            unlocked_since_boot=not restarted,
+            trust_prompt_delay_seconds=trust_prompt_delay_seconds,
+            reenumerate_on_trust=reenumerate_on_trust,
         )
         runtime = PhoneRuntime(state=state, device_key=device_key)
+        if locked or restarted:
+            state.locked = True
+            state.locked_since = asyncio.get_running_loop().time() - locked_for_seconds
+        else:
+            runtime.unlocked.set()
+        runtime.on_new_host_trusted = lambda: self.bus.new_host_trusted(runtime)
         self._phones[identity.udid] = runtime
         if trust is TrustPolicy.PAIRED:
             self._pair_with_simulator_host(runtime)
@@ -191,41 +223,30 @@ class Simulator:
         return [runtime.state for runtime in self._phones.values()]
 
     def plug(self, udid: str) -> None:
-        """Plug the phone in: a new usbmuxd DeviceID, and Attached to every Listen client."""
-        runtime = self._runtime(udid)
-        if runtime.state.plugged:
-            return
-        # Like usbmuxd, every attach gets a fresh DeviceID.
-        runtime.state.device_id = self._next_device_id
-        self._next_device_id += 1
-        runtime.state.plugged = True
-        runtime.pending_answers = 0
-        self.usbmuxd.announce_attached(runtime)
-        self.events.record("attached", udid, device_id=runtime.state.device_id)
-        log.info("phone_attached", udid=udid, device_id=runtime.state.device_id)
+        """Plug the phone in: a new usbmuxd DeviceID, and Attached to every Listen client
+        (see :mod:`.plugging` for USB Restricted Mode and the Linux preflight)."""
+        self.bus.plug(self._runtime(udid))
 
     def unplug(self, udid: str) -> None:
         """Pull the cable: every connection of the phone closes, Detached goes to listeners."""
-        runtime = self._runtime(udid)
-        if not runtime.state.plugged:
-            return
-        runtime.state.plugged = False
-        dropped = runtime.drop_connections()
-        self.usbmuxd.announce_detached(runtime)
-        self.events.record(
-            "detached", udid, device_id=runtime.state.device_id, connections_dropped=dropped
-        )
-        log.info("phone_detached", udid=udid, connections_dropped=dropped)
+        self.bus.unplug(self._runtime(udid))
 
-    def lock(self, udid: str) -> None:
-        """Lock the phone: StartService and Pair answer PasswordProtected until unlocked."""
-        self._runtime(udid).state.locked = True
-        self.events.record("locked", udid)
+    def reenumerate(self, udid: str, gap_seconds: float = REENUMERATE_GAP_SECONDS) -> None:
+        """The phone leaves the bus and comes back ``gap_seconds`` later under a new DeviceID."""
+        self.bus.reenumerate(self._runtime(udid), gap_seconds)
+
+    def lock(self, udid: str, locked_for_seconds: float = 0.0) -> None:
+        """Lock the phone: StartService and Pair answer PasswordProtected until unlocked;
+        ``locked_for_seconds`` backdates the lock (an hour or more: USB Restricted Mode)."""
+        self.bus.lock(self._runtime(udid), locked_for_seconds)
 
     def unlock(self, udid: str) -> None:
-        """Unlock the phone."""
-        self._runtime(udid).state.locked = False
-        self.events.record("unlocked", udid)
+        """Unlock the phone (also its first unlock after a restart)."""
+        self.bus.unlock(self._runtime(udid))
+
+    def restart(self, udid: str) -> None:
+        """The phone restarts: back locked, refusing sessions until its first unlock."""
+        self.bus.restart(self._runtime(udid))
 
     def set_trust(self, udid: str, policy: TrustPolicy, pending_polls: int = 0) -> None:
         """Change how the phone answers pairing.
@@ -245,18 +266,35 @@ class Simulator:
             self.usbmuxd.pair_records.pop(udid, None)
         self.events.record("trust_changed", udid, policy=policy.value, pending_polls=pending_polls)
 
-    def revoke_trust(self, udid: str) -> None:
+    def revoke_trust(
+        self, udid: str, then: TrustPolicy | None = None, pending_polls: int = 0
+    ) -> None:
         """The phone forgets every host, but usbmuxd keeps its (now stale) pair record.
 
         What a phone reset or "Reset Location & Privacy" does: StartSession then answers
-        InvalidHostID, and the host has to pair again.
+        InvalidHostID, and the host has to pair again. ``then`` is how its Trust dialog answers
+        that new pairing (a real phone asks again: ACCEPT or DENY, after ``pending_polls``);
+        None keeps the policy it had.
         """
-        self._runtime(udid).forget_hosts()
+        runtime = self._runtime(udid)
+        runtime.forget_hosts()
+        if then is not None:
+            runtime.state.trust = then
+            runtime.state.pending_polls = pending_polls
+            runtime.pending_answers = 0
         self.events.record("trust_revoked", udid)
 
     def pair_record(self, udid: str) -> bytes | None:
         """The pair record usbmuxd would serve for the phone (an XML plist), if any."""
         return self.usbmuxd.pair_records.get(udid)
+
+    def enter_passcode(self, udid: str) -> bool:
+        """Enter the passcode on the phone's backup prompt; False if no prompt is showing."""
+        waiting = self._runtime(udid).state.backup.passcode_entered
+        if waiting is None:
+            return False
+        waiting.set()
+        return True
 
     def set_faults(self, udid: str, faults: AfcFaults) -> None:
         """Replace the phone's AFC faults (takes effect for the next AFC request)."""
@@ -289,6 +327,8 @@ class Simulator:
                 "device_id": runtime.state.device_id,
                 "plugged": runtime.state.plugged,
                 "locked": runtime.state.locked,
+                "usb_restricted": runtime.state.usb_restricted,
+                "unlocked_since_boot": runtime.state.unlocked_since_boot,
                 "trust": runtime.state.trust.value,
                 "trusted_hosts": len(runtime.trusted_hosts),
                 "open_connections": len(runtime.tunnels),
@@ -307,8 +347,16 @@ class Simulator:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        """Serve a connection to a started service (AFC) on the client's own socket."""
+        """Serve a connection to a started service on the client's own socket, by its name."""
         udid = runtime.udid
+        service = runtime.service_names.get(port, AFC_SERVICE)
+        if service == MOBILEBACKUP2_SERVICE:
+            backup = Mobilebackup2Server(runtime.state, self.events, lambda: self.unplug(udid))
+            await backup.serve(reader, writer)
+            return
+        if service in HELPER_SERVICES:
+            await serve_helper_service(service, udid, self.events, reader, writer)
+            return
         server = AfcServer(runtime.state, lambda: self.unplug(udid))
         self.events.record("afc_connected", udid, port=port)
         try:

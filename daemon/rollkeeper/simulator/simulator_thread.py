@@ -42,8 +42,11 @@ class SimulatorThread:
         *,
         socket_path: Path | str | None = None,
         tcp: tuple[str, int] | None = None,
+        usbmuxd_profile: str = "generic",
     ) -> None:
-        self.simulator = Simulator(socket_path=socket_path, tcp=tcp)
+        self.simulator = Simulator(
+            socket_path=socket_path, tcp=tcp, usbmuxd_profile=usbmuxd_profile
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._run_loop, name="rollkeeper-simulator", daemon=True
@@ -147,21 +150,31 @@ class SimulatorThread:
         """See :meth:`Simulator.unplug`."""
         self.call(self.simulator.unplug, udid)
 
-    def lock(self, udid: str) -> None:
+    def lock(self, udid: str, locked_for_seconds: float = 0.0) -> None:
         """See :meth:`Simulator.lock`."""
-        self.call(self.simulator.lock, udid)
+        self.call(self.simulator.lock, udid, locked_for_seconds)
 
     def unlock(self, udid: str) -> None:
         """See :meth:`Simulator.unlock`."""
         self.call(self.simulator.unlock, udid)
 
+    def restart(self, udid: str) -> None:
+        """See :meth:`Simulator.restart`."""
+        self.call(self.simulator.restart, udid)
+
+    def reenumerate(self, udid: str) -> None:
+        """See :meth:`Simulator.reenumerate`."""
+        self.call(self.simulator.reenumerate, udid)
+
     def set_trust(self, udid: str, policy: TrustPolicy, pending_polls: int = 0) -> None:
         """See :meth:`Simulator.set_trust`."""
         self.call(self.simulator.set_trust, udid, policy, pending_polls)
 
-    def revoke_trust(self, udid: str) -> None:
+    def revoke_trust(
+        self, udid: str, then: TrustPolicy | None = None, pending_polls: int = 0
+    ) -> None:
         """See :meth:`Simulator.revoke_trust`."""
-        self.call(self.simulator.revoke_trust, udid)
+        self.call(self.simulator.revoke_trust, udid, then, pending_polls)
 
     def pair_record(self, udid: str) -> bytes | None:
         """See :meth:`Simulator.pair_record`."""
@@ -170,6 +183,10 @@ class SimulatorThread:
     def set_faults(self, udid: str, faults: AfcFaults) -> None:
         """See :meth:`Simulator.set_faults` (a copy of ``faults`` is installed)."""
         self.call(self.simulator.set_faults, udid, replace(faults))
+
+    def enter_passcode(self, udid: str) -> bool:
+        """See :meth:`Simulator.enter_passcode`."""
+        return self.call(self.simulator.enter_passcode, udid)
 
     def update_phone(self, udid: str, change: Callable[[PhoneState], _Result]) -> _Result:
         """Run ``change(phone_state)`` on the simulator's loop, e.g. to edit faults in place."""

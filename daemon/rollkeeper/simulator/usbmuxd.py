@@ -27,6 +27,11 @@ import structlog
 from rollkeeper.simulator.lockdownd import LOCKDOWN_PORT, LockdownConnection
 from rollkeeper.simulator.pairing import SIMULATOR_SYSTEM_BUID
 from rollkeeper.simulator.runtime import EventLog, PhoneRuntime, Tunnel
+from rollkeeper.simulator.usbmuxd_profiles import (
+    USBMUXD_PROFILES,
+    UsbmuxdProfile,
+    attached_properties,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -44,8 +49,6 @@ RESULT_BADVERSION = 6
 RESULT_ENOENT = 2
 #: Largest request accepted (a pair record with an escrow bag is a few KiB).
 MAX_PACKET_BYTES = 1 << 20
-#: Apple's USB product id of recent iPhones ("iPhone 5/5C/5S/6/SE/7/8/X/XR" in usbmuxd).
-IPHONE_PRODUCT_ID = 0x12A8
 
 
 def claim_socket_path(path: str) -> None:
@@ -76,33 +79,6 @@ def encode_packet(tag: int, message: dict[str, Any], *, version: int = PLIST_VER
     return _HEADER.pack(_HEADER.size + len(payload), version, MESSAGE_PLIST, tag) + payload
 
 
-def attached_message(runtime: PhoneRuntime) -> dict[str, Any]:
-    """The Attached record of a phone, as in ListDevices and Listen."""
-    state = runtime.state
-    properties: dict[str, Any] = {
-        "ConnectionType": state.connection_type,
-        "DeviceID": state.device_id,
-        "SerialNumber": state.identity.udid,
-    }
-    if state.connection_type == "USB":
-        properties |= {
-            "ConnectionSpeed": 480_000_000,
-            "LocationID": 0x01100000 + state.device_id,
-            "ProductID": IPHONE_PRODUCT_ID,
-            "USBSerialNumber": state.identity.udid.replace("-", ""),
-        }
-    else:
-        # A sockaddr_in for 192.0.2.x (documentation range): libusbmuxd copies it verbatim.
-        address = socket.inet_aton(f"192.0.2.{state.device_id % 250 + 1}")
-        service_name = f"{state.identity.wifi_address}@fe80::1._apple-mobdev2._tcp.local."
-        properties |= {
-            "EscapedFullServiceName": service_name,
-            "InterfaceIndex": 2,
-            "NetworkAddress": struct.pack("<BBH4s8x", 16, 2, 0, address),
-        }
-    return {"MessageType": "Attached", "DeviceID": state.device_id, "Properties": properties}
-
-
 ServeService = Callable[[PhoneRuntime, int, asyncio.StreamReader, asyncio.StreamWriter], Any]
 
 
@@ -111,12 +87,19 @@ class UsbmuxDaemon:
 
     ``serve_service(runtime, port, reader, writer)`` is awaited for a Connect to a port that a
     StartService opened (the AFC server); lockdownd's port is served here. Runs on one loop.
+    ``profile`` is the usbmuxd build imitated (:mod:`.usbmuxd_profiles`).
     """
 
-    def __init__(self, events: EventLog, serve_service: ServeService) -> None:
+    def __init__(
+        self,
+        events: EventLog,
+        serve_service: ServeService,
+        profile: UsbmuxdProfile = USBMUXD_PROFILES["generic"],
+    ) -> None:
         self.events = events
         self._serve_service = serve_service
-        #: Phones by DeviceID, only while plugged in.
+        self.profile = profile
+        #: Phones by DeviceID, only while announced (a phone listed twice has two DeviceIDs).
         self.attached: dict[int, PhoneRuntime] = {}
         #: Pair records as the host's usbmuxd stores them, by UDID (PairRecordID).
         self.pair_records: dict[str, bytes] = {}
@@ -151,17 +134,35 @@ class UsbmuxDaemon:
 
     # -- device events -------------------------------------------------------------------------
 
+    def _entries(self, runtime: PhoneRuntime) -> list[tuple[int, str]]:
+        """(DeviceID, connection type) of every record usbmuxd lists for the phone."""
+        state = runtime.state
+        entries = [(state.device_id, state.connection_type)]
+        if runtime.network_device_id is not None:
+            entries.append((runtime.network_device_id, "Network"))
+        return entries
+
+    def attached_message(self, device_id: int) -> dict[str, Any]:
+        """The Attached record of one listed DeviceID, as in ListDevices and Listen."""
+        runtime = self.attached[device_id]
+        connection_type = (
+            "Network" if device_id == runtime.network_device_id else runtime.state.connection_type
+        )
+        properties = attached_properties(self.profile, runtime, device_id, connection_type)
+        return {"MessageType": "Attached", "DeviceID": device_id, "Properties": properties}
+
     def announce_attached(self, runtime: PhoneRuntime) -> None:
-        """Add a plugged phone and tell every Listen client."""
-        self.attached[runtime.state.device_id] = runtime
-        self._broadcast(attached_message(runtime))
+        """List a plugged phone (twice under a build with Network twins); tell every listener."""
+        for device_id, _connection_type in self._entries(runtime):
+            self.attached[device_id] = runtime
+            self._broadcast(self.attached_message(device_id))
 
     def announce_detached(self, runtime: PhoneRuntime) -> None:
-        """Remove an unplugged phone and tell every Listen client."""
-        device_id = runtime.state.device_id
-        if self.attached.get(device_id) is runtime:
-            del self.attached[device_id]
-        self._broadcast({"MessageType": "Detached", "DeviceID": device_id})
+        """Remove an unplugged phone and tell every Listen client (if it was ever shown)."""
+        for device_id, _connection_type in self._entries(runtime):
+            if self.attached.get(device_id) is runtime:
+                del self.attached[device_id]
+                self._broadcast({"MessageType": "Detached", "DeviceID": device_id})
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         # usbmuxd sends events with tag 0.
@@ -239,7 +240,8 @@ class UsbmuxDaemon:
         if kind == "ReadBUID":
             return {"BUID": self.system_buid}
         if kind == "ListDevices":
-            return {"DeviceList": [attached_message(runtime) for runtime in self._sorted()]}
+            listed = [self.attached_message(number) for number in sorted(self.attached)]
+            return {"DeviceList": listed}
         if kind == "ReadPairRecord":
             record = self.pair_records.get(str(request.get("PairRecordID", "")))
             if record is None:
@@ -271,16 +273,13 @@ class UsbmuxDaemon:
             self._broadcast({"MessageType": "Paired", "DeviceID": device_id})
         return _result(RESULT_OK)
 
-    def _sorted(self) -> list[PhoneRuntime]:
-        return [self.attached[device_id] for device_id in sorted(self.attached)]
-
     async def _listen(
         self, tag: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         """Turn this connection into an event stream: Result, then Attached for each phone."""
         writer.write(encode_packet(tag, _result(RESULT_OK)))
-        for runtime in self._sorted():
-            writer.write(encode_packet(0, attached_message(runtime)))
+        for device_id in sorted(self.attached):
+            writer.write(encode_packet(0, self.attached_message(device_id)))
         self._listeners.add(writer)
         self.events.record("listen_started", None)
         await writer.drain()
@@ -306,6 +305,12 @@ class UsbmuxDaemon:
             return
         # The port travels in network byte order inside a host-order integer.
         port = socket.ntohs(raw_port & 0xFFFF)
+        if runtime.state.usb_restricted:
+            # USB Restricted Mode: the phone takes no data connection until it is unlocked.
+            self.events.record("connect_refused", runtime.udid, port=port, reason="usb_restricted")
+            writer.write(encode_packet(tag, _result(RESULT_CONNREFUSED)))
+            await writer.drain()
+            return
         if port == LOCKDOWN_PORT:
             service = "lockdown"
         else:

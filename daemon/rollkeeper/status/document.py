@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rollkeeper.status.report import ArchiveCheckStatus, StatusReport
+from rollkeeper.status.report import ArchiveCheckStatus, DeviceBackupStatus, StatusReport
+from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.reports import run_as_dict
 
 #: Version of the ``--json`` document; bumped when a field changes meaning or goes away.
@@ -72,6 +73,7 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
                 "current_run": (
                     None if phone.current_run is None else run_as_dict(phone.current_run)
                 ),
+                "device_backup": device_backup_dict(phone.device_backup),
             }
         )
     return {
@@ -114,4 +116,41 @@ def _archive_check_dict(check: ArchiveCheckStatus | None) -> dict[str, Any] | No
         "unresolved": check.unresolved[:100],
         "archive_unreachable": check.archive_unreachable,
         "error": check.error,
+    }
+
+
+def device_backup_dict(status: DeviceBackupStatus | None) -> dict[str, Any] | None:
+    """A phone's device backups in ``status --json``."""
+    if status is None:
+        return None
+
+    def record(item: DeviceBackupRecord | None) -> dict[str, Any] | None:
+        if item is None:
+            return None
+        return {
+            "id": item.id,
+            "outcome": item.outcome,
+            "trigger": item.trigger,
+            "started_at": iso(item.started_at),
+            "finished_at": iso(item.finished_at),
+            "snapshot": item.snapshot_id,
+            "files": item.files,
+            "bytes": item.bytes,
+            "added_bytes": item.added_bytes,
+            "encrypted": item.encrypted,
+            "camera_roll_files": item.camera_roll_files,
+            "error": item.error,
+        }
+
+    assessment = status.assessment
+    return {
+        "enabled": status.enabled,
+        "overdue": assessment.overdue,
+        "age_hours": None
+        if assessment.age is None
+        else round(assessment.age.total_seconds() / 3600, 2),
+        "encrypted": None if status.last_completed is None else status.last_completed.encrypted,
+        "last_attempt": record(status.last_attempt),
+        "last_completed": record(status.last_completed),
+        "notes": list(assessment.notes),
     }

@@ -21,8 +21,10 @@ from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import (
     STATE_BACKING_UP,
     STATE_DISCONNECTED,
+    DeviceBackupFacts,
     PhoneFacts,
     archive_check_findings,
+    assess_device_backup,
     assess_phone,
     estimate_remaining,
     overall_check,
@@ -31,6 +33,7 @@ from rollkeeper.host.single_instance import InstanceLock
 from rollkeeper.status.report import (
     ArchiveCheckStatus,
     ConfigStatus,
+    DeviceBackupStatus,
     PhoneStatus,
     Progress,
     ServiceStatus,
@@ -129,6 +132,7 @@ def _phone_status(
         )
     archived_files, archived_bytes = reports.device_archive_size(device.udid)
     return PhoneStatus(
+        device_backup=device_backup_status(reports, device.udid, config, now),
         device=device,
         state=state,
         assessment=assess_phone(facts, now, stale_after),
@@ -140,6 +144,27 @@ def _phone_status(
         current_run=current_run,
         progress=progress,
     )
+
+
+def device_backup_status(
+    reports: Reports, udid: str, config: Config | None, now: datetime
+) -> DeviceBackupStatus | None:
+    """The phone's device backups, or None when it never had one and they are off."""
+    section = config.device_backup if config is not None else None
+    enabled = bool(section is not None and section.enabled)
+    attempt = reports.last_device_backup(udid)
+    completed = reports.last_completed_device_backup(udid)
+    if attempt is None and not enabled:
+        return None
+    facts = DeviceBackupFacts(
+        enabled=enabled,
+        every_hours=float(section.every_hours) if section is not None else 24.0,
+        last_outcome=None if attempt is None else attempt.outcome,
+        last_completed_at=None if completed is None else completed.finished_at,
+        encrypted=None if completed is None else completed.encrypted,
+        camera_roll_files=None if completed is None else completed.camera_roll_files,
+    )
+    return DeviceBackupStatus(enabled, attempt, completed, assess_device_backup(facts, now))
 
 
 def _excluded(device: DeviceRecord, config: Config | None) -> bool:

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from rollkeeper.domain.health import CheckLevel, CheckResult, PhoneAssessment
+from rollkeeper.domain.health import (
+    CheckLevel,
+    CheckResult,
+    DeviceBackupAssessment,
+    PhoneAssessment,
+)
+from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.reports import FileCounts
 from rollkeeper.store.state import DeviceRecord, RunRecord
 
@@ -55,6 +61,18 @@ class PhoneStatus:
     last_run: RunRecord | None
     current_run: RunRecord | None
     progress: Progress | None
+    #: The newest device backup attempt and completed snapshot, and what status says of them.
+    device_backup: DeviceBackupStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBackupStatus:
+    """A phone's device backups (mobilebackup2 snapshots) as ``status`` shows them."""
+
+    enabled: bool
+    last_attempt: DeviceBackupRecord | None
+    last_completed: DeviceBackupRecord | None
+    assessment: DeviceBackupAssessment
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ phone. Untrusted text (phone names, error messages) goes through ``printable``."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TextIO
 
 from rollkeeper.domain.display import printable
@@ -19,6 +20,8 @@ _STATE_WORDS = {
     "up_to_date": "connected, nothing new to copy",
     "waiting_for_unlock": "waiting for you to unlock the phone",
     "waiting_for_trust": 'waiting for you to tap "Trust" on the phone',
+    "usb_restricted": "the phone refuses USB data until you unlock it (locked for over an hour)",
+    "waiting_for_first_unlock": "waiting for you to unlock the phone once (it restarted)",
     "trust_denied": "the phone refused to trust this computer: unplug it, plug it in, tap Trust",
     "error": "error",
     "excluded": "left out by [filters] include_devices / exclude_devices",
@@ -162,7 +165,28 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if run.error:
             summary += f"; {printable(run.error, 300)}"
         field("Last run", summary)
+    device_backup = phone.device_backup
+    if device_backup is not None:
+        completed = device_backup.last_completed
+        if completed is None:
+            field("Device backup", "none yet")
+        else:
+            age = device_backup.assessment.age
+            ago = f" ({format_duration(age)} ago)" if age is not None else ""
+            lock = "encrypted" if completed.encrypted else "not encrypted"
+            field(
+                "Device backup",
+                f"{local_time(iso_text(completed.finished_at))}{ago}: "
+                f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}",
+            )
+        for note in device_backup.assessment.notes:
+            write(f"    {note}\n")
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:
         write("    which files and why: `rollkeeper history --failed`\n")
+
+
+def iso_text(moment: datetime | None) -> str | None:
+    """A stored moment as the ISO text :func:`local_time` reads."""
+    return None if moment is None else moment.isoformat()

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from rollkeeper.host.durability import fsync_folder
+from rollkeeper.host.permissions import ensure_private_dir
 from rollkeeper.store.migrations import migrate, refuse_newer
 
 #: Statement parameters: positional, as every query of the package writes them.
@@ -51,9 +53,16 @@ class Database:
             uri = f"file:{path}?mode=ro"
             connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
         else:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.parent.exists():
+                # Created 0700, each new folder synced into its parent; an existing folder is
+                # left as it is (it may be shared, and it is not ours).
+                ensure_private_dir(path.parent)
             if not path.exists():
                 path.touch(mode=0o600)
+                # The new file's name must be durable before anything is recorded in it: a
+                # power cut would otherwise take back the whole database (its records were
+                # synced into a file whose name never reached the disk).
+                fsync_folder(path.parent)
             path.chmod(0o600)
             connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         try:
@@ -82,6 +91,15 @@ class Database:
     def close(self) -> None:
         """Close the connection (checkpointing the WAL when this is the last writer)."""
         self._connection.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file, syncing both (``PRAGMA wal_checkpoint``).
+
+        With ``synchronous = NORMAL`` a commit is durable only at the next checkpoint; the
+        store calls this when a run closes, so a finished run's records survive a power cut
+        (one fsync per run, not one per file). PASSIVE: it never waits for readers.
+        """
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found.

@@ -99,6 +99,30 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX run_failures_by_run ON run_failures (run_id);
     """,
+    # 2: device backups (mobilebackup2 snapshots): one row per attempt, how it ended and,
+    # for a completed one, its snapshot. Feature: device backups (issue 21).
+    """
+    CREATE TABLE device_backups (
+        id INTEGER PRIMARY KEY,
+        udid TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        -- running, completed, passcode_timeout, disk_full, unplugged, failed
+        outcome TEXT NOT NULL DEFAULT 'running',
+        -- plug_in or command
+        trigger TEXT NOT NULL DEFAULT 'plug_in',
+        snapshot_id TEXT,
+        files INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        added_bytes INTEGER NOT NULL DEFAULT 0,
+        files_received INTEGER NOT NULL DEFAULT 0,
+        -- 1 encrypted, 0 not, NULL unknown (no backup got far enough to say)
+        encrypted INTEGER,
+        camera_roll_files INTEGER,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX device_backups_by_phone ON device_backups (udid, started_at);
+    """,
 )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 
+from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.records import (
     FailedFile,
     FileCounts,
@@ -42,6 +43,7 @@ class Reports:
         self._runs = store.run_repository
         self._archive = store.archive_repository
         self._devices = store.device_repository
+        self._device_backups = store.device_backup_repository
 
     @classmethod
     def for_store(cls, store: StateStore) -> Reports:
@@ -56,6 +58,14 @@ class Reports:
         """Files of this phone the archive keeps that the phone no longer lists (deleted on the
         phone, or offloaded to iCloud): the archive is add-only, so they stay."""
         return self._manifest.count_archived_not_present(udid)
+
+    def last_device_backup(self, udid: str) -> DeviceBackupRecord | None:
+        """The newest device backup attempt of a phone (any outcome)."""
+        return self._device_backups.last(udid)
+
+    def last_completed_device_backup(self, udid: str) -> DeviceBackupRecord | None:
+        """The newest completed device backup (snapshot) of a phone."""
+        return self._device_backups.last_completed(udid)
 
     def last_finished_run(self, udid: str) -> RunRecord | None:
         """The newest run of a phone that has ended (any outcome but ``running``)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rollkeeper.store.archive_files import ArchiveFileRepository
 from rollkeeper.store.database import Database, StateDamagedError
+from rollkeeper.store.device_backups import DeviceBackupRepository
 from rollkeeper.store.devices import DeviceRepository
 from rollkeeper.store.manifest import ManifestRepository
 from rollkeeper.store.records import (
@@ -60,6 +61,7 @@ class StateStore:
         self.manifest_repository = ManifestRepository(database)
         self.archive_repository = ArchiveFileRepository(database)
         self.run_repository = RunRepository(database)
+        self.device_backup_repository = DeviceBackupRepository(database)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -286,6 +288,8 @@ class StateStore:
             self.run_repository.write_outcome(run_id, outcome, counts, error, stamp)
             if outcome == "complete":
                 self.device_repository.mark_complete(run_id, stamp)
+        # A closed run is what `status` and the next run trust: make it durable now.
+        self._database.checkpoint()
 
     def add_run_failure(self, run_id: int, phone_path: str, reason: str, detail: str = "") -> None:
         """Remember why one file (or rejected item) failed in a run."""
