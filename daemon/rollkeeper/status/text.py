@@ -165,26 +165,29 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if run.error:
             summary += f"; {printable(run.error, 300)}"
         field("Last run", summary)
-    device_backup = phone.device_backup
-    if device_backup is not None:
-        completed = device_backup.last_completed
-        if completed is None:
-            field("Device backup", "none yet")
-        else:
-            age = device_backup.assessment.age
-            ago = f" ({format_duration(age)} ago)" if age is not None else ""
-            lock = "encrypted" if completed.encrypted else "not encrypted"
-            field(
-                "Device backup",
-                f"{local_time(iso_text(completed.finished_at))}{ago}: "
-                f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}",
-            )
-        for note in device_backup.assessment.notes:
+    if phone.device_backup is not None:
+        field("Device backup", _device_backup_words(phone))
+        for note in phone.device_backup.assessment.notes:
             write(f"    {note}\n")
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:
         write("    which files and why: `rollkeeper history --failed`\n")
+
+
+def _device_backup_words(phone: PhoneStatus) -> str:
+    """The last complete device backup of a phone that has them: when, how much, encrypted."""
+    assert phone.device_backup is not None
+    completed = phone.device_backup.last_completed
+    if completed is None:
+        return "none yet"
+    age = phone.device_backup.assessment.age
+    ago = f" ({format_duration(age)} ago)" if age is not None else ""
+    lock = "encrypted" if completed.encrypted else "not encrypted"
+    return (
+        f"{local_time(iso_text(completed.finished_at))}{ago}: "
+        f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}"
+    )
 
 
 def iso_text(moment: datetime | None) -> str | None:
