@@ -10,12 +10,15 @@ folder listings and one canary stat).
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import link, memory, peers, replug, run_all, small_files
+from bench import before_after, link, memory, peers, replug, run_all, small_files
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +120,21 @@ def test_the_startup_benchmark_measures_every_command_against_the_baseline(
     assert figures["baseline_seconds"] > 0
     for measured in figures["commands"].values():
         assert measured["ratio"] > 0 and measured["seconds"] > 0
+
+
+def test_the_before_side_runs_the_package_of_its_own_tree(tmp_path: Path) -> None:
+    """before_after's clients import rollkeeper from the tree they are given (its daemon/),
+    not the package installed in the venv, which is the after side's."""
+    tree = tmp_path / "before"
+    (tree / "daemon" / "rollkeeper").mkdir(parents=True)
+    (tree / "daemon" / "rollkeeper" / "__init__.py").write_text("")
+    result = subprocess.run(
+        [sys.executable, "-c", "import rollkeeper; print(rollkeeper.__file__)"],
+        env=before_after.code_environment(tree, dict(os.environ)),
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert Path(result.stdout.strip()) == tree / "daemon" / "rollkeeper" / "__init__.py"

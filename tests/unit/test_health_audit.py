@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from rollkeeper.audit.classify import ArchiveCheck, PhoneEntry, classify
+from rollkeeper.audit.classify import ArchiveCheck, PhoneAudit, PhoneEntry, classify
 from rollkeeper.audit.library import library_assets
+from rollkeeper.audit.text import render_text
 from rollkeeper.store import ManifestEntry
 
 FOLDER = "/DCIM/100APPLE"
@@ -134,3 +136,19 @@ def test_a_hostile_library_with_giant_values_is_refused(tmp_path: Path) -> None:
     connection.close()
     with pytest.raises(sqlite3.Error):
         library_assets(database)
+
+
+def test_the_text_shows_phone_paths_exactly_and_names_in_words() -> None:
+    """The audit's text keeps a phone path as it is (two blanks stay two, a control character
+    is escaped) so the user can find the file, while the phone's name is folded into words."""
+    audit = PhoneAudit(udid="U1", name="Ana's\n\niPhone")
+    audit.files = [
+        classify(PhoneEntry(FOLDER, "IMG  0001.JPG", 10, 1), {}, None, None),
+        classify(PhoneEntry(FOLDER, "IMG_\x1b.JPG", rejection="control_character"), {}, None, None),
+    ]
+    out = io.StringIO()
+    render_text([audit], out)
+    text = out.getvalue()
+    assert text.startswith("Ana's iPhone (U1)\n")
+    assert f"PENDING         {FOLDER}/IMG  0001.JPG: new_since_last_backup\n" in text
+    assert f"FAILED          {FOLDER}/IMG_\\x1b.JPG: control_character\n" in text

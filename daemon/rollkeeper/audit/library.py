@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rollkeeper.audit.listing import MEDIA_ROOT
+from rollkeeper.domain.names import MEDIA_ROOT
 
 if TYPE_CHECKING:
     from rollkeeper.ports import PhoneFiles

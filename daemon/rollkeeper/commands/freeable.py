@@ -251,7 +251,7 @@ def _document(report: Any, devices: dict[str, str], older_than: timedelta) -> di
 
 
 def _print(report: Any, devices: dict[str, str], older_than: timedelta, out: TextIO) -> None:
-    from rollkeeper.domain.health import printable
+    from rollkeeper.domain.display import printable
     from rollkeeper.domain.units import format_bytes
 
     write = out.write

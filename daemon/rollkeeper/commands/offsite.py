@@ -183,7 +183,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def describe_run(run: Any) -> str:
     """One line per run: ``#3 copy complete 2024-05-01 10:00 UTC: snapshot 1a2b3c4d, +12 MB``."""
-    from rollkeeper.domain.health import printable
+    from rollkeeper.domain.display import printable
     from rollkeeper.domain.units import format_bytes
 
     when = (run.finished_at or run.started_at)[:16].replace("T", " ")

@@ -18,7 +18,6 @@ from rollkeeper.archive.console import (
     EXIT_USAGE,
     byte_progress,
     fail,
-    printable,
     wants_progress,
 )
 from rollkeeper.archive.locations import entry_location
@@ -29,6 +28,8 @@ from rollkeeper.archive.verify import (
     check_entries,
     find_untracked,
 )
+from rollkeeper.commands import positive_whole_number
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes
 from rollkeeper.store import StateDamagedError, StateStore
 from rollkeeper.store.archive_queries import (
@@ -85,7 +86,7 @@ def register(subparsers: Any) -> None:
     selection.add_argument(
         "--sample",
         metavar="N",
-        type=_positive_count,
+        type=positive_whole_number,
         help="check N files chosen at random (a quick health check)",
     )
     selection.add_argument(
@@ -96,16 +97,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run_verify)
-
-
-def _positive_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _since_date(text: str) -> datetime:
@@ -215,16 +206,19 @@ def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = 
             f" {len(report.matched)} match, {len(report.missing)} missing,"
             f" {len(report.changed)} changed, {len(report.unreadable)} unreadable."
         )
+
+    # Archive paths are shown exactly (control characters escaped): the user looks for them.
     for check in report.missing:
-        print(f"MISSING    {printable(entry_location(archive_root, check.relative_path))}")
+        location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
+        print(f"MISSING    {location}")
     for check in report.changed:
-        location = printable(entry_location(archive_root, check.relative_path))
+        location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
         print(f"CHANGED    {location} ({check.detail})")
     for check in report.unreadable:
-        location = printable(entry_location(archive_root, check.relative_path))
-        print(f"UNREADABLE {location} ({printable(check.detail)})")
+        location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
+        print(f"UNREADABLE {location} ({printable(check.detail, None, escape=True)})")
     for path in report.untracked[:UNTRACKED_SHOWN]:
-        print(f"UNTRACKED  {printable(entry_location(archive_root, path))}")
+        print(f"UNTRACKED  {printable(entry_location(archive_root, path), None, escape=True)}")
     if len(report.untracked) > UNTRACKED_SHOWN:
         print(
             f"... and {len(report.untracked) - UNTRACKED_SHOWN} more untracked (--json lists all)"

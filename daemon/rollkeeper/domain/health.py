@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from rollkeeper.domain.display import printable
+
 #: Device states the service records (the ``devices.state`` column).
 STATE_DISCONNECTED = "disconnected"
 STATE_CONNECTED = "connected"
@@ -181,15 +183,6 @@ class PhoneAssessment:
     reasons: tuple[str, ...]
 
 
-def printable(text: str, limit: int = 120) -> str:
-    """Untrusted text (a phone's name, an error quoting one) made safe for a terminal or a
-    one-line monitoring summary: control characters become spaces, runs of blanks one space,
-    and long text is cut with an ellipsis."""
-    cleaned = "".join(character if character.isprintable() else " " for character in text)
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
-
-
 def _format_day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
@@ -199,13 +192,24 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
     stale = staleness(
         facts.last_complete_at, facts.first_seen_at, now, stale_after, excluded=facts.excluded
     )
-    label = printable(facts.name, 80) or facts.udid
     if facts.excluded:
         # Left out on purpose: nothing about it is a warning (and it is never stale).
         return PhoneAssessment(facts.udid, facts.name, VERDICT_EXCLUDED, CheckLevel.OK, stale, ())
+    critical, warnings = _phone_problems(facts, printable(facts.name, 80) or facts.udid, stale)
+    return PhoneAssessment(
+        udid=facts.udid,
+        name=facts.name,
+        verdict=_phone_verdict(facts),
+        level=_level(critical, warnings),
+        staleness=stale,
+        reasons=tuple(critical + warnings),
+    )
+
+
+def _phone_problems(facts: PhoneFacts, label: str, stale: Staleness) -> tuple[list[str], list[str]]:
+    """(critical, warnings) of one phone that is not left out, each a phrase naming it."""
     critical: list[str] = []
     warnings: list[str] = []
-
     if facts.last_finished_outcome == OUTCOME_FAILED:
         critical.append(f"last backup of {label} failed")
     if facts.state == STATE_ERROR:
@@ -223,34 +227,31 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
             )
         else:
             warnings.append(f"no complete backup of {label} since {_format_day(stale.since)}")
+    return critical, warnings
 
+
+def _phone_verdict(facts: PhoneFacts) -> str:
+    """The one-word verdict of a phone that is not left out."""
     if facts.state == STATE_BACKING_UP:
-        verdict = VERDICT_BACKING_UP
-    elif (
+        return VERDICT_BACKING_UP
+    if (
         facts.last_finished_outcome == OUTCOME_COMPLETE
         and facts.last_complete_at is not None
         and is_complete(facts.pending, facts.failed)
     ):
-        verdict = VERDICT_BACKED_UP
-    elif facts.last_complete_at is None:
-        verdict = VERDICT_NEVER_BACKED_UP
-    else:
-        verdict = VERDICT_NOT_BACKED_UP
+        return VERDICT_BACKED_UP
+    if facts.last_complete_at is None:
+        return VERDICT_NEVER_BACKED_UP
+    return VERDICT_NOT_BACKED_UP
 
+
+def _level(critical: Sequence[str], warnings: Sequence[str]) -> CheckLevel:
+    """The worst level the reasons found say."""
     if critical:
-        level = CheckLevel.CRITICAL
-    elif warnings:
-        level = CheckLevel.WARNING
-    else:
-        level = CheckLevel.OK
-    return PhoneAssessment(
-        udid=facts.udid,
-        name=facts.name,
-        verdict=verdict,
-        level=level,
-        staleness=stale,
-        reasons=tuple(critical + warnings),
-    )
+        return CheckLevel.CRITICAL
+    if warnings:
+        return CheckLevel.WARNING
+    return CheckLevel.OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,17 +285,8 @@ def overall_check(
     files found by the scheduled check, an archive that was unreachable); ``offsite_warnings``
     about the offsite copy (:func:`offsite_findings`).
     """
-    critical: list[str] = []
+    critical = _service_problems(service_running, config_problems, state_problem)
     warnings: list[str] = []
-    if not service_running:
-        critical.append("rollkeeper service is not running")
-    if config_problems:
-        first = config_problems[0]
-        more = len(config_problems) - 1
-        suffix = f" (and {more} more)" if more else ""
-        critical.append(f"config is broken: {first}{suffix}")
-    if state_problem:
-        critical.append(f"state database unreadable: {state_problem}")
     critical.extend(archive_critical)
     warnings.extend(archive_warnings)
     warnings.extend(offsite_warnings)
@@ -308,21 +300,39 @@ def overall_check(
         return CheckResult(CheckLevel.CRITICAL, "CRITICAL: " + "; ".join(critical + warnings))
     if warnings:
         return CheckResult(CheckLevel.WARNING, "WARNING: " + "; ".join(warnings))
+    return CheckResult(CheckLevel.OK, "OK: " + _all_is_well_summary(phones))
+
+
+def _service_problems(
+    service_running: bool, config_problems: Sequence[str], state_problem: str | None
+) -> list[str]:
+    """The critical reasons about the service itself: not running, broken config, bad state."""
+    critical: list[str] = []
+    if not service_running:
+        critical.append("rollkeeper service is not running")
+    if config_problems:
+        first = config_problems[0]
+        more = len(config_problems) - 1
+        suffix = f" (and {more} more)" if more else ""
+        critical.append(f"config is broken: {first}{suffix}")
+    if state_problem:
+        critical.append(f"state database unreadable: {state_problem}")
+    return critical
+
+
+def _all_is_well_summary(phones: Sequence[PhoneAssessment]) -> str:
+    """The words after ``OK: `` when no reason was found: how many phones are backed up."""
     if not phones:
-        return CheckResult(CheckLevel.OK, "OK: service running; no phone seen yet")
+        return "service running; no phone seen yet"
     included = [phone for phone in phones if phone.verdict != VERDICT_EXCLUDED]
     if not included:
-        left_out = len(phones)
-        return CheckResult(
-            CheckLevel.OK,
-            f"OK: service running; no phone to back up ({left_out} left out by the config)",
-        )
+        return f"service running; no phone to back up ({len(phones)} left out by the config)"
     backed_up = sum(1 for phone in included if phone.verdict == VERDICT_BACKED_UP)
     backing_up = sum(1 for phone in included if phone.verdict == VERDICT_BACKING_UP)
     parts = [f"{backed_up} of {len(included)} phone{'s' if len(included) != 1 else ''} backed up"]
     if backing_up:
         parts.append(f"{backing_up} backing up now")
-    return CheckResult(CheckLevel.OK, "OK: " + "; ".join(parts))
+    return "; ".join(parts)
 
 
 def archive_check_findings(

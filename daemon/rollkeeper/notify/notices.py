@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 
 #: Event names: the ``ROLLKEEPER_EVENT`` of hooks and the ``kind`` of log events.
 EVENT_SUCCESS = "success"

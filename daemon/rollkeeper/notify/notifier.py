@@ -220,7 +220,7 @@ class Notifier:
                 return True
         return bool(self._tasks)
 
-    async def wait_idle(self, timeout: float | None = None) -> bool:
+    async def wait_idle(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - documented: False on expiry, never raises
         """Wait until every delivery started so far has ended; False if ``timeout`` ran out."""
         with self._thread_requests_lock:
             requests = [asyncio.wrap_future(future) for future in self._thread_requests]
@@ -235,7 +235,7 @@ class Notifier:
                 return False
         return True
 
-    async def aclose(self, timeout: float = 5.0) -> None:
+    async def aclose(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a grace period, then hooks are killed
         """At shutdown: give deliveries ``timeout`` seconds, then stop hooks and cancel the rest."""
         if await self.wait_idle(timeout):
             return

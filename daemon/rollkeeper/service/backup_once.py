@@ -18,7 +18,11 @@ import structlog
 from rollkeeper import bootstrap
 from rollkeeper.config import Config
 from rollkeeper.device.errors import PhoneUnavailableError, UsbmuxdUnavailableError
-from rollkeeper.device.events import describe_usbmux_address, list_attached, usbmuxd_fix_hint
+from rollkeeper.device.events import (
+    USBMUXD_REQUEST_ERRORS,
+    list_attached,
+    usbmuxd_unreachable_message,
+)
 from rollkeeper.device.recording import SessionRecorder
 from rollkeeper.device.session import PhoneInfo
 from rollkeeper.domain.filters import device_selected
@@ -260,11 +264,8 @@ async def back_up_attached(
         address = bootstrap.usbmux_address(config)
         try:
             attached = await list_attached(address, frozenset(config.device.connection_types))
-        except Exception as error:
-            result.problem = (
-                f"cannot reach usbmuxd at {describe_usbmux_address(address)} "
-                f"({type(error).__name__}); {usbmuxd_fix_hint()}"
-            )
+        except USBMUXD_REQUEST_ERRORS as error:
+            result.problem = usbmuxd_unreachable_message(address, error)
             return result
         if not attached:
             result.problem = "no iPhone is attached (plug it in, unlock it, and try again)"

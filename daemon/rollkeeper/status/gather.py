@@ -42,6 +42,7 @@ from rollkeeper.status.report import (
     StatusReport,
 )
 from rollkeeper.store.offsite_runs import CHECK, COMPLETE, COPY
+from rollkeeper.store.records import parse_required_timestamp
 from rollkeeper.store.reports import Reports, parse_timestamp
 from rollkeeper.store.state import DeviceRecord, StateDamagedError, StateStore
 
@@ -106,13 +107,6 @@ def service_status(state_path: Path) -> ServiceStatus:
     return ServiceStatus(running=running, pid=pid, lock_path=lock_path)
 
 
-def _timestamp(text: str) -> datetime:
-    moment = parse_timestamp(text)
-    if moment is None:  # the schema makes these columns NOT NULL
-        raise ValueError("missing timestamp")
-    return moment
-
-
 def _phone_status(
     device: DeviceRecord,
     reports: Reports,
@@ -129,7 +123,7 @@ def _phone_status(
         udid=device.udid,
         name=device.name,
         state=state,
-        first_seen_at=_timestamp(device.first_seen_at),
+        first_seen_at=parse_required_timestamp(device.first_seen_at),
         last_complete_at=parse_timestamp(device.last_complete_at),
         last_finished_outcome=None if last_run is None else last_run.outcome,
         pending=counts.pending,
@@ -138,7 +132,7 @@ def _phone_status(
     )
     progress = None
     if state == STATE_BACKING_UP:
-        started = _timestamp(
+        started = parse_required_timestamp(
             current_run.started_at if current_run is not None else device.state_changed_at
         )
         progress = Progress(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TextIO
 
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.status.document import iso
 from rollkeeper.status.report import PhoneStatus, StatusReport
@@ -86,6 +86,20 @@ def render_text(report: StatusReport, out: TextIO) -> None:
     write(f"State:     {report.state_path}\n")
     if report.state_problem:
         write(f"           UNREADABLE: {report.state_problem}\n")
+    _render_archive(report, write)
+    _render_offsite(report, write)
+    if not report.state_exists:
+        write("\nNo backup yet: plug in a phone, unlock it and tap Trust.\n")
+    elif not report.phones and not report.state_problem:
+        write("\nNo phone seen yet: plug in a phone, unlock it and tap Trust.\n")
+    for phone in report.phones:
+        _render_phone(phone, report.service.running, write)
+    write(f"\n{report.check.summary}\n")
+
+
+def _render_archive(report: StatusReport, write: Any) -> None:
+    """The archive's size, and the files its last check found damaged that nothing verified
+    since (the first ten)."""
     free = (
         ""
         if report.archive_free_bytes is None
@@ -96,24 +110,17 @@ def render_text(report: StatusReport, out: TextIO) -> None:
         f"{format_bytes(report.archive_bytes)}{free}\n"
     )
     check = report.archive_check
-    if check is not None and check.checked_at is not None and check.unresolved:
-        write(
-            f"           archive check {local_time(iso(check.checked_at))}: "
-            f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
-            "since: run `rollkeeper verify`\n"
-        )
-        for path in check.unresolved[:10]:
-            write(f"             {printable(path, 200)}\n")
-        if len(check.unresolved) > 10:
-            write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
-    _render_offsite(report, write)
-    if not report.state_exists:
-        write("\nNo backup yet: plug in a phone, unlock it and tap Trust.\n")
-    elif not report.phones and not report.state_problem:
-        write("\nNo phone seen yet: plug in a phone, unlock it and tap Trust.\n")
-    for phone in report.phones:
-        _render_phone(phone, report.service.running, write)
-    write(f"\n{report.check.summary}\n")
+    if check is None or check.checked_at is None or not check.unresolved:
+        return
+    write(
+        f"           archive check {local_time(iso(check.checked_at))}: "
+        f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
+        "since: run `rollkeeper verify`\n"
+    )
+    for path in check.unresolved[:10]:
+        write(f"             {printable(path, 200, escape=True)}\n")
+    if len(check.unresolved) > 10:
+        write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
 
 
 def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None:
@@ -166,26 +173,29 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if run.error:
             summary += f"; {printable(run.error, 300)}"
         field("Last run", summary)
-    device_backup = phone.device_backup
-    if device_backup is not None:
-        completed = device_backup.last_completed
-        if completed is None:
-            field("Device backup", "none yet")
-        else:
-            age = device_backup.assessment.age
-            ago = f" ({format_duration(age)} ago)" if age is not None else ""
-            lock = "encrypted" if completed.encrypted else "not encrypted"
-            field(
-                "Device backup",
-                f"{local_time(iso_text(completed.finished_at))}{ago}: "
-                f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}",
-            )
-        for note in device_backup.assessment.notes:
+    if phone.device_backup is not None:
+        field("Device backup", _device_backup_words(phone))
+        for note in phone.device_backup.assessment.notes:
             write(f"    {note}\n")
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:
         write("    which files and why: `rollkeeper history --failed`\n")
+
+
+def _device_backup_words(phone: PhoneStatus) -> str:
+    """The last complete device backup of a phone that has them: when, how much, encrypted."""
+    assert phone.device_backup is not None
+    completed = phone.device_backup.last_completed
+    if completed is None:
+        return "none yet"
+    age = phone.device_backup.assessment.age
+    ago = f" ({format_duration(age)} ago)" if age is not None else ""
+    lock = "encrypted" if completed.encrypted else "not encrypted"
+    return (
+        f"{local_time(iso_text(completed.finished_at))}{ago}: "
+        f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}"
+    )
 
 
 def iso_text(moment: datetime | None) -> str | None:

@@ -27,6 +27,15 @@ def parse_timestamp(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def parse_required_timestamp(text: str) -> datetime:
+    """A timestamp that must be there (a NOT NULL column, a ledger's entry): ValueError when
+    it is empty or not ISO 8601."""
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise ValueError("missing timestamp")
+    return moment
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
     """A phone rollkeeper has seen, and what it is doing now."""
