@@ -29,6 +29,7 @@ from rollkeeper.domain.filters import device_selected
 from rollkeeper.host.permissions import set_private_umask
 from rollkeeper.host.single_instance import AlreadyRunningError
 from rollkeeper.importer.job import Progress
+from rollkeeper.service.loop_errors import install_loop_error_handler
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import RunCounts, StateStore
 
@@ -249,6 +250,7 @@ async def back_up_attached(
     """Back up every attached phone (or those named in ``devices``) once; with ``record``, write
     a redacted recording of every phone's answers there (docs/simulator.md)."""
     set_private_umask()
+    install_loop_error_handler(asyncio.get_running_loop())
     result = BackupNowOutcome()
     try:
         lock = bootstrap.acquire_instance_lock(config)

@@ -37,6 +37,7 @@ from rollkeeper.host.single_instance import AlreadyRunningError
 from rollkeeper.importer.job import RunResult
 from rollkeeper.notify.notifier import RunNotice
 from rollkeeper.service.health import add_staleness_job
+from rollkeeper.service.loop_errors import install_loop_error_handler
 
 log = structlog.get_logger("rollkeeper.runtime")
 
@@ -191,6 +192,7 @@ class ServiceRuntime:
             print(f"rollkeeper: {error}", file=sys.stderr)
             return 1
         self._loop = asyncio.get_running_loop()
+        install_loop_error_handler(self._loop)
         store = bootstrap.open_state(config)
         parts: ServiceParts | None = None
         events_task: asyncio.Task[None] | None = None
