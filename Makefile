@@ -56,9 +56,10 @@ bench-venvs:
 	$(PYTHON) -m venv bench/.venvs/dcimport
 	bench/.venvs/dcimport/bin/pip install --quiet dcimport==0.2.1
 
-## config-example: regenerate config.example.toml from the schema (a test checks they match)
+## config-example: regenerate config.example.toml from the schema (a test checks they match;
+## the file is package data, linked from the top of the tree)
 config-example: $(BIN)/rollkeeper
-	$(BIN)/python -m rollkeeper.config.template > config.example.toml
+	$(BIN)/python -m rollkeeper.config.template > daemon/rollkeeper/resources/config.example.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

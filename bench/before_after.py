@@ -15,6 +15,7 @@ The figure is the median of after ÷ before per round (below 1 is faster).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, help="alternating rounds (median reported)")
 
 
+def code_environment(code: Path, environment: dict[str, str]) -> dict[str, str]:
+    """The environment of a client of the tree ``code``: its package (under ``daemon/``) and
+    its ``bench/`` first on the path, so that neither side imports the venv's installed one."""
+    return {**environment, "PYTHONPATH": os.pathsep.join([str(code / "daemon"), str(code)])}
+
+
 def _backup(
     code: Path, setup: common.RollkeeperSetup, environment: dict[str, str]
 ) -> dict[str, Any]:
-    environment = {**environment, "PYTHONPATH": str(code)}
+    environment = code_environment(code, environment)
     command = [sys.executable, "-m", "bench.client", "backup", "--config", str(setup.config)]
     result = common.run_measured(command, environment, cwd=code)
     common.require_ok(result, f"bench.client backup ({code})")

@@ -99,44 +99,48 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for path in destinations.values():
         common.drop_tree(path)
     setup.wipe()
+    summary = _summary(tree, runs)
+    _print_summary(summary, size["rounds"])
+    return summary
+
+
+#: The figures each side's median is reported for, in the table's column order.
+MEDIAN_KEYS = ("seconds", "mb_per_second", "cpu_seconds", "cpu_seconds_per_gb", "peak_rss_mb")
+
+
+def _summary(tree: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each side's medians, and rollkeeper's throughput as a ratio to each peer's and to the
+    faster peer's."""
     summary: dict[str, Any] = {"tree": tree, "runs": runs, "medians": {}, "ratios": {}}
-    rows = []
     for name, results in runs.items():
-        medians = {
-            key: round(common.median([r[key] for r in results]), 3)
-            for key in (
-                "seconds",
-                "mb_per_second",
-                "cpu_seconds",
-                "cpu_seconds_per_gb",
-                "peak_rss_mb",
-            )
+        summary["medians"][name] = {
+            key: round(common.median([r[key] for r in results]), 3) for key in MEDIAN_KEYS
         }
-        summary["medians"][name] = medians
-        rows.append([name, *medians.values()])
-    for peer in runs:
-        if peer != "rollkeeper":
-            summary["ratios"][f"rollkeeper_vs_{peer}"] = common.ratio_of_medians(
-                runs, "mb_per_second", "rollkeeper", peer
-            )
-    if len(runs) > 1:
-        fastest = max(
-            (p for p in runs if p != "rollkeeper"),
-            key=lambda p: summary["medians"][p]["mb_per_second"],
+    peers = [name for name in runs if name != "rollkeeper"]
+    for peer in peers:
+        summary["ratios"][f"rollkeeper_vs_{peer}"] = common.ratio_of_medians(
+            runs, "mb_per_second", "rollkeeper", peer
         )
+    if peers:
+        fastest = max(peers, key=lambda p: summary["medians"][p]["mb_per_second"])
         summary["ratios"]["rollkeeper_vs_faster_peer"] = summary["ratios"][
             f"rollkeeper_vs_{fastest}"
         ]
         summary["faster_peer"] = fastest
+    return summary
+
+
+def _print_summary(summary: dict[str, Any], rounds: int) -> None:
+    """The medians as a table, then the ratios."""
+    tree = summary["tree"]
+    rows = [[name, *medians.values()] for name, medians in summary["medians"].items()]
     common.print_table(
-        f"1. throughput, {tree['files']} files / {tree['bytes'] / 1e9:.2f} GB "
-        f"(median of {size['rounds']})",
+        f"1. throughput, {tree['files']} files / {tree['bytes'] / 1e9:.2f} GB (median of {rounds})",
         ["client", "seconds", "MB/s", "CPU s", "CPU s/GB", "peak RSS MB"],
         rows,
     )
     for key, value in summary["ratios"].items():
         print(f"  {key}: {value}x (target >= 1.0x the faster peer)")
-    return summary
 
 
 def _figures(result: common.Measured, total_bytes: int, files: int) -> dict[str, Any]:

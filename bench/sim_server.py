@@ -28,7 +28,7 @@ async def _serve(root: Path, socket_path: Path, throttle_mbps: float | None) -> 
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async with Simulator(socket_path=socket_path) as simulator:
-        await simulator.add_phone(UDID, root.resolve(), name="Bench iPhone", faults=faults)
+        await simulator.add_phone(UDID, root, name="Bench iPhone", faults=faults)
         print(json.dumps({"usbmuxd_socket_address": simulator.address}), flush=True)
         while line := await reader.readline():
             command = line.decode().strip()
@@ -53,7 +53,7 @@ def main() -> int:
     # stdout carries the answers: logs go to stderr.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.root, args.socket, args.throttle_mbps))
+        asyncio.run(_serve(args.root.resolve(), args.socket, args.throttle_mbps))
     return 0
 
 

@@ -10,12 +10,15 @@ folder listings and one canary stat).
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import link, memory, peers, replug, run_all, small_files
+from bench import before_after, link, memory, peers, replug, run_all, small_files
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +106,35 @@ def test_before_after_runs_both_sides(tmp_path: Path) -> None:
     for side in ("before", "after"):
         assert figures["small_files"]["runs"][side][0]["files_copied"] == 6
         assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 1 + 1
+
+
+def test_the_startup_benchmark_measures_every_command_against_the_baseline(
+    tmp_path: Path,
+) -> None:
+    """bench/startup.py, one round: every command ran against a real config and state, and
+    each has a ratio to the bare-Python baseline of the same round (no target is asserted)."""
+    from bench import startup
+
+    figures = startup.run(_args(startup, rounds=1), tmp_path)
+    assert set(figures["commands"]) == set(startup.TARGETS)
+    assert figures["baseline_seconds"] > 0
+    for measured in figures["commands"].values():
+        assert measured["ratio"] > 0 and measured["seconds"] > 0
+
+
+def test_the_before_side_runs_the_package_of_its_own_tree(tmp_path: Path) -> None:
+    """before_after's clients import rollkeeper from the tree they are given (its daemon/),
+    not the package installed in the venv, which is the after side's."""
+    tree = tmp_path / "before"
+    (tree / "daemon" / "rollkeeper").mkdir(parents=True)
+    (tree / "daemon" / "rollkeeper" / "__init__.py").write_text("")
+    result = subprocess.run(
+        [sys.executable, "-c", "import rollkeeper; print(rollkeeper.__file__)"],
+        env=before_after.code_environment(tree, dict(os.environ)),
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert Path(result.stdout.strip()) == tree / "daemon" / "rollkeeper" / "__init__.py"

@@ -4,6 +4,7 @@ rename-only writes, unplug mid-backup, pruning, encryption, iCloud Photos, 208 a
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import os
 import shutil
@@ -24,6 +25,16 @@ from rollkeeper.simulator import SimulatorThread, short_socket_folder
 from rollkeeper.simulator.phone import PhoneState
 from rollkeeper.store import StateStore
 from tests import media
+
+
+@pytest.fixture(autouse=True)
+def collect_orphaned_requests() -> Iterator[None]:
+    """Collect garbage after each test here: an unplug mid-backup leaves pymobiledevice3
+    requests whose futures failed unobserved, and asyncio reports those when they are
+    collected, which must be in this test, not in whichever test runs next."""
+    yield
+    gc.collect()
+
 
 UDID = "00008120-001A2B3C4D5E6F70"
 

@@ -152,3 +152,17 @@ def test_what_is_not_a_library_is_unreadable_with_a_reason(tmp_path: Path) -> No
     connection.close()
     with pytest.raises(LibraryUnreadableError, match="no ZASSET"):
         LibraryReader(other).read()
+
+
+def test_a_giant_value_is_refused_not_read_into_memory(tmp_path: Path) -> None:
+    """A library row holding a 2 MB file name is refused by SQLite's length limit (an
+    unreadable library with the reason), never read into memory."""
+    library = write_library(tmp_path, sample_assets())
+    from tests.photos_library import change_library
+
+    change_library(
+        library,
+        [("UPDATE ZASSET SET ZFILENAME = ? WHERE ZUUID = 'AAAA-1'", ("A" * 2_000_000,))],
+    )
+    with pytest.raises(LibraryUnreadableError, match="too big"):
+        LibraryReader(library.database).read()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -292,7 +293,8 @@ def test_after_a_complete_backup(setup: Setup, service: LockHolder) -> None:
     assert device["last_run"]["id"] == run_id
     assert device["last_run"]["duration_seconds"] == 300.0
     assert device["stale"]["stale"] is False
-    assert document["archive"] == {"files": 3, "bytes": 6_000_000}
+    assert document["archive"]["files"] == 3
+    assert document["archive"]["bytes"] == 6_000_000
     _, text = setup.status()
     assert "Backup:          backed up\n" in text
     assert "3 files at the last scan: 3 archived, 0 pending, 0 failed, 0 excluded" in text
@@ -604,3 +606,25 @@ def test_a_phone_left_out_by_the_config_is_never_a_warning(
     assert device["stale"]["stale"] is False
     _, text = setup.status()
     assert "not backed up: left out by the config's filters" in text
+
+
+def test_archive_free_space_is_the_archive_disks_and_unknown_without_the_folder(
+    setup: Setup,
+) -> None:
+    """status --json gives the archive folder and the free space of its file system (what the
+    text shows too); with the folder missing (an unmounted disk) the free space is null and the
+    text says nothing about it, rather than report the mount point's disk."""
+    archive = setup.root / "archive"
+    archive.mkdir()
+    document = setup.status_json()
+    assert document["archive"]["path"] == str(archive)
+    free = document["archive"]["free_bytes"]
+    assert isinstance(free, int)
+    assert abs(free - shutil.disk_usage(archive).free) < 512 * 1024 * 1024
+    _, text = setup.status()
+    assert "free on its disk" in text
+    archive.rmdir()
+    document = setup.status_json()
+    assert document["archive"]["free_bytes"] is None
+    _, text = setup.status()
+    assert "free on its disk" not in text

@@ -32,7 +32,7 @@ from rollkeeper.importer.hashing import hash_file
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from tests import media
-from tests.reliability.harness import Tally, check_archive, wait_until
+from tests.reliability.harness import ArchiveCheck, Tally, check_archive, wait_until
 from tests.service_process import ServiceProcess, service_environment, write_config
 
 #: Bytes per second a phone serves: a new roll (~0.6 MB) takes about a third of a second.
@@ -91,6 +91,50 @@ def crash_campaign(simulator: SimulatorThread, work: Path, trials: int, seed: in
     return total
 
 
+def _recovery_problems(
+    outcome: str, service: ServiceProcess, archive: Path, check: ArchiveCheck
+) -> list[str]:
+    """What is wrong after a recovery run: its outcome, the invariants, partials left over."""
+    problems: list[str] = []
+    if outcome != "complete":
+        problems.append(f"recovery run {outcome}: {service.tail(5)}")
+    problems.extend(check.problems)
+    # After a complete run every file is archived: a partial left over is a lost copy of a
+    # file's worth of disk space, never cleaned up.
+    leftovers = sorted((archive / WORKING_FOLDER_NAME).rglob("*.partial"))
+    if leftovers:
+        problems.append(f"{len(leftovers)} partial(s) left after a complete run")
+    return problems
+
+
+def _plug_until_kill_instant(
+    simulator: SimulatorThread,
+    service: ServiceProcess,
+    udid: str,
+    rng: random.Random,
+    new_bytes: int,
+    new_files: int,
+) -> None:
+    """Plug the phone in and return at a seeded random instant of the run: when it has served
+    a random number of bytes of the new roll (7 times in 10), else right after a random n-th
+    ``file_archived`` line of this run."""
+    archived_before = len(service.named("file_archived", udid=udid))
+    if rng.random() < 0.7:
+        target = rng.randint(0, int(new_bytes * 1.05))
+        simulator.plug(udid)
+        wait_until(
+            partial(_reached, simulator, service, udid, target),
+            RUN_TIMEOUT_SECONDS,
+            f"{target} bytes served",
+        )
+    else:
+        nth = rng.randint(1, new_files)
+        simulator.plug(udid)
+        service.wait_for(
+            "file_archived", count=archived_before + nth, udid=udid, timeout=RUN_TIMEOUT_SECONDS
+        )
+
+
 def _crash_chain(
     simulator: SimulatorThread, work: Path, udid: str, trials: int, seed: int
 ) -> Tally:
@@ -126,16 +170,8 @@ def _crash_chain(
             service.wait_for("service_ready")
             simulator.plug(udid)
             finished = service.wait_for("backup_finished", udid=udid, timeout=RUN_TIMEOUT_SECONDS)
-            problems: list[str] = []
-            if finished[0]["outcome"] != "complete":
-                problems.append(f"recovery run {finished[0]['outcome']}: {service.tail(5)}")
             check = check_archive(archive, state, ever_on_phone, udid)
-            problems.extend(check.problems)
-            # After a complete run every file is archived: a partial left over is a lost copy
-            # of a file's worth of disk space, never cleaned up.
-            leftovers = sorted((archive / WORKING_FOLDER_NAME).rglob("*.partial"))
-            if leftovers:
-                problems.append(f"{len(leftovers)} partial(s) left after a complete run")
+            problems = _recovery_problems(finished[0]["outcome"], service, archive, check)
             if trial > 0:
                 tally.trials += 1
                 tally.files_checked += check.files
@@ -163,24 +199,7 @@ def _crash_chain(
                 ever_on_phone.add(hash_file(item.host_path))
             new_bytes = roll.total_bytes
             simulator.reset_counts(udid)
-            archived_before = len(service.named("file_archived", udid=udid))
-            if rng.random() < 0.7:
-                target = rng.randint(0, int(new_bytes * 1.05))
-                simulator.plug(udid)
-                wait_until(
-                    partial(_reached, simulator, service, udid, target),
-                    RUN_TIMEOUT_SECONDS,
-                    f"{target} bytes served",
-                )
-            else:
-                nth = rng.randint(1, len(roll.files))
-                simulator.plug(udid)
-                service.wait_for(
-                    "file_archived",
-                    count=archived_before + nth,
-                    udid=udid,
-                    timeout=RUN_TIMEOUT_SECONDS,
-                )
+            _plug_until_kill_instant(simulator, service, udid, rng, new_bytes, len(roll.files))
             if _served(simulator, udid) < new_bytes:
                 mid_copy_kills += 1
         except AssertionError as error:

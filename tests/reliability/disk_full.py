@@ -14,6 +14,7 @@ import random
 import subprocess
 from pathlib import Path
 
+from rollkeeper.importer.job import RunResult
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.store import ARCHIVED, StateStore
 from tests import media
@@ -43,6 +44,35 @@ def mount(*arguments: str) -> subprocess.CompletedProcess[str]:
 def unmount(mount_point: Path) -> None:
     """Unmount; a mount point that is not mounted is not an error."""
     subprocess.run(["umount", str(mount_point)], capture_output=True, check=False, timeout=30)
+
+
+def _full_disk_problems(
+    result: RunResult, store: StateStore, archive: Path, hashes: dict[str, str], capacity: int
+) -> list[str]:
+    """What is wrong after the run that filled the disk: it must have failed saying "no space"
+    and where, left no partial outside the work folder and no incomplete file under a final
+    name, and recorded as archived exactly the files on disk."""
+    problems: list[str] = []
+    if result.outcome != "failed":
+        problems.append(f"outcome {result.outcome} on a {capacity}-byte disk")
+    if "no space" not in result.error or str(archive) not in result.error:
+        problems.append(f"message without 'no space' and the path: {result.error!r}")
+    if stray_partials(archive):
+        problems.append(f"partials outside the work folder: {stray_partials(archive)}")
+    on_disk = archive_files(archive)
+    if not set(on_disk.values()) <= set(hashes.values()):
+        problems.append(f"an incomplete file under a final name: {sorted(on_disk)}")
+    archived = {
+        entry.archive_path: entry.content_hash
+        for entry in store.manifest(UDID)
+        if entry.status == ARCHIVED
+    }
+    if archived != on_disk:
+        problems.append("the files recorded as archived are not the files on disk")
+    runs = store.runs(UDID)
+    if runs[0].outcome != "failed" or "no space" not in runs[0].error:
+        problems.append(f"the run's row says {runs[0].outcome}: {runs[0].error!r}")
+    return problems
 
 
 async def disk_full_campaign(
@@ -75,25 +105,7 @@ async def disk_full_campaign(
             store = StateStore.open(state_path)
             try:
                 result = await run_backup(store, archive, UDID, session)
-                if result.outcome != "failed":
-                    problems.append(f"outcome {result.outcome} on a {capacity}-byte disk")
-                if "no space" not in result.error or str(archive) not in result.error:
-                    problems.append(f"message without 'no space' and the path: {result.error!r}")
-                if stray_partials(archive):
-                    problems.append(f"partials outside the work folder: {stray_partials(archive)}")
-                on_disk = archive_files(archive)
-                if not set(on_disk.values()) <= set(hashes.values()):
-                    problems.append(f"an incomplete file under a final name: {sorted(on_disk)}")
-                archived = {
-                    entry.archive_path: entry.content_hash
-                    for entry in store.manifest(UDID)
-                    if entry.status == ARCHIVED
-                }
-                if archived != on_disk:
-                    problems.append("the files recorded as archived are not the files on disk")
-                runs = store.runs(UDID)
-                if runs[0].outcome != "failed" or "no space" not in runs[0].error:
-                    problems.append(f"the run's row says {runs[0].outcome}: {runs[0].error!r}")
+                problems.extend(_full_disk_problems(result, store, archive, hashes, capacity))
                 grown = mount("-o", f"remount,size={content + 8 * MiB}", str(mount_point))
                 if grown.returncode != 0:
                     raise RuntimeError(f"cannot grow the tmpfs: {grown.stderr.strip()}")

@@ -97,9 +97,21 @@ def check_archive(
     ``expected_hashes``: the content of the phone (one hash per phone file; equal contents
     count once, since the archive stores each content once).
     """
-    problems: list[str] = []
     on_disk = archive_files(archive)
-    wanted = set(expected_hashes)
+    problems = _archive_problems(archive, on_disk, set(expected_hashes))
+    store = StateStore.open(state_path, read_only=True)
+    try:
+        problems.extend(_database_problems(store, on_disk, udid))
+    finally:
+        store.close()
+    total = sum((archive / relative).stat().st_size for relative in on_disk)
+    return ArchiveCheck(problems, len(on_disk), total)
+
+
+def _archive_problems(archive: Path, on_disk: dict[str, str], wanted: set[str]) -> list[str]:
+    """The archive's files against the phone's content: none missing, none extra, each content
+    once, and no ``.partial`` outside the work folder."""
+    problems: list[str] = []
     stored = list(on_disk.values())
     missing = wanted - set(stored)
     if missing:
@@ -113,34 +125,38 @@ def check_archive(
     strays = stray_partials(archive)
     if strays:
         problems.append(f".partial outside {WORKING_FOLDER_NAME}/: {strays[:5]}")
-    store = StateStore.open(state_path, read_only=True)
-    try:
-        verdict = store.integrity_check()
-        if verdict != "ok":
-            problems.append(f"integrity_check: {verdict}")
-        records = {entry.relative_path: entry for entry in store.archive_entries()}
-        for relative, digest in on_disk.items():
-            record = records.get(relative)
-            if record is None:
-                problems.append(f"on disk but not in the database: {relative}")
-            elif record.content_hash != digest:
-                problems.append(f"database hash differs from the file: {relative}")
-        for relative in records:
-            if relative not in on_disk:
-                problems.append(f"in the database but not on disk: {relative}")
-        for entry in store.manifest(udid):
-            if entry.status != ARCHIVED:
-                if entry.present:
-                    problems.append(f"not archived: {entry.phone_path} ({entry.status})")
-                continue
-            if entry.archive_path not in on_disk:
-                problems.append(f"archived entry without its file: {entry.phone_path}")
-            elif on_disk[entry.archive_path] != entry.content_hash:
-                problems.append(f"archived entry with another hash: {entry.phone_path}")
-    finally:
-        store.close()
-    total = sum((archive / relative).stat().st_size for relative in on_disk)
-    return ArchiveCheck(problems, len(on_disk), total)
+    return problems
+
+
+def _database_problems(store: StateStore, on_disk: dict[str, str], udid: str | None) -> list[str]:
+    """The state database against the archive's files: intact, every file on disk vouched for
+    with its hash and every recorded file on disk, every present manifest entry archived."""
+    problems: list[str] = []
+    verdict = store.integrity_check()
+    if verdict != "ok":
+        problems.append(f"integrity_check: {verdict}")
+    records = {entry.relative_path: entry for entry in store.archive_entries()}
+    for relative, digest in on_disk.items():
+        record = records.get(relative)
+        if record is None:
+            problems.append(f"on disk but not in the database: {relative}")
+        elif record.content_hash != digest:
+            problems.append(f"database hash differs from the file: {relative}")
+    problems.extend(
+        f"in the database but not on disk: {relative}"
+        for relative in records
+        if relative not in on_disk
+    )
+    for entry in store.manifest(udid):
+        if entry.status != ARCHIVED:
+            if entry.present:
+                problems.append(f"not archived: {entry.phone_path} ({entry.status})")
+            continue
+        if entry.archive_path not in on_disk:
+            problems.append(f"archived entry without its file: {entry.phone_path}")
+        elif on_disk[entry.archive_path] != entry.content_hash:
+            problems.append(f"archived entry with another hash: {entry.phone_path}")
+    return problems
 
 
 def snapshot_tree(root: Path, skip: Iterable[Path] = ()) -> dict[str, tuple[int, int]]:

@@ -32,7 +32,6 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 from rollkeeper.archive.locations import WORKING_FOLDER_NAME
@@ -41,14 +40,18 @@ from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from rollkeeper.store import ARCHIVED, StateStore
 from tests import media
-from tests.reliability.crash import RUN_TIMEOUT_SECONDS, _keep_events, _reached, _served
+from tests.reliability.crash import (
+    RUN_TIMEOUT_SECONDS,
+    _keep_events,
+    _plug_until_kill_instant,
+    _served,
+)
 from tests.reliability.harness import (
     Tally,
     archive_files,
     check_archive,
     phone_files,
     stray_partials,
-    wait_until,
 )
 from tests.reliability.power_cut_disk import PowerCutDisk, sync_folder
 from tests.service_process import ServiceProcess, service_environment, write_config
@@ -244,6 +247,28 @@ def _power_cut_chain(
     return tally, figures
 
 
+def _cut_power(
+    disk: PowerCutDisk,
+    simulator: SimulatorThread,
+    udid: str,
+    rng: random.Random,
+    figures: CutFigures,
+    new_bytes: int,
+) -> None:
+    """Cut the power now (sometimes just after the state's pages were written back), and count
+    what the cut hit."""
+    if rng.random() < WRITE_BACK_STATE_SHARE:
+        # The kernel wrote the database's pages back on its own just now: every record
+        # committed so far survives, so each must vouch for a durable file.
+        disk.write_back("state")
+        figures.state_written_back += 1
+    report = disk.cut()
+    if _served(simulator, udid) < new_bytes:
+        figures.mid_copy += 1
+    if report != "cut files=0 folders=0":
+        figures.took_back += 1
+
+
 def _episode(
     simulator: SimulatorThread,
     work: Path,
@@ -327,33 +352,11 @@ def _episode(
                     ever_on_phone.add(hash_file(item.host_path))
                 figures.bytes_new += roll.total_bytes
                 simulator.reset_counts(udid)
-                archived_before = len(service.named("file_archived", udid=udid))
-                simulator.plug(udid)
-                if rng.random() < 0.7:
-                    target = rng.randint(0, int(roll.total_bytes * 1.05))
-                    wait_until(
-                        partial(_reached, simulator, service, udid, target),
-                        RUN_TIMEOUT_SECONDS,
-                        f"{target} bytes served",
-                    )
-                else:
-                    service.wait_for(
-                        "file_archived",
-                        count=archived_before + rng.randint(1, len(roll.files)),
-                        udid=udid,
-                        timeout=RUN_TIMEOUT_SECONDS,
-                    )
-                if rng.random() < WRITE_BACK_STATE_SHARE:
-                    # The kernel wrote the database's pages back on its own just now: every
-                    # record committed so far survives, so each must vouch for a durable file.
-                    disk.write_back("state")
-                    figures.state_written_back += 1
-                report = disk.cut()
+                _plug_until_kill_instant(
+                    simulator, service, udid, rng, roll.total_bytes, len(roll.files)
+                )
+                _cut_power(disk, simulator, udid, rng, figures, roll.total_bytes)
                 cut = True
-                if _served(simulator, udid) < roll.total_bytes:
-                    figures.mid_copy += 1
-                if report != "cut files=0 folders=0":
-                    figures.took_back += 1
             except AssertionError as error:
                 kept = work / f"trial-{trial}-events.jsonl"
                 _keep_events(kept, service, udid)

@@ -32,6 +32,7 @@ from pymobiledevice3.exceptions import (
 from pymobiledevice3.lockdown import LockdownClient, create_using_usbmux
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService, list_to_dict
 
+from rollkeeper.device.phone_files import send_afc_request
 from rollkeeper.simulator import AfcFaults, HostileEntry, SimulatorThread
 from rollkeeper.simulator.afc_faults import grown_bytes
 from rollkeeper.simulator.afc_protocol import Operation, packet
@@ -309,7 +310,7 @@ def test_stat_missing_keys_are_left_out_and_the_client_raises_key_error(
     async def session() -> dict[str, str]:
         async with afc_session(pair_records) as afc:
             raw = list_to_dict(
-                await afc._do_operation(AfcOpcode.GET_FILE_INFO, CSTRING.build(PHOTO))
+                await send_afc_request(afc, AfcOpcode.GET_FILE_INFO, CSTRING.build(PHOTO))
             )
             # pymobiledevice3 11.45 indexes the key unconditionally: KeyError, not AfcException.
             with pytest.raises(KeyError):

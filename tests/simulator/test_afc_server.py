@@ -69,7 +69,8 @@ class DirectAfc:
     def _unplug(self) -> None:
         self.unplugs += 1
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection, tracked so that the harness can wait for it to end."""
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -97,7 +98,7 @@ class DirectAfc:
 @asynccontextmanager
 async def direct_afc(phone: PhoneState) -> AsyncIterator[DirectAfc]:
     harness = DirectAfc(phone)
-    listener = await asyncio.start_server(harness._serve, "127.0.0.1", 0)
+    listener = await asyncio.start_server(harness.serve, "127.0.0.1", 0)
     harness.port = listener.sockets[0].getsockname()[1]
     try:
         yield harness
@@ -131,7 +132,8 @@ def phone(tmp_path: Path) -> PhoneState:
 
 
 async def _raw(afc: AfcService, opcode: int, payload: bytes = b"") -> tuple[int, bytes]:
-    status, data = await afc._send_and_wait(AfcOpcode(opcode), payload)
+    # The status of any opcode, unknown ones included, without the client raising on it.
+    status, data = await afc._send_and_wait(AfcOpcode(opcode), payload)  # noqa: SLF001 - raw status
     return int(status), bytes(data)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rollkeeper.audit.classify import ArchiveCheck, PhoneEntry, classify
+import io
+
+from rollkeeper.audit.classify import ArchiveCheck, PhoneAudit, PhoneEntry, classify
+from rollkeeper.audit.text import render_text
 from rollkeeper.store import ManifestEntry
 
 FOLDER = "/DCIM/100APPLE"
@@ -71,3 +74,19 @@ def test_pending_failed_excluded_and_rejected() -> None:
     rejected = PhoneEntry(FOLDER, "..\\x1b", rejection="name_traversal", detail="'..'")
     refused = classify(rejected, manifest, None, None)
     assert (refused.file_class, refused.reason) == ("failed", "name_traversal: '..'")
+
+
+def test_the_text_shows_phone_paths_exactly_and_names_in_words() -> None:
+    """The audit's text keeps a phone path as it is (two blanks stay two, a control character
+    is escaped) so the user can find the file, while the phone's name is folded into words."""
+    audit = PhoneAudit(udid="U1", name="Ana's\n\niPhone")
+    audit.files = [
+        classify(PhoneEntry(FOLDER, "IMG  0001.JPG", 10, 1), {}, None, None),
+        classify(PhoneEntry(FOLDER, "IMG_\x1b.JPG", rejection="control_character"), {}, None, None),
+    ]
+    out = io.StringIO()
+    render_text([audit], out)
+    text = out.getvalue()
+    assert text.startswith("Ana's iPhone (U1)\n")
+    assert f"PENDING         {FOLDER}/IMG  0001.JPG: new_since_last_backup\n" in text
+    assert f"FAILED          {FOLDER}/IMG_\\x1b.JPG: control_character\n" in text

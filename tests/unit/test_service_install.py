@@ -214,3 +214,51 @@ def test_an_archive_on_a_missing_mount_point_is_not_created(tmp_path: Path) -> N
     assert any("not creating" in line and "unplugged" in line for line in lines)
     unit = tmp_path / ".config" / "systemd" / "user" / "rollkeeper.service"
     assert f'"-{unplugged}"' in unit.read_text()  # still writable once the disk is back
+
+
+def test_an_archive_on_a_removable_disk_makes_its_mount_root_writable(tmp_path: Path) -> None:
+    """An archive under /media/USER, /run/media/USER, /media or /mnt makes the whole mount
+    root writable in the sandbox (a disk plugged in after the start is mounted there), never
+    with RequiresMountsFor=; a local offsite repository and the engine's cache are writable
+    too; an archive elsewhere stays the only writable folder of its own."""
+    from rollkeeper.host.unit_install import InstallInputs, plan_install
+    from rollkeeper.host.unit_install.locations import mount_root, offsite_writable_paths
+
+    assert mount_root(Path("/media/ana/Photos/archive"), "ana") == Path("/media/ana")
+    assert mount_root(Path("/run/media/ana/Disk/photos"), "ana") == Path("/run/media/ana")
+    assert mount_root(Path("/media/Disk/photos"), "ana") == Path("/media")
+    assert mount_root(Path("/mnt/backup/photos"), "") == Path("/mnt")
+    assert mount_root(Path("/home/ana/Pictures"), "ana") is None
+    assert mount_root(Path("/media"), "ana") is None  # the root itself is no disk
+    home = tmp_path / "home"
+    assert offsite_writable_paths("restic", "/mnt/nas/restic", {"HOME": str(home)}) == [
+        home / ".cache" / "restic",
+        Path("/mnt/nas/restic"),
+    ]
+    assert offsite_writable_paths("rclone", "b2:bucket", {"HOME": str(home)}) == [
+        home / ".cache" / "rclone",
+        home / ".config" / "rclone",
+    ]
+    assert offsite_writable_paths("", "", {"HOME": str(home)}) == []
+
+    inputs = InstallInputs(
+        platform="linux",
+        command=("/usr/bin/rollkeeper",),
+        config_path=home / ".config" / "rollkeeper" / "config.toml",
+        archive_path=Path("/run/media/ana/Photos/archive"),
+        state_path=home / ".local/state/rollkeeper/state.sqlite3",
+        pairing_dir=home / ".local/state/rollkeeper/pairing",
+        environ={"HOME": str(home), "USER": "ana"},
+        uid=1000,
+        offsite_engine="restic",
+        offsite_destination="/mnt/nas/restic",
+    )
+    unit = plan_install(inputs, namespace_sandbox=True).unit_content
+    assert unit is not None
+    (line,) = [text for text in unit.splitlines() if text.startswith("ReadWritePaths=")]
+    assert line == (
+        f'ReadWritePaths="-/mnt" "-/run/media/ana" "-{home / ".cache" / "restic"}"'
+        f' "-{home / ".local/state/rollkeeper"}"'
+    )
+    settings = [line for line in unit.splitlines() if not line.startswith("#")]
+    assert not any(line.startswith("RequiresMountsFor=") for line in settings)

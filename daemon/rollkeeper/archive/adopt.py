@@ -17,7 +17,7 @@ importer recorded for one of its own files (which would hide damage from ``verif
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from pathlib import Path
 import structlog
 
 from rollkeeper.archive.locations import recorded_path, walk_files
-from rollkeeper.archive.verify import hash_with_progress
+from rollkeeper.archive.verify import ProgressCallback, hash_with_progress
 from rollkeeper.importer.hashing import HASH_ALGORITHM
 from rollkeeper.store.state import StateStore
 
@@ -57,9 +57,6 @@ MEDIA_EXTENSIONS = frozenset(
         ".aae",
     }
 )
-
-#: Called after each file with the bytes just hashed (or skipped), for progress bars.
-ProgressCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)

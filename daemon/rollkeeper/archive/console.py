@@ -1,6 +1,8 @@
-"""The command-line edges shared by ``verify``, ``adopt`` and ``find``: errors, progress, text.
+"""The command-line edges shared by ``verify``, ``adopt`` and ``find``: errors and progress.
 
-Kept apart from the logic modules so those stay free of terminals and argument parsing.
+Kept apart from the logic modules so those stay free of terminals and argument parsing. Their
+untrusted text goes through :func:`rollkeeper.domain.display.printable` with ``escape=True``:
+paths are shown exactly, control characters escaped.
 """
 
 from __future__ import annotations
@@ -59,18 +61,3 @@ def byte_progress(
     with progress:
         task = progress.add_task(description, total=total_bytes)
         yield lambda done: progress.advance(task, done)
-
-
-def printable(text: object) -> str:
-    """Text safe to print on a terminal: control characters shown as ``\\xNN`` escapes.
-
-    Phone names and file names come from the phone or from folders rollkeeper did not write;
-    an escape sequence in one must not drive the user's terminal, and a newline must not split
-    one path into two lines of output.
-    """
-    return "".join(
-        f"\\x{ord(character):02x}"
-        if ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0
-        else character
-        for character in str(text)
-    )

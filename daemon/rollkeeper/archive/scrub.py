@@ -8,8 +8,10 @@ successive runs walk round the whole archive; with a budget of at least
     archive bytes / runs per rotation + the largest file
 
 (the largest file is the slack lost when the next file does not fit), every file is re-verified
-within ``scrub_rotation_weeks``. :func:`rotation_budget` computes this from the cron cadence and
-each run warns (``scrub_budget_too_small``) when the configured budget falls short.
+within ``scrub_rotation_weeks``. :func:`~rollkeeper.archive.rotation.rotation_budget` computes this
+from the cron cadence and each run warns (``scrub_budget_too_small``) when the configured budget
+falls short; :mod:`rollkeeper.archive.rotation` holds that arithmetic and the choice of a run's
+files, this module the runs themselves and their cron job.
 
 A file larger than the whole budget is still taken when it is first in line, alone, so a long
 video cannot stall the rotation forever. Missing or changed files are not stamped: they stay
@@ -22,11 +24,10 @@ service's event loop never waits on the sort, the hashing or the write.
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import structlog
@@ -36,11 +37,17 @@ from apscheduler.triggers.cron import CronTrigger
 
 from rollkeeper.archive.crontab import crontab_trigger
 from rollkeeper.archive.iopriority import idle_io_priority
+from rollkeeper.archive.rotation import (
+    MAX_COUNTED_RUNS,
+    RotationBudget,
+    count_runs,
+    needed_bytes_per_run,
+    rotation_budget,
+    select_batch,
+)
 from rollkeeper.archive.verify import (
-    CHANGED,
-    MISSING,
-    OK,
     EntryCheck,
+    VerifyReport,
     archive_is_reachable,
     check_entry,
 )
@@ -49,6 +56,7 @@ from rollkeeper.store.archive_queries import (
     largest_entry_size,
     least_recently_verified,
     mark_verified_many,
+    mark_verify_failed_many,
     oldest_verification,
 )
 from rollkeeper.store.state import ArchiveEntry, StateStore
@@ -58,10 +66,6 @@ log = structlog.get_logger(__name__)
 #: The APScheduler job id of the scrub (one per service).
 SCRUB_JOB_ID = "scrub"
 
-#: Counting cron fire times stops here: beyond it the needed budget per run is tiny anyway, and
-#: a once-a-minute cron over a year would otherwise cost half a million iterations.
-MAX_COUNTED_RUNS = 5000
-
 #: How late a scrub may still start after its time (a laptop asleep at 03:00 scrubs on waking).
 SCRUB_MISFIRE_GRACE_SECONDS = 12 * 3600
 
@@ -70,85 +74,6 @@ Clock = Callable[[], datetime]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class RotationBudget:
-    """Whether ``bytes_per_run`` lets the scrub cover the archive within the rotation."""
-
-    runs_per_rotation: int
-    archive_bytes: int
-    largest_file_bytes: int
-    bytes_per_run: int
-    needed_bytes_per_run: int
-
-    @property
-    def sufficient(self) -> bool:
-        """True when the configured budget meets the rotation."""
-        return self.bytes_per_run >= self.needed_bytes_per_run
-
-
-def count_runs(trigger: CronTrigger, start: datetime, end: datetime) -> int:
-    """How many times ``trigger`` fires in ``(start, end]`` (at most :data:`MAX_COUNTED_RUNS`)."""
-    count = 0
-    fire = trigger.get_next_fire_time(None, start + timedelta(seconds=1))
-    while fire is not None and fire <= end and count < MAX_COUNTED_RUNS:
-        count += 1
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return count
-
-
-def needed_bytes_per_run(runs_per_rotation: int, archive_bytes: int, largest_file: int) -> int:
-    """The smallest per-run budget that re-verifies ``archive_bytes`` in that many runs.
-
-    Each run checks files in order until the next one does not fit, so it can fall short of its
-    budget by less than one file: hence the largest file on top of an even share. A budget of
-    the whole archive always suffices (one run covers everything).
-    """
-    if archive_bytes == 0:
-        return 0
-    if runs_per_rotation <= 0:
-        # The cron does not fire even once within the rotation: no budget is enough.
-        return archive_bytes + 1
-    return min(archive_bytes, math.ceil(archive_bytes / runs_per_rotation) + largest_file)
-
-
-def rotation_budget(
-    trigger: CronTrigger,
-    now: datetime,
-    rotation_weeks: float,
-    archive_bytes: int,
-    largest_file: int,
-    bytes_per_run: int,
-) -> RotationBudget:
-    """Compare the configured budget with what the cron cadence needs to meet the rotation."""
-    runs = count_runs(trigger, now, now + timedelta(weeks=rotation_weeks))
-    return RotationBudget(
-        runs_per_rotation=runs,
-        archive_bytes=archive_bytes,
-        largest_file_bytes=largest_file,
-        bytes_per_run=bytes_per_run,
-        needed_bytes_per_run=needed_bytes_per_run(runs, archive_bytes, largest_file),
-    )
-
-
-def select_batch(entries: Iterable[ArchiveEntry], bytes_per_run: int) -> list[ArchiveEntry]:
-    """Take entries in the given order while they fit in the budget.
-
-    The first entry is always taken (even when larger than the budget) so the rotation never
-    stalls; after that, the batch stops at the first entry that would overflow, keeping strict
-    oldest-first order rather than skipping ahead to smaller files.
-    """
-    batch: list[ArchiveEntry] = []
-    spent = 0
-    for entry in entries:
-        if batch and spent + entry.size > bytes_per_run:
-            break
-        batch.append(entry)
-        spent += entry.size
-        if spent >= bytes_per_run:
-            break
-    return batch
 
 
 @dataclass(slots=True)
@@ -273,22 +198,32 @@ class ArchiveScrubber:
         checks: list[EntryCheck],
     ) -> ScrubReport:
         """Stamp matches as verified (one transaction), log findings, build the report."""
-        report = ScrubReport(
-            started_at=now, bytes_per_run=self.bytes_per_run, io_priority=priority, budget=budget
-        )
+        # Filed by outcome as ``verify`` files them: one rule for what counts as checked.
+        tally = VerifyReport()
         for check in checks:
-            report.files_checked += 1
-            if check.outcome in (OK, CHANGED) and check.actual_size is not None:
-                report.bytes_checked += check.actual_size
-            if check.outcome == OK:
-                report.verified_paths.append(check.relative_path)
-            elif check.outcome == MISSING:
-                report.missing.append(check)
-            elif check.outcome == CHANGED:
-                report.changed.append(check)
-            else:
-                report.unreadable.append(check)
+            tally.add(check)
+        report = ScrubReport(
+            started_at=now,
+            files_checked=tally.checked,
+            bytes_checked=tally.bytes_checked,
+            bytes_per_run=self.bytes_per_run,
+            io_priority=priority,
+            missing=tally.missing,
+            changed=tally.changed,
+            unreadable=tally.unreadable,
+            verified_paths=tally.matched,
+            budget=budget,
+        )
         mark_verified_many(store, report.verified_paths, now)
+        # Remembered so that `freeable` never calls a file in question safe to delete.
+        mark_verify_failed_many(
+            store,
+            [
+                check.relative_path
+                for check in (*report.missing, *report.changed, *report.unreadable)
+            ],
+            now,
+        )
         report.oldest_verified_at = oldest_verification(store)
         report.finished_at = self.clock()
         self._log(report)
@@ -408,7 +343,9 @@ def schedule_scrub(
     )
 
 
+# The rotation's names were defined here before it had a module of its own.
 __all__ = [
+    "MAX_COUNTED_RUNS",
     "SCRUB_JOB_ID",
     "ArchiveScrubber",
     "RotationBudget",

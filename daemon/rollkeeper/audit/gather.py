@@ -21,6 +21,7 @@ from rollkeeper.audit.listing import list_media_afresh
 
 if TYPE_CHECKING:
     from rollkeeper.config import Config
+    from rollkeeper.device.events import AttachedPhone
     from rollkeeper.domain.filters import FileFilter
     from rollkeeper.store.state import ManifestEntry, StateStore
 
@@ -151,35 +152,28 @@ async def audit_attached(
 ) -> list[PhoneAudit]:
     """Audit every attached phone (or the one named), reading the state database read-only."""
     from rollkeeper.device.errors import PhoneUnavailableError, UsbmuxdUnavailableError
-    from rollkeeper.device.events import describe_usbmux_address, list_attached, usbmuxd_fix_hint
-    from rollkeeper.store.state import StateDamagedError
+    from rollkeeper.device.events import (
+        USBMUXD_REQUEST_ERRORS,
+        list_attached,
+        usbmuxd_fix_hint,
+        usbmuxd_unreachable_message,
+    )
 
     address = bootstrap.usbmux_address(config)
     try:
         attached = await list_attached(address, frozenset(config.device.connection_types))
-    except Exception as error:
-        raise AuditError(
-            f"cannot reach usbmuxd at {describe_usbmux_address(address)} "
-            f"({type(error).__name__}); {usbmuxd_fix_hint()}"
-        ) from None
+    except USBMUXD_REQUEST_ERRORS as error:
+        raise AuditError(usbmuxd_unreachable_message(address, error)) from None
     if not attached:
         raise AuditError("no iPhone is attached: plug it in, unlock it, and try again")
-    store: StateStore | None = None
-    if bootstrap.state_path(config).exists():
-        try:
-            store = bootstrap.open_state_read_only(config)
-        except StateDamagedError as error:
-            raise AuditError(str(error)) from None
+    store = _open_state_if_any(config)
     try:
+        selected = _phones_asked_for(attached, device, store)
+        if not selected:
+            udids = ", ".join(phone.udid for phone in attached)
+            raise AuditError(f"no attached iPhone is {device!r} (attached: {udids})")
         audits: list[PhoneAudit] = []
-        matched = False
-        for phone in attached:
-            if device is not None and phone.udid != device:
-                # A name is only known once a session is open; try it below.
-                known = store.device(phone.udid) if store is not None else None
-                if known is None or known.name != device:
-                    continue
-            matched = True
+        for phone in selected:
             try:
                 audits.append(await audit_phone(phone.udid, config, store, check_hashes))
             except PhoneUnavailableError as error:
@@ -187,10 +181,34 @@ async def audit_attached(
                 raise AuditError(f"cannot audit {phone.udid}: {error}{hint}") from None
             except UsbmuxdUnavailableError as error:
                 raise AuditError(f"{error}; {usbmuxd_fix_hint()}") from None
-        if not matched:
-            udids = ", ".join(phone.udid for phone in attached)
-            raise AuditError(f"no attached iPhone is {device!r} (attached: {udids})")
         return audits
     finally:
         if store is not None:
             store.close()
+
+
+def _open_state_if_any(config: Config) -> StateStore | None:
+    """The state database, read-only, or None before the first backup made one."""
+    from rollkeeper.store.state import StateDamagedError
+
+    if not bootstrap.state_path(config).exists():
+        return None
+    try:
+        return bootstrap.open_state_read_only(config)
+    except StateDamagedError as error:
+        raise AuditError(str(error)) from None
+
+
+def _phones_asked_for(
+    attached: Sequence[AttachedPhone], device: str | None, store: StateStore | None
+) -> list[AttachedPhone]:
+    """The attached phones to audit: all of them, or those whose UDID or (as the state last
+    knew it: a name is only known once a session is open) name is ``device``."""
+    if device is None:
+        return list(attached)
+    selected: list[AttachedPhone] = []
+    for phone in attached:
+        known = store.device(phone.udid) if store is not None else None
+        if phone.udid == device or (known is not None and known.name == device):
+            selected.append(phone)
+    return selected

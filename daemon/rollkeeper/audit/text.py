@@ -15,7 +15,7 @@ from rollkeeper.audit.classify import (
     PENDING,
     PhoneAudit,
 )
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 
 #: Lines per class in the text report before "... and N more".
 TEXT_LIMIT = 50
@@ -45,7 +45,7 @@ def render_text(audits: Sequence[PhoneAudit], out: TextIO) -> None:
             items = [item for item in audit.files if item.file_class == file_class]
             for item in items[:TEXT_LIMIT]:
                 reason = f": {printable(item.reason, 300)}" if item.reason else ""
-                path = printable(item.phone_path, 300)
+                path = printable(item.phone_path, 300, escape=True)
                 out.write(f"  {file_class.upper():<16}{path}{reason}\n")
             if len(items) > TEXT_LIMIT:
                 out.write(f"  ... and {len(items) - TEXT_LIMIT:,} more {file_class} (--json)\n")

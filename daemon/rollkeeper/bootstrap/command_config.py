@@ -15,16 +15,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
-from rollkeeper.config import (
-    Config,
-    ConfigError,
-    default_state_dir,
-    expand_path,
-    load_config,
-    resolve_config_path,
-)
+from rollkeeper.config.errors import ConfigError
+from rollkeeper.config.paths import default_state_dir, expand_path, resolve_config_path
+
+if TYPE_CHECKING:
+    from rollkeeper.config import Config
 
 #: The first line every command prints for a config it cannot use.
 CONFIG_UNUSABLE = "rollkeeper: the config cannot be used:"
@@ -55,7 +52,10 @@ class LoadedConfig:
 
 
 def load_config_leniently(
-    config_argument: str | None, environ: Mapping[str, str] | None = None
+    config_argument: str | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    quick: bool = False,
 ) -> LoadedConfig:
     """Load the config, keeping its problems instead of failing (``status``, ``history``).
 
@@ -63,9 +63,28 @@ def load_config_leniently(
     ``[state] path`` as written, else the platform default. An unset ``$VARIABLE`` in the
     config's own path still raises ``UnsetVariableError`` (the command line turns it into a
     usage error).
+
+    ``quick``: for commands that only read settings (``status``, ``devices``), a config that
+    passed validation before and has not changed comes from the validated-config cache
+    (:mod:`rollkeeper.config.cache`) as a :class:`~rollkeeper.config.cache.ConfigView`,
+    without importing pydantic. Every full validation that succeeds refreshes the cache.
     """
+    from rollkeeper.config import cache
+
     environment = os.environ if environ is None else environ
     config_path = resolve_config_path(config_argument, environment)
+    if quick:
+        view = cache.recall(config_path, environment)
+        if view is not None:
+            # The view reads like a Config for the settings these commands read.
+            return LoadedConfig(
+                path=config_path,
+                config=cast("Config", view),
+                error=None,
+                state_path=Path(view.state.path),
+            )
+    from rollkeeper.config.loader import load_config
+
     try:
         config = load_config(config_path, environment)
     except ConfigError as error:
@@ -75,6 +94,7 @@ def load_config_leniently(
             error=error,
             state_path=_state_path_as_written(config_path, environment),
         )
+    cache.remember(config_path, environment, config)
     return LoadedConfig(
         path=config_path, config=config, error=None, state_path=Path(config.state.path)
     )
@@ -85,10 +105,12 @@ def load_command_config(
     environ: Mapping[str, str] | None = None,
     *,
     err: TextIO | None = None,
+    quick: bool = False,
 ) -> Config | None:
     """The config a command runs with, or None after telling the user why it cannot be used
-    (see :func:`config_or_say_why`); the caller returns its own exit status."""
-    return config_or_say_why(load_config_leniently(config_argument, environ), err=err)
+    (see :func:`config_or_say_why`); the caller returns its own exit status. ``quick``: see
+    :func:`load_config_leniently`."""
+    return config_or_say_why(load_config_leniently(config_argument, environ, quick=quick), err=err)
 
 
 def config_or_say_why(loaded: LoadedConfig, *, err: TextIO | None = None) -> Config | None:

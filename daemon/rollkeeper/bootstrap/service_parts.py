@@ -2,8 +2,8 @@
 
 :class:`~rollkeeper.service.runtime.ServiceRuntime` only starts and stops what
 :func:`build_service_parts` hands it, in order; it builds nothing itself. The libraries behind
-the parts (APScheduler, pymobiledevice3, pyudev, watchdog) are imported inside the functions, so
-that importing the composition root stays cheap for the commands that only read.
+the parts (APScheduler, pymobiledevice3, pyudev, watchdog, aiohttp) are imported inside the
+functions, so that importing the composition root stays cheap for the commands that only read.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from rollkeeper.bootstrap.settings import (
     service_settings,
     usbmux_address,
 )
-from rollkeeper.bootstrap.state import open_state_for_writing
+from rollkeeper.bootstrap.state import (
+    open_state_for_writing,
+    open_state_read_only,
+    thumbnail_cache_path,
+)
 
 _Event = TypeVar("_Event")
 
@@ -37,9 +41,14 @@ if TYPE_CHECKING:
     from rollkeeper.host.sd_notify import ServiceNotifier
     from rollkeeper.importer.job import RunResult
     from rollkeeper.notify.notifier import Notifier
+    from rollkeeper.offsite.job import OffsiteJob
+    from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger
     from rollkeeper.service.scheduler import BackupService
     from rollkeeper.store import StateStore
+    from rollkeeper.store.offsite_runs import OffsiteRunRecord
+    from rollkeeper.store.records import ArchiveEntry
+    from rollkeeper.web.server import WebServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,9 @@ class ServiceHooks:
     on_config_changed: Callable[[Config], None]
     #: The config file changed and is broken (called on the watcher's thread).
     on_config_broken: Callable[[ConfigError], None]
+    #: The config in force now (the offsite copies read it at each copy); None: the config the
+    #: parts were built with.
+    current_config: Callable[[], Config] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,10 @@ class ServiceParts:
     stale_notices: StaleNoticeLedger
     #: None when the service runs on defaults (no file to watch).
     config_watcher: ConfigWatcher | None
+    #: Offsite copies after complete backups (does nothing while ``[offsite]`` is off).
+    offsite: OffsiteSchedule
+    #: The status page; None unless ``[web] enabled = true``.
+    web: WebServer | None = None
 
 
 def systemd_notifier(environ: Mapping[str, str] | None = None) -> ServiceNotifier:
@@ -105,6 +121,98 @@ def scrubber(config: Config, store: StateStore) -> ArchiveScrubber:
     )
 
 
+def offsite_sources(config: Config) -> list[Path]:
+    """What the offsite engine copies besides the archive: the device-backup snapshots, when
+    device backups are on and their folder exists (restic only: rclone copies one tree)."""
+    from rollkeeper.bootstrap.settings import device_backup_settings
+
+    if not config.device_backup.enabled or config.offsite.engine != "restic":
+        return []
+    try:
+        root = device_backup_settings(config).root
+    except ValueError:
+        return []
+    return [root] if root.is_dir() else []
+
+
+def offsite_job(
+    config: Config,
+    store: StateStore,
+    alerts: Notifier | None,
+    environ: Mapping[str, str] | None = None,
+) -> OffsiteJob | None:
+    """The offsite copy job for the config's ``[offsite]`` section (None when it is off), on
+    the archive, alerting through ``alerts`` when a run fails."""
+    from rollkeeper.bootstrap.settings import offsite_plan
+    from rollkeeper.offsite.archive_check import archive_availability
+    from rollkeeper.offsite.job import OffsiteJob
+
+    plan = offsite_plan(config)
+    if plan is None:
+        return None
+    on_failure = None
+    if alerts is not None:
+
+        async def on_failure(record: OffsiteRunRecord) -> None:
+            await alerts.offsite_failed(
+                record.kind, record.engine, record.id, record.outcome, record.error
+            )
+
+    return OffsiteJob(
+        plan,
+        store,
+        Path(config.archive.path),
+        sources=offsite_sources(config),
+        # Issue 13's archive identity check replaces this one when it lands (see the module).
+        archive_check=archive_availability,
+        on_failure=on_failure,
+        environ=os.environ if environ is None else environ,
+    )
+
+
+def web_server(
+    config: Config, config_path: Path | None, environ: Mapping[str, str] | None = None
+) -> WebServer | None:
+    """The status page as ``[web]`` says (None when it is off). It serves the document that
+    ``status --json`` makes, gathered the same way (the same config file and environment), and
+    reads the state through read-only stores of its own, never the service's connection."""
+    if not config.web.enabled:
+        return None
+    from datetime import UTC, datetime
+
+    from rollkeeper.status.document import status_as_dict
+    from rollkeeper.status.gather import gather_status
+    from rollkeeper.store.reports import Reports
+    from rollkeeper.web.page_data import page_document
+    from rollkeeper.web.server import WebServer
+    from rollkeeper.web.thumbnails import ThumbnailMaker
+
+    environment = dict(os.environ if environ is None else environ)
+    config_argument = None if config_path is None else str(config_path)
+    state_path = Path(config.state.path)
+
+    def status_document() -> dict[str, Any]:
+        return status_as_dict(gather_status(config_argument, environment, datetime.now(UTC)))
+
+    def find_entry(archive_id: str) -> ArchiveEntry | None:
+        if not state_path.exists():
+            return None
+        store = open_state_read_only(state_path)
+        try:
+            return Reports.for_store(store).archive_entry_by_hash(archive_id)
+        finally:
+            store.close()
+
+    return WebServer(
+        config.web,
+        status_document=status_document,
+        page_document=functools.partial(page_document, state_path),
+        find_entry=find_entry,
+        thumbnails=ThumbnailMaker(thumbnail_cache_path(state_path)),
+        archive_root=Path(config.archive.path),
+    )
+
+
 def build_service_parts(
     config: Config,
     store: StateStore,
@@ -121,10 +229,12 @@ def build_service_parts(
     from rollkeeper.config.watch import ConfigWatcher
     from rollkeeper.device.udev import UsbmuxdGuard
     from rollkeeper.device_backup.coordinator import DeviceBackups
+    from rollkeeper.offsite.schedule import OffsiteSchedule
     from rollkeeper.service.health import StaleNoticeLedger, ledger_path
     from rollkeeper.service.scheduler import BackupService
 
     environment = os.environ if environ is None else environ
+    current_config = hooks.current_config or (lambda: config)
     # The scheduler's zone is the host's: the scrub's crontab line is in local time.
     scheduler = AsyncIOScheduler(event_loop=loop)
     alerts = notifier(config, environment)
@@ -158,6 +268,10 @@ def build_service_parts(
         unseen_phones=unseen,
         stale_notices=StaleNoticeLedger(ledger_path(store.path)),
         config_watcher=watcher,
+        offsite=OffsiteSchedule(
+            lambda: offsite_job(current_config(), store, alerts, environment), store, scheduler
+        ),
+        web=web_server(config, config_path, environment),
     )
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rollkeeper.device.session import SessionSettings
     from rollkeeper.device_backup.coordinator import DeviceBackupSettings
     from rollkeeper.importer.job import BackupSettings
+    from rollkeeper.offsite.engines import OffsitePlan
     from rollkeeper.service.scheduler import ServiceSettings
 
 
@@ -91,6 +92,26 @@ def session_recorder(path: Path) -> SessionRecorder:
     from rollkeeper.device.recording import SessionRecorder
 
     return SessionRecorder(path)
+
+
+def offsite_plan(config: Config) -> OffsitePlan | None:
+    """The offsite copy settings as plain values; None when no engine is configured."""
+    from rollkeeper.offsite.engines import OffsitePlan
+
+    offsite = config.offsite
+    if not offsite.engine:
+        return None
+    return OffsitePlan(
+        engine=offsite.engine,
+        destination=offsite.repository if offsite.engine == "restic" else offsite.remote,
+        executable=offsite.executable,
+        password_file=offsite.password_file,
+        environment_file=offsite.environment_file,
+        retention=tuple(offsite.retention),
+        extra_arguments=tuple(offsite.extra_arguments),
+        min_interval_hours=offsite.min_interval_hours,
+        stale_after_days=offsite.stale_after_days,
+    )
 
 
 def device_backup_settings(config: Config) -> DeviceBackupSettings:

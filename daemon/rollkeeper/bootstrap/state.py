@@ -21,21 +21,26 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rollkeeper.config import Config
 from rollkeeper.host.permissions import ensure_private_dir
 from rollkeeper.host.single_instance import InstanceLock
 from rollkeeper.store import StateDamagedError, StateStore
+
+if TYPE_CHECKING:
+    from rollkeeper.config import Config
 
 #: Appended to the state database's name: the service's single-instance lock.
 LOCK_SUFFIX = ".lock"
 #: Appended to the state database's name: the findings of the last scrub that found something.
 SCRUB_REPORT_SUFFIX = ".scrub.json"
+THUMBNAIL_CACHE_SUFFIX = ".thumbnails"
 
 
 def state_path(state: Config | Path) -> Path:
     """The state database of a config (or the path itself)."""
-    return Path(state.state.path) if isinstance(state, Config) else Path(state)
+    # Not isinstance(state, Config): that would import the schema (pydantic) for a path.
+    return Path(state) if isinstance(state, os.PathLike) else Path(state.state.path)
 
 
 def state_lock_path(state: Config | Path) -> Path:
@@ -49,6 +54,13 @@ def scrub_report_path(state: Config | Path) -> Path:
     (``<state db>.scrub.json``; ``status`` reads it)."""
     path = state_path(state)
     return path.with_name(path.name + SCRUB_REPORT_SUFFIX)
+
+
+def thumbnail_cache_path(state: Config | Path) -> Path:
+    """The status page's thumbnail cache beside the state database (``<state db>.thumbnails``,
+    a 0700 folder of 0600 files; never inside the archive)."""
+    path = state_path(state)
+    return path.with_name(path.name + THUMBNAIL_CACHE_SUFFIX)
 
 
 def acquire_instance_lock(config: Config) -> InstanceLock:

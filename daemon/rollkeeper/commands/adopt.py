@@ -22,9 +22,9 @@ from rollkeeper.archive.console import (
     EXIT_USAGE,
     byte_progress,
     fail,
-    printable,
     wants_progress,
 )
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes
 from rollkeeper.store import StateDamagedError
 
@@ -98,19 +98,26 @@ def run_adopt(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return exit_code
+
+    # Paths are shown exactly (control characters escaped): the user looks for them.
+    shown_folder = printable(report.folder, None, escape=True)
     print(
         f"Adopted {len(report.adopted)} files ({format_bytes(report.bytes_adopted)}) from"
-        f" {printable(report.folder)}; {report.already_indexed} were already indexed,"
+        f" {shown_folder}; {report.already_indexed} were already indexed,"
         f" {report.duplicates} have the same content as a file already in the archive,"
         f" {report.not_media} are not photos or videos and were left alone."
     )
     for path in report.size_conflicts:
-        print(f"CONFLICT   {printable(path)} (recorded with another size; run `rollkeeper verify`)")
+        print(
+            f"CONFLICT   {printable(path, None, escape=True)}"
+            " (recorded with another size; run `rollkeeper verify`)"
+        )
     for path in report.changed_while_reading:
         print(
-            f"BUSY       {printable(path)}"
+            f"BUSY       {printable(path, None, escape=True)}"
             " (changed while being read; adopt again when the copy is done)"
         )
     for path, reason in report.unreadable:
-        print(f"UNREADABLE {printable(path)} ({printable(reason)})")
+        shown_path = printable(path, None, escape=True)
+        print(f"UNREADABLE {shown_path} ({printable(reason, None, escape=True)})")
     return exit_code

@@ -8,21 +8,23 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rollkeeper.config import (
+from rollkeeper.config.errors import ConfigError, ConfigProblem
+from rollkeeper.config.overrides import environment_overrides
+from rollkeeper.config.paths import (
     CONFIG_PATH_VARIABLE,
-    Config,
-    ConfigError,
-    ConfigProblem,
+    UnsetVariableError,
     default_config_path,
-    environment_overrides,
     expand_path,
-    load_config,
     resolve_config_path,
 )
-from rollkeeper.config.paths import UnsetVariableError
-from rollkeeper.config.template import config_as_toml, config_as_toml_data, render_starter_config
+
+if TYPE_CHECKING:
+    from rollkeeper.config import Config
+
+# The schema (pydantic) and the template are imported where they are used: `config check` of
+# an unchanged config answers from the validated-config cache without them.
 
 CONFIG_HELP = """\
 rollkeeper reads one TOML file. Which one: --config PATH, else $ROLLKEEPER_CONFIG, else
@@ -187,6 +189,8 @@ def write_starter_config(target: Path, *, replace: bool) -> None:
     The text goes to a temporary file first; without ``replace`` it is linked into place,
     which fails if the name was taken meanwhile, so an existing config is never clobbered.
     """
+    from rollkeeper.config.template import render_starter_config
+
     _make_private_folders(target.parent)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -219,23 +223,38 @@ def _make_private_folders(folder: Path) -> None:
 # -- check and show --------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace, path_argument: str | None) -> tuple[Path | None, Config]:
+def _config_path(args: argparse.Namespace, path_argument: str | None) -> Path | None:
     try:
         if path_argument:
-            path: Path | None = Path(expand_path(path_argument, os.environ))
-        else:
-            path = resolve_config_path(args.config, os.environ)
+            return Path(expand_path(path_argument, os.environ))
+        return resolve_config_path(args.config, os.environ)
     except UnsetVariableError as error:
         named = path_argument or args.config or os.environ.get(CONFIG_PATH_VARIABLE, "")
         raise ConfigError([ConfigProblem(named, None, None, "", str(error))]) from None
-    return path, load_config(path, os.environ)
+
+
+def _load(args: argparse.Namespace, path_argument: str | None) -> tuple[Path | None, Config]:
+    from rollkeeper.config import cache
+    from rollkeeper.config.loader import load_config
+
+    path = _config_path(args, path_argument)
+    config = load_config(path, os.environ)
+    cache.remember(path, os.environ, config)
+    return path, config
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """``config check``: exit 0 when the config is usable, 1 listing every problem."""
+    """``config check``: exit 0 when the config is usable, 1 listing every problem.
+
+    A config that passed before, unchanged, with the same environment, whose folders are
+    still writable, is answered from the validated-config cache (the same words)."""
+    from rollkeeper.config import cache
+
     path: Path | None = None
     try:
-        path, _ = _load(args, args.path)
+        path = _config_path(args, args.path)
+        if cache.recall(path, os.environ) is None:
+            path, _ = _load(args, args.path)
     except ConfigError as error:
         if args.json:
             problems = [_problem_data(problem) for problem in error.problems]
@@ -263,6 +282,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """``config show``: the effective config as TOML (or JSON)."""
+    from rollkeeper.config.template import config_as_toml, config_as_toml_data
+
     try:
         _, config = _load(args, None)
     except ConfigError as error:

@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Print the known phones."""
-    config = bootstrap.load_command_config(args.config)
+    config = bootstrap.load_command_config(args.config, quick=True)
     if config is None:
         return 1
     try:

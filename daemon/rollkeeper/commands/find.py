@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from rollkeeper import bootstrap
-from rollkeeper.archive.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail, printable
+from rollkeeper.archive.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
 from rollkeeper.archive.find import FindQueryError, build_query
 from rollkeeper.archive.locations import entry_location
+from rollkeeper.domain.display import printable
 from rollkeeper.store import StateDamagedError
 from rollkeeper.store.archive_queries import find_phone_files
 
@@ -108,14 +109,16 @@ def run_find(args: argparse.Namespace) -> int:
             )
         )
         return exit_code
+
+    # Paths are shown exactly (control characters escaped): the user looks for them.
     for match in matches:
         if match.archive_path is not None:
-            print(printable(entry_location(archive_root, match.archive_path)))
+            print(printable(entry_location(archive_root, match.archive_path), None, escape=True))
         else:
+            phone_path = printable(f"{match.folder}/{match.name}", None, escape=True)
+            device = printable(match.device_name or match.udid, None, escape=True)
             print(
-                f"{printable(match.folder)}/{printable(match.name)} on"
-                f" {printable(match.device_name or match.udid)}:"
-                f" {match.status}, not in the archive yet",
+                f"{phone_path} on {device}: {match.status}, not in the archive yet",
                 file=sys.stderr,
             )
     if not matches:

@@ -18,7 +18,8 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 from rollkeeper import bootstrap
-from rollkeeper.domain.health import printable
+from rollkeeper.commands import positive_whole_number
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.status.text import local_time
 from rollkeeper.store.reports import Reports, run_as_dict
@@ -143,7 +144,7 @@ def _render_run(run: dict[str, Any], out: TextIO, show_failures: bool) -> None:
     if show_failures:
         for failure in run["failures"]:
             detail = f" ({printable(failure['detail'], 300)})" if failure["detail"] else ""
-            path = printable(failure["phone_path"], 300)
+            path = printable(failure["phone_path"], 300, escape=True)
             out.write(f"     FAILED {path}: {printable(failure['reason'])}{detail}\n")
 
 
@@ -177,7 +178,7 @@ def run_history(args: argparse.Namespace, *, environ: Mapping[str, str], out: Te
         out.write("\nFailing now (on the phone at its last scan, not backed up):\n")
         for failed in document["failing_now"]:
             name = printable(failed["device_name"], 80) or failed["udid"]
-            path = printable(failed["phone_path"], 300)
+            path = printable(failed["phone_path"], 300, escape=True)
             out.write(f"  {name}: {path}: {printable(failed['reason']) or 'failed'}\n")
     return 0
 
@@ -185,16 +186,6 @@ def run_history(args: argparse.Namespace, *, environ: Mapping[str, str], out: Te
 def handle(args: argparse.Namespace) -> int:
     """Entry point from the command line."""
     return run_history(args, environ=os.environ, out=sys.stdout)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -218,7 +209,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--limit",
-        type=_positive,
+        type=positive_whole_number,
         default=20,
         metavar="N",
         help="show at most N runs (default 20)",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rollkeeper import bootstrap
-from rollkeeper.config import ConfigError, load_config, resolve_config_path
+from rollkeeper.config import Config, ConfigError, load_config, resolve_config_path
 from rollkeeper.config.paths import UnsetVariableError
 from rollkeeper.host.single_instance import InstanceLock
 from rollkeeper.host.unit_install import (
@@ -185,7 +185,15 @@ def _install_inputs(args: argparse.Namespace, platform: Platform) -> InstallInpu
         pairing_dir=Path(config.device.pairing_dir),
         environ=environ,
         uid=os.getuid(),
+        **_offsite_inputs(config),
     )
+
+
+def _offsite_inputs(config: Config) -> dict[str, str]:
+    """The offsite engine and its destination, whose files the sandbox must let it write."""
+    offsite = config.offsite
+    destination = offsite.repository if offsite.engine == "restic" else offsite.remote
+    return {"offsite_engine": offsite.engine, "offsite_destination": destination}
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -280,6 +288,7 @@ def _status(args: argparse.Namespace) -> int:
                 pairing_dir=Path(config.device.pairing_dir),
                 environ=environ,
                 uid=os.getuid(),
+                **_offsite_inputs(config),
             )
             for sandbox in (True, False) if platform == "linux" else (False,):
                 content = plan_install(inputs, sandbox).unit_content

@@ -153,20 +153,9 @@ def run(args: argparse.Namespace) -> int:
     """Serve a simulator, or send an action to a running one."""
     if args.action is not None:
         return _send_action(args)
-    if args.target_udid is not None:
-        return _usage_error(
-            "a UDID only goes with an action (plug, unplug, lock, unlock, restart, status)"
-        )
-    if args.root is None:
-        return _usage_error("--root DIR is required to serve (the phone's media folder)")
-    if not args.root.is_dir():
-        return _usage_error(f"--root {args.root}: not a folder")
-    if args.pending_polls < 0:
-        return _usage_error("--pending-polls must be 0 or more")
-    if args.throttle_mbps is not None and args.throttle_mbps <= 0:
-        return _usage_error("--throttle-mbps must be more than 0")
-    if args.trust_prompt_delay < 0 or (args.locked_for is not None and args.locked_for < 0):
-        return _usage_error("--trust-prompt-delay and --locked-for must be 0 or more")
+    problem = _serve_usage_problem(args)
+    if problem is not None:
+        return _usage_error(problem)
     tcp: tuple[str, int] | None = None
     if args.tcp is not None:
         from rollkeeper.simulator.simulator import parse_tcp_address
@@ -181,6 +170,23 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"rollkeeper simulate: {error}", file=sys.stderr)
         return 1
+
+
+def _serve_usage_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments of serving (the first problem), or None."""
+    if args.target_udid is not None:
+        return "a UDID only goes with an action (plug, unplug, lock, unlock, restart, status)"
+    if args.root is None:
+        return "--root DIR is required to serve (the phone's media folder)"
+    if not args.root.is_dir():
+        return f"--root {args.root}: not a folder"
+    if args.pending_polls < 0:
+        return "--pending-polls must be 0 or more"
+    if args.throttle_mbps is not None and args.throttle_mbps <= 0:
+        return "--throttle-mbps must be more than 0"
+    if args.trust_prompt_delay < 0 or (args.locked_for is not None and args.locked_for < 0):
+        return "--trust-prompt-delay and --locked-for must be 0 or more"
+    return None
 
 
 def _usage_error(message: str) -> int:

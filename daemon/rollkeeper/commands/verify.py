@@ -6,6 +6,7 @@ import argparse
 import json
 import sqlite3
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from rollkeeper.archive.console import (
     EXIT_USAGE,
     byte_progress,
     fail,
-    printable,
     wants_progress,
 )
 from rollkeeper.archive.locations import entry_location
@@ -28,11 +28,14 @@ from rollkeeper.archive.verify import (
     check_entries,
     find_untracked,
 )
+from rollkeeper.commands import positive_whole_number
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes
 from rollkeeper.store import StateDamagedError, StateStore
 from rollkeeper.store.archive_queries import (
     entries_stored_since,
     mark_verified_many,
+    mark_verify_failed_many,
     sample_entries,
 )
 from rollkeeper.store.state import ArchiveEntry
@@ -83,7 +86,7 @@ def register(subparsers: Any) -> None:
     selection.add_argument(
         "--sample",
         metavar="N",
-        type=_positive_count,
+        type=positive_whole_number,
         help="check N files chosen at random (a quick health check)",
     )
     selection.add_argument(
@@ -94,16 +97,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run_verify)
-
-
-def _positive_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _since_date(text: str) -> datetime:
@@ -155,17 +148,21 @@ def run_verify(args: argparse.Namespace) -> int:
         report = build_report(checks, find_untracked(archive_root, tracked))
     finally:
         store.close()
-    _note_matches(bootstrap.state_path(config), report.matched)
+    failed = [
+        check.relative_path for check in (*report.missing, *report.changed, *report.unreadable)
+    ]
+    _note_matches(bootstrap.state_path(config), report.matched, failed)
     return _print(report, args.json, archive_root)
 
 
-def _note_matches(state_path: Path, matched: list[str]) -> None:
-    """Stamp the files that matched as just verified (the scrub checks the oldest first), in
-    short transactions on a writing connection that may share the database with the service.
+def _note_matches(state_path: Path, matched: list[str], failed: Sequence[str] = ()) -> None:
+    """Stamp the files that matched as just verified (the scrub checks the oldest first), and
+    the ones that did not as failed (``freeable`` never lists those), in short transactions on
+    a writing connection that may share the database with the service.
 
     A database that stays busy costs only the stamps, said on stderr: the report stands.
     """
-    if not matched:
+    if not matched and not failed:
         return
     now = datetime.now(UTC)
     try:
@@ -174,6 +171,8 @@ def _note_matches(state_path: Path, matched: list[str]) -> None:
         _stamps_skipped(len(matched), error)
         return
     try:
+        start = 0
+        mark_verify_failed_many(store, failed, now)
         for start in range(0, len(matched), STAMPS_PER_TRANSACTION):
             mark_verified_many(store, matched[start : start + STAMPS_PER_TRANSACTION], now)
     except sqlite3.Error as error:
@@ -207,16 +206,19 @@ def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = 
             f" {len(report.matched)} match, {len(report.missing)} missing,"
             f" {len(report.changed)} changed, {len(report.unreadable)} unreadable."
         )
+
+    # Archive paths are shown exactly (control characters escaped): the user looks for them.
     for check in report.missing:
-        print(f"MISSING    {printable(entry_location(archive_root, check.relative_path))}")
+        location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
+        print(f"MISSING    {location}")
     for check in report.changed:
-        location = printable(entry_location(archive_root, check.relative_path))
+        location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
         print(f"CHANGED    {location} ({check.detail})")
     for check in report.unreadable:
-        location = printable(entry_location(archive_root, check.relative_path))
-        print(f"UNREADABLE {location} ({printable(check.detail)})")
+        location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
+        print(f"UNREADABLE {location} ({printable(check.detail, None, escape=True)})")
     for path in report.untracked[:UNTRACKED_SHOWN]:
-        print(f"UNTRACKED  {printable(entry_location(archive_root, path))}")
+        print(f"UNTRACKED  {printable(entry_location(archive_root, path), None, escape=True)}")
     if len(report.untracked) > UNTRACKED_SHOWN:
         print(
             f"... and {len(report.untracked) - UNTRACKED_SHOWN} more untracked (--json lists all)"

@@ -18,7 +18,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, ValidationInfo
 
+from rollkeeper.config.filesystem import file_problem, folder_problem
 from rollkeeper.config.paths import UnsetVariableError, expand_home, expand_path
+
+__all__ = ["folder_problem"]  # moved to .filesystem; importable from here as before
 
 # -- validation context ----------------------------------------------------------------------
 
@@ -67,29 +70,6 @@ def expand_path_value(value: Any, info: ValidationInfo) -> Any:
     return Path(os.path.normpath(expanded))
 
 
-def folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot be used (or created) for writing by this user, or ``None``.
-
-    Walks up to the nearest part of the path that exists: it must be a folder we may write
-    in. A regular file where a folder is expected is caught here (this also works as root,
-    where permission bits do not stop anything).
-    """
-    existing = folder
-    while not os.path.lexists(existing):
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if not existing.is_dir():
-        if existing == folder:
-            return f"'{folder}' is a file, not a folder"
-        return f"'{existing}' is a file, not a folder, so '{folder}' cannot be created"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        if existing == folder:
-            return f"'{folder}' is not writable by this user"
-        return f"'{existing}' is not writable by this user, so '{folder}' cannot be created"
-    return None
-
-
 def _writable_folder(value: Path, info: ValidationInfo) -> Path:
     if check_filesystem(info):
         problem = folder_problem(value)
@@ -100,9 +80,7 @@ def _writable_folder(value: Path, info: ValidationInfo) -> Path:
 
 def _writable_file(value: Path, info: ValidationInfo) -> Path:
     if check_filesystem(info):
-        if value.is_dir():
-            raise ValueError(f"'{value}' is a folder; name a file inside it")
-        problem = folder_problem(value.parent)
+        problem = file_problem(value)
         if problem is not None:
             raise ValueError(problem)
     return value

@@ -17,13 +17,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from rollkeeper.config.errors import ConfigError, ConfigProblem
+from rollkeeper.config.overrides import (  # importable from here, as before
+    ENVIRONMENT_PREFIX,
+    ENVIRONMENT_SEPARATOR,
+    environment_overrides,
+)
 from rollkeeper.config.positions import KeyPath, duplicate_key_positions, key_positions, locate
 from rollkeeper.config.schema import SECTIONS, Config, environment_defaults
 from rollkeeper.config.suggest import closest, did_you_mean
 
-#: Environment overrides are ``ROLLKEEPER_<SECTION>__<KEY>``.
-ENVIRONMENT_PREFIX = "ROLLKEEPER_"
-ENVIRONMENT_SEPARATOR = "__"
+__all__ = [
+    "ENVIRONMENT_PREFIX",
+    "ENVIRONMENT_SEPARATOR",
+    "environment_overrides",
+    "load_config",
+    "parse_config_bytes",
+    "parse_config_text",
+]
 
 #: The "file" of problems with values nobody wrote (defaults), when no file is loaded.
 DEFAULTS_LABEL = "(defaults)"
@@ -123,22 +133,6 @@ def _lower_first(text: str) -> str:
 
 
 # -- environment overrides -------------------------------------------------------------------
-
-
-def environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
-    """Every ``ROLLKEEPER_<SECTION>__<KEY>`` variable as (variable, section, key, raw value),
-    sorted by variable name. Variables without ``__`` (``ROLLKEEPER_CONFIG``) are not
-    overrides."""
-    found = []
-    for variable, value in environ.items():
-        if not variable.startswith(ENVIRONMENT_PREFIX):
-            continue
-        rest = variable[len(ENVIRONMENT_PREFIX) :]
-        if ENVIRONMENT_SEPARATOR not in rest:
-            continue
-        section, _, key = rest.partition(ENVIRONMENT_SEPARATOR)
-        found.append((variable, section.lower(), key.lower(), value))
-    return sorted(found)
 
 
 def _apply_environment(
@@ -290,32 +284,49 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
+#: Pydantic's error types for a value that should be a table (a section or a sub-table).
+_TABLE_TYPES = frozenset({"model_type", "dict_type", "model_attributes_type"})
+#: Pydantic's other type errors, as what the value must be (the message adds what it is).
+_MUST_BE: dict[str, str] = {
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "string_type": "a string in quotes",
+    "tuple_type": 'an array such as ["a", "b"]',
+    "list_type": 'an array such as ["a", "b"]',
+}
+
+
 def _message(item: Any, loc: KeyPath) -> str:
+    """One pydantic error as the words of a config problem: an unknown key, a value of the
+    wrong type, one not among the choices, or one out of range."""
     kind: str = item["type"]
     value = item.get("input")
-    context = item.get("ctx") or {}
-    got = f"not {_toml_type(value)} ({_shown(value)})"
     if kind == "extra_forbidden":
         return _unknown_key_message(loc, value)
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
+    got = f"not {_toml_type(value)} ({_shown(value)})"
+    if kind in _TABLE_TYPES:
         return f"must be a table ([{'.'.join(str(part) for part in loc)}]), {got}"
-    if kind == "float_type":
-        return f"must be a number, {got}"
-    if kind == "int_type":
-        return f"must be a whole number, {got}"
-    if kind == "bool_type":
-        return f"must be true or false, {got}"
-    if kind == "string_type":
-        return f"must be a string in quotes, {got}"
-    if kind in ("tuple_type", "list_type"):
-        return f'must be an array such as ["a", "b"], {got}'
+    if kind in _MUST_BE:
+        return f"must be {_MUST_BE[kind]}, {got}"
+    context = item.get("ctx") or {}
     if kind == "literal_error":
-        expected = re.findall(r"'([^']*)'", str(context.get("expected", "")))
-        choices = ", ".join(f'"{choice}"' for choice in expected)
-        if not isinstance(value, str):
-            return f"must be one of {choices}, {got}"
-        hint = did_you_mean(value, expected, quote='""')
-        return f"unknown value {_shown(value)}; expected one of {choices}{hint}"
+        return _choice_message(value, context, got)
+    return _refused_value_message(item, kind, value, context)
+
+
+def _choice_message(value: Any, context: Any, got: str) -> str:
+    """A value that is not one of the choices, with the nearest choice when it is a string."""
+    expected = re.findall(r"'([^']*)'", str(context.get("expected", "")))
+    choices = ", ".join(f'"{choice}"' for choice in expected)
+    if not isinstance(value, str):
+        return f"must be one of {choices}, {got}"
+    hint = did_you_mean(value, expected, quote='""')
+    return f"unknown value {_shown(value)}; expected one of {choices}{hint}"
+
+
+def _refused_value_message(item: Any, kind: str, value: Any, context: Any) -> str:
+    """A value of the right type that is out of range or refused by a validator."""
     if kind == "greater_than":
         return f"must be greater than {_number(context.get('gt'))}, got {_shown(value)}"
     if kind == "greater_than_equal":

@@ -3,9 +3,10 @@
 The ``description`` of each field is the comment written above it in the starter config
 (``rollkeeper config init``) and in ``config.example.toml``, so the words live in one place.
 The sections are defined by group (:mod:`.archive_settings`, :mod:`.device_settings`,
-:mod:`.schedule_settings`, :mod:`.reporting_settings`) from the building blocks in
-:mod:`.field_types`; this module assembles them into :class:`Config`, in the order the starter
-config lists them, and still exports every name it did when it held them all.
+:mod:`.schedule_settings`, :mod:`.reporting_settings`, :mod:`.offsite_settings`,
+:mod:`.web_settings`) from the building blocks in :mod:`.field_types`; this module assembles them
+into :class:`Config`, in the order the starter config lists them, and still exports every name it
+did when it held them all.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from rollkeeper.config.field_types import (
     folder_problem,
 )
 from rollkeeper.config.library_settings import LibrarySettings
+from rollkeeper.config.offsite_settings import OffsiteSettings
 from rollkeeper.config.paths import default_state_dir
 from rollkeeper.config.reporting_settings import LoggingSettings, NotificationSettings
 from rollkeeper.config.schedule_settings import FilterSettings, ScheduleSettings
+from rollkeeper.config.web_settings import WebSettings
 
 __all__ = [
     "SECTIONS",
@@ -45,6 +48,7 @@ __all__ = [
     "LibrarySettings",
     "LoggingSettings",
     "NotificationSettings",
+    "OffsiteSettings",
     "ScheduleSettings",
     "Section",
     "StateSettings",
@@ -52,6 +56,7 @@ __all__ = [
     "StrictNumber",
     "StrictText",
     "StrictWhole",
+    "WebSettings",
     "WritableFile",
     "WritableFolder",
     "environment_defaults",
@@ -73,6 +78,8 @@ class Config(BaseModel):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     device_backup: DeviceBackupSettings = Field(default_factory=DeviceBackupSettings)
+    offsite: OffsiteSettings = Field(default_factory=OffsiteSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
 
 

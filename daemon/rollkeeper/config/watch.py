@@ -85,7 +85,7 @@ class ConfigWatcher:
             raise RuntimeError("ConfigWatcher.start() called twice")
         self._last_content = self._read()
         observer = Observer()
-        handler = _FolderEvents(self)
+        handler = _FolderEvents(self._event_seen)
         for folder in sorted({os.path.dirname(target) for target in self._targets}):
             observer.schedule(handler, folder, recursive=False)
         observer.daemon = True
@@ -228,9 +228,9 @@ class ConfigWatcher:
 class _FolderEvents(FileSystemEventHandler):
     """Forwards the events of the watched folder to the watcher, which filters them."""
 
-    def __init__(self, watcher: ConfigWatcher) -> None:
+    def __init__(self, forward: Callable[[FileSystemEvent], None]) -> None:
         super().__init__()
-        self._watcher = watcher
+        self._forward = forward
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        self._watcher._event_seen(event)
+        self._forward(event)

@@ -15,10 +15,15 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from xml.parsers.expat import ExpatError
 
 import structlog
 from pymobiledevice3 import usbmux
-from pymobiledevice3.exceptions import ConnectionFailedToUsbmuxdError, MuxException
+from pymobiledevice3.exceptions import (
+    ConnectionFailedToUsbmuxdError,
+    MuxException,
+    PyMobileDevice3Exception,
+)
 
 log = structlog.get_logger("rollkeeper.events")
 
@@ -49,6 +54,29 @@ def usbmuxd_fix_hint() -> str:
         "install and start usbmuxd: `sudo apt install usbmuxd` (Debian/Ubuntu) or "
         "`sudo dnf install usbmuxd`; it starts when an iPhone is plugged in "
         "(`systemctl status usbmuxd`)"
+    )
+
+
+#: What one request to usbmuxd (:func:`list_attached`) raises when usbmuxd is missing or not
+#: well: pymobiledevice3's own errors (refused, closed, malformed packet), socket errors, a bad
+#: ``host:port`` address (ValueError), and a garbled reply while it is decoded (plistlib raises
+#: ValueError or ExpatError; a reply without an expected key, KeyError). Anything else is a bug
+#: of ours and is not dressed up as "cannot reach usbmuxd".
+USBMUXD_REQUEST_ERRORS: tuple[type[Exception], ...] = (
+    PyMobileDevice3Exception,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    ExpatError,
+)
+
+
+def usbmuxd_unreachable_message(address: str | None, error: BaseException) -> str:
+    """One line for a one-shot command that could not ask usbmuxd which phones are attached."""
+    return (
+        f"cannot reach usbmuxd at {describe_usbmux_address(address)} "
+        f"({type(error).__name__}); {usbmuxd_fix_hint()}"
     )
 
 

@@ -2,9 +2,9 @@
 
 pymobiledevice3's ``listdir`` stops at the first name that is not UTF-8 and ``stat`` raises
 ``KeyError`` on a reply with a missing key and rounds times through floats. A phone is untrusted
-input, so this adapter sends READ_DIR and GET_FILE_INFO itself through the AFC service's request
-path (``_do_operation``, stable across pymobiledevice3 11.x: pinned in pyproject) and returns raw
-values that the scanner checks. Every request has a deadline: a phone that stops answering
+input, so this adapter sends READ_DIR and GET_FILE_INFO itself (:func:`send_afc_request`, the one
+place that reaches into pymobiledevice3's AFC service) and returns raw values that the scanner
+checks. Every request has a deadline: a phone that stops answering
 becomes :class:`PhoneNotRespondingError`, never a hung job.
 
 Open files are bounded: at most :data:`MAX_OPEN_FILES` handles per AFC connection, a further
@@ -58,6 +58,21 @@ def _encode_path(path: str) -> bytes:
     return path.encode("utf-8") + b"\x00"
 
 
+async def send_afc_request(afc: AfcService, opcode: AfcOpcode, payload: bytes) -> bytes:
+    """One AFC request and the payload of its reply, unparsed.
+
+    pymobiledevice3 has no public call for this: its ``listdir`` stops at the first name that is
+    not UTF-8 and its ``stat`` raises ``KeyError`` for a missing key, so the raw reply is what an
+    untrusted phone needs. ``AfcService._do_operation`` is the request path all of its public
+    calls go through (the reply matched by packet number, an error status raised as
+    ``AfcException`` / ``AfcFileNotFoundError``). It is private, so it is reached here only; the
+    contract tests (tests/contract/) run it against the simulator with the installed version.
+    """
+    service: Any = afc
+    data: bytes = await service._do_operation(opcode, payload)  # noqa: SLF001 - no public raw AFC request; see the docstring
+    return data
+
+
 class PhoneFilesystem:
     """Read-only access to the phone's media folder through one AFC connection (the
     :class:`~rollkeeper.ports.PhoneFiles` port; its values and errors are defined there)."""
@@ -89,9 +104,7 @@ class PhoneFilesystem:
             raise  # pragma: no cover - translate_or_raise always raises
 
     async def _request(self, opcode: AfcOpcode, payload: bytes, what: str) -> bytes:
-        afc: Any = self._afc
-        data: bytes = await self._bounded(afc._do_operation(opcode, payload), what)
-        return data
+        return await self._bounded(send_afc_request(self._afc, opcode, payload), what)
 
     async def list_folder(self, path: str) -> list[ListedName]:
         """The entries of a folder, without ``.`` and ``..``, undecodable names kept raw."""

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from rollkeeper.domain.names import NameRejected, check_phone_name
+from rollkeeper.domain.names import MEDIA_ROOT, NameRejected, check_phone_name
 from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
 
 log = structlog.get_logger("rollkeeper.scan")
 
-MEDIA_ROOT = "/DCIM"
 #: Folder listings in flight at once.
 LISTING_CONCURRENCY = 8
 #: GET_FILE_INFO requests in flight at once (AFC matches replies by packet number).

@@ -8,6 +8,7 @@ bar on a terminal and the passcode prompt said on standard error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from typing import Any
@@ -22,6 +23,7 @@ from rollkeeper.domain.device_backup_policy import COMMAND
 from rollkeeper.domain.units import format_bytes
 from rollkeeper.host.permissions import set_private_umask
 from rollkeeper.host.single_instance import AlreadyRunningError
+from rollkeeper.service.loop_errors import install_loop_error_handler
 
 _HINTS = {
     "passcode_timeout": "the passcode was not entered on the iPhone in time; run it again",
@@ -39,6 +41,7 @@ async def device_backup_now(
 ) -> dict[str, Any]:
     """Make one device backup; a JSON-ready dict with ``outcome`` and ``summary``."""
     set_private_umask()
+    install_loop_error_handler(asyncio.get_running_loop())
     try:
         settings = bootstrap.device_backup_settings(config)
     except ValueError as error:

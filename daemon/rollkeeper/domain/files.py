@@ -84,6 +84,13 @@ def stem_of(name: str) -> str:
     return stem if dot and stem else name
 
 
+def extensions_of_kind(kind: MediaKind) -> tuple[str, ...]:
+    """The extensions (upper case, no dot) that :func:`media_kind` calls ``kind``, sorted."""
+    return tuple(
+        sorted(extension for extension, found in _KIND_BY_EXTENSION.items() if found == kind)
+    )
+
+
 def media_kind(name: str) -> MediaKind | None:
     """The kind of media a file name denotes, case-insensitively; None when it is not media.
 

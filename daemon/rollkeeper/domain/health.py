@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from rollkeeper.domain.display import printable
+
 #: Device states the service records (the ``devices.state`` column).
 STATE_DISCONNECTED = "disconnected"
 STATE_CONNECTED = "connected"
@@ -189,15 +191,6 @@ class PhoneAssessment:
     icloud_only: int = 0
 
 
-def printable(text: str, limit: int = 120) -> str:
-    """Untrusted text (a phone's name, an error quoting one) made safe for a terminal or a
-    one-line monitoring summary: control characters become spaces, runs of blanks one space,
-    and long text is cut with an ellipsis."""
-    cleaned = "".join(character if character.isprintable() else " " for character in text)
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
-
-
 def _format_day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
@@ -207,13 +200,39 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
     stale = staleness(
         facts.last_complete_at, facts.first_seen_at, now, stale_after, excluded=facts.excluded
     )
-    label = printable(facts.name, 80) or facts.udid
     if facts.excluded:
         # Left out on purpose: nothing about it is a warning (and it is never stale).
         return PhoneAssessment(facts.udid, facts.name, VERDICT_EXCLUDED, CheckLevel.OK, stale, ())
+    critical, warnings = _phone_problems(facts, printable(facts.name, 80) or facts.udid, stale)
+    return PhoneAssessment(
+        udid=facts.udid,
+        name=facts.name,
+        verdict=_phone_verdict(facts),
+        level=_level(critical, warnings),
+        staleness=stale,
+        reasons=tuple(critical + warnings),
+        icloud_only=facts.icloud_only,
+    )
+
+
+def _library_warnings(facts: PhoneFacts, label: str) -> list[str]:
+    """What the phone's Photos library adds: originals only in iCloud, a refused read."""
+    warnings: list[str] = []
+    if facts.icloud_only and facts.warn_icloud_only:
+        noun, verb = ("original", "is") if facts.icloud_only == 1 else ("originals", "are")
+        warnings.append(f"{facts.icloud_only:,} {noun} of {label} {verb} only in iCloud")
+    if facts.library_suspect:
+        warnings.append(
+            f"the last Photos library read of {label} would have removed albums or favourites "
+            "from many sidecars and was not applied"
+        )
+    return warnings
+
+
+def _phone_problems(facts: PhoneFacts, label: str, stale: Staleness) -> tuple[list[str], list[str]]:
+    """(critical, warnings) of one phone that is not left out, each a phrase naming it."""
     critical: list[str] = []
     warnings: list[str] = []
-
     if facts.last_finished_outcome == OUTCOME_FAILED:
         critical.append(f"last backup of {label} failed")
     if facts.state == STATE_ERROR:
@@ -223,14 +242,7 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
     if facts.failed:
         noun = "file" if facts.failed == 1 else "files"
         warnings.append(f"{facts.failed} {noun} of {label} failed")
-    if facts.icloud_only and facts.warn_icloud_only:
-        noun, verb = ("original", "is") if facts.icloud_only == 1 else ("originals", "are")
-        warnings.append(f"{facts.icloud_only:,} {noun} of {label} {verb} only in iCloud")
-    if facts.library_suspect:
-        warnings.append(
-            f"the last Photos library read of {label} would have removed albums or favourites "
-            "from many sidecars and was not applied"
-        )
+    warnings.extend(_library_warnings(facts, label))
     if stale.stale:
         if stale.never_completed:
             warnings.append(
@@ -239,35 +251,31 @@ def assess_phone(facts: PhoneFacts, now: datetime, stale_after: timedelta) -> Ph
             )
         else:
             warnings.append(f"no complete backup of {label} since {_format_day(stale.since)}")
+    return critical, warnings
 
+
+def _phone_verdict(facts: PhoneFacts) -> str:
+    """The one-word verdict of a phone that is not left out."""
     if facts.state == STATE_BACKING_UP:
-        verdict = VERDICT_BACKING_UP
-    elif (
+        return VERDICT_BACKING_UP
+    if (
         facts.last_finished_outcome == OUTCOME_COMPLETE
         and facts.last_complete_at is not None
         and is_complete(facts.pending, facts.failed)
     ):
-        verdict = VERDICT_BACKED_UP
-    elif facts.last_complete_at is None:
-        verdict = VERDICT_NEVER_BACKED_UP
-    else:
-        verdict = VERDICT_NOT_BACKED_UP
+        return VERDICT_BACKED_UP
+    if facts.last_complete_at is None:
+        return VERDICT_NEVER_BACKED_UP
+    return VERDICT_NOT_BACKED_UP
 
+
+def _level(critical: Sequence[str], warnings: Sequence[str]) -> CheckLevel:
+    """The worst level the reasons found say."""
     if critical:
-        level = CheckLevel.CRITICAL
-    elif warnings:
-        level = CheckLevel.WARNING
-    else:
-        level = CheckLevel.OK
-    return PhoneAssessment(
-        udid=facts.udid,
-        name=facts.name,
-        verdict=verdict,
-        level=level,
-        staleness=stale,
-        reasons=tuple(critical + warnings),
-        icloud_only=facts.icloud_only,
-    )
+        return CheckLevel.CRITICAL
+    if warnings:
+        return CheckLevel.WARNING
+    return CheckLevel.OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,27 +299,21 @@ def overall_check(
     phones: Sequence[PhoneAssessment],
     archive_critical: Sequence[str] = (),
     archive_warnings: Sequence[str] = (),
+    offsite_warnings: Sequence[str] = (),
 ) -> CheckResult:
     """Combine the service, config, state database and per-phone verdicts into one line.
 
     The line starts with ``OK``, ``WARNING`` or ``CRITICAL`` and lists every reason, worst
     first, so a monitoring system shows the real cause without a second command.
     ``archive_critical`` and ``archive_warnings`` are findings about the archive itself (damaged
-    files found by the scheduled check, an archive that was unreachable).
+    files found by the scheduled check, an archive that was unreachable); ``offsite_warnings``
+    about the offsite copy (:func:`offsite_findings`).
     """
-    critical: list[str] = []
+    critical = _service_problems(service_running, config_problems, state_problem)
     warnings: list[str] = []
-    if not service_running:
-        critical.append("rollkeeper service is not running")
-    if config_problems:
-        first = config_problems[0]
-        more = len(config_problems) - 1
-        suffix = f" (and {more} more)" if more else ""
-        critical.append(f"config is broken: {first}{suffix}")
-    if state_problem:
-        critical.append(f"state database unreadable: {state_problem}")
     critical.extend(archive_critical)
     warnings.extend(archive_warnings)
+    warnings.extend(offsite_warnings)
     for phone in phones:
         if phone.level is CheckLevel.CRITICAL:
             critical.extend(phone.reasons)
@@ -322,15 +324,33 @@ def overall_check(
         return CheckResult(CheckLevel.CRITICAL, "CRITICAL: " + "; ".join(critical + warnings))
     if warnings:
         return CheckResult(CheckLevel.WARNING, "WARNING: " + "; ".join(warnings))
+    return CheckResult(CheckLevel.OK, "OK: " + _all_is_well_summary(phones))
+
+
+def _service_problems(
+    service_running: bool, config_problems: Sequence[str], state_problem: str | None
+) -> list[str]:
+    """The critical reasons about the service itself: not running, broken config, bad state."""
+    critical: list[str] = []
+    if not service_running:
+        critical.append("rollkeeper service is not running")
+    if config_problems:
+        first = config_problems[0]
+        more = len(config_problems) - 1
+        suffix = f" (and {more} more)" if more else ""
+        critical.append(f"config is broken: {first}{suffix}")
+    if state_problem:
+        critical.append(f"state database unreadable: {state_problem}")
+    return critical
+
+
+def _all_is_well_summary(phones: Sequence[PhoneAssessment]) -> str:
+    """The words after ``OK: `` when no reason was found: how many phones are backed up."""
     if not phones:
-        return CheckResult(CheckLevel.OK, "OK: service running; no phone seen yet")
+        return "service running; no phone seen yet"
     included = [phone for phone in phones if phone.verdict != VERDICT_EXCLUDED]
     if not included:
-        left_out = len(phones)
-        return CheckResult(
-            CheckLevel.OK,
-            f"OK: service running; no phone to back up ({left_out} left out by the config)",
-        )
+        return f"service running; no phone to back up ({len(phones)} left out by the config)"
     backed_up = sum(1 for phone in included if phone.verdict == VERDICT_BACKED_UP)
     backing_up = sum(1 for phone in included if phone.verdict == VERDICT_BACKING_UP)
     parts = [f"{backed_up} of {len(included)} phone{'s' if len(included) != 1 else ''} backed up"]
@@ -339,7 +359,7 @@ def overall_check(
     in_icloud = sum(phone.icloud_only for phone in included)
     if in_icloud:
         parts.append(f"{in_icloud:,} originals only in iCloud")
-    return CheckResult(CheckLevel.OK, "OK: " + "; ".join(parts))
+    return "; ".join(parts)
 
 
 def archive_check_findings(
@@ -367,6 +387,38 @@ def archive_check_findings(
     if archive_unreachable and (latest_complete_at is None or latest_complete_at <= checked_at):
         warnings.append(f"the archive folder was unreachable at the archive check on {day}")
     return critical, warnings
+
+
+def offsite_findings(
+    *,
+    last_copy_at: datetime | None,
+    last_attempt_outcome: str | None,
+    last_attempt_error: str,
+    first_attempt_at: datetime | None,
+    now: datetime,
+    stale_after: timedelta,
+) -> tuple[Staleness, list[str]]:
+    """How old the last offsite copy is, and the warnings about it (offsite copies configured).
+
+    The same staleness rule as a phone's (:func:`staleness`): the clock runs from the last
+    complete copy, else from the first attempt, else from now (configured, never run: warned
+    at once, since nothing is offsite yet). A last attempt that failed or was skipped is a
+    warning of its own. Offsite trouble is never critical: the archive itself is fine.
+    """
+    since = first_attempt_at if first_attempt_at is not None else now
+    stale = staleness(last_copy_at, since, now, stale_after)
+    warnings: list[str] = []
+    if last_attempt_outcome is None:
+        warnings.append("no offsite copy has been made yet (`rollkeeper offsite run`)")
+    elif last_attempt_outcome in (OUTCOME_FAILED, "skipped"):
+        reason = printable(last_attempt_error, 160) or last_attempt_outcome
+        warnings.append(f"the last offsite copy {last_attempt_outcome}: {reason}")
+    if stale.stale:
+        if stale.never_completed:
+            warnings.append(f"no offsite copy since the first attempt on {_format_day(since)}")
+        else:
+            warnings.append(f"no offsite copy since {_format_day(stale.since)}")
+    return stale, warnings
 
 
 def estimate_remaining(bytes_done: int, bytes_total: int, elapsed: timedelta) -> timedelta | None:

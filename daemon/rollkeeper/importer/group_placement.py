@@ -100,7 +100,9 @@ class GroupPlacer:
         to_write: list[DownloadedMember] = []
         for member in ready:
             existing = self._store.archive_entry_by_hash(member.content_hash)
-            if existing is not None and self._archive_file_exists(existing.relative_path):
+            if existing is not None and await asyncio.to_thread(
+                self._archive_file_exists, existing.relative_path
+            ):
                 self._ledger.record_archived(
                     member.entry, existing.relative_path, member.content_hash, capture, "backup"
                 )
@@ -252,12 +254,22 @@ class GroupPlacer:
     async def _occupant(self, target: PurePosixPath, content_hash: str) -> str:
         """:data:`FREE`, :data:`SAME` (this content is already there) or :data:`OTHER`."""
         full = self._settings.archive_root / target
-        if not os.path.lexists(full):
-            return FREE
-        if full.is_symlink() or not full.is_file():
-            return OTHER
+        # The archive may be a slow (USB) disk: its stats run off the event loop.
+        kind = await asyncio.to_thread(_kind_on_disk, full)
+        if kind != "file":
+            return FREE if kind == "nothing" else OTHER
         known = self._store.archive_entry(str(target))
         if known is not None:
             return SAME if known.content_hash == content_hash else OTHER
         on_disk = await asyncio.to_thread(hash_file, full)
         return SAME if on_disk == content_hash else OTHER
+
+
+def _kind_on_disk(path: Path) -> str:
+    """``nothing`` (no entry, not even a dangling link), ``file`` (a regular file, not a link)
+    or ``other`` (a link, a folder, a device ...)."""
+    if not os.path.lexists(path):
+        return "nothing"
+    if path.is_symlink() or not path.is_file():
+        return "other"
+    return "file"

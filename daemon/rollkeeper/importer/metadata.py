@@ -242,22 +242,17 @@ def _atom_payload(atom: Any, name: str) -> Any | None:
 
 
 def _apple_creation_date(meta: Any) -> CaptureDate | None:
+    """``com.apple.quicktime.creationdate`` from a ``meta`` atom: its ``keys`` name the entries,
+    its ``ilst`` holds their values by index."""
     keys: list[str] = []
     values: dict[int, bytes] = {}
     for atom in _bounded(meta["tags"]):
         key_list = _atom_payload(atom, "keys")
         if key_list is not None:
-            for key_atom in _bounded(key_list.array("key"), MAX_METADATA_KEYS):
-                data = key_atom["data"].value if "data" in key_atom else b""
-                keys.append(data.decode("utf-8", "replace") if isinstance(data, bytes) else "")
+            keys.extend(_metadata_key_names(key_list))
         item_list = _atom_payload(atom, "ilst")
         if item_list is not None:
-            for item in _bounded(item_list, MAX_METADATA_KEYS):
-                if "index" not in item or "value" not in item:
-                    continue
-                value_atom = item["value"]
-                if "data" in value_atom and isinstance(value_atom["data"].value, bytes):
-                    values[item["index"].value] = value_atom["data"].value
+            values.update(_metadata_values(item_list))
     if _APPLE_CREATION_KEY not in keys:
         return None
     raw = values.get(keys.index(_APPLE_CREATION_KEY) + 1)  # ilst indexes keys from 1
@@ -269,6 +264,23 @@ def _apple_creation_date(meta: Any) -> CaptureDate | None:
     return parse_apple_date(raw[8:].decode("utf-8", "replace"))
 
 
+def _metadata_key_names(key_list: Any) -> Iterator[str]:
+    """The names of a ``keys`` atom, in order (a name that is not bytes as "")."""
+    for key_atom in _bounded(key_list.array("key"), MAX_METADATA_KEYS):
+        data = key_atom["data"].value if "data" in key_atom else b""
+        yield data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
+
+
+def _metadata_values(item_list: Any) -> Iterator[tuple[int, bytes]]:
+    """(key index, raw value) of each entry of an ``ilst`` atom that has both."""
+    for item in _bounded(item_list, MAX_METADATA_KEYS):
+        if "index" not in item or "value" not in item:
+            continue
+        value_atom = item["value"]
+        if "data" in value_atom and isinstance(value_atom["data"].value, bytes):
+            yield item["index"].value, value_atom["data"].value
+
+
 def _apple_creation_date_or_none(atom: Any) -> CaptureDate | None:
     """Apple's date from a ``meta`` atom; a broken ``meta`` still leaves ``mvhd`` to use."""
     try:
@@ -276,7 +288,7 @@ def _apple_creation_date_or_none(atom: Any) -> CaptureDate | None:
         if meta is None or "tags" not in meta:
             return None
         return _apple_creation_date(meta)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - hachoir raises any type on a hostile file
         log.debug("quicktime_metadata_unreadable", error=type(error).__name__)
         return None
 
@@ -329,7 +341,7 @@ def read_capture_date(
         if kind is MediaKind.VIDEO:
             return _read_quicktime(path, zone)
         return None
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the parsers raise any type on a hostile file
         # One bad file must not stop a backup: the caller falls back to the birth time.
         log.debug(
             "capture_date_unreadable",

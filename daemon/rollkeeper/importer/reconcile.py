@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import structlog
 
 from rollkeeper.device.scan import (
-    MEDIA_ROOT,
     STAT_CONCURRENCY,
     PhoneStats,
     RejectedItem,
     list_media_folders,
 )
+from rollkeeper.domain.names import MEDIA_ROOT
 from rollkeeper.ports import Clock, ManifestStore, PhoneFiles
 from rollkeeper.store.records import ARCHIVED, EXCLUDED, ManifestEntry
 

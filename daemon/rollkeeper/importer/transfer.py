@@ -113,22 +113,65 @@ async def download_to_partial(
     trusted) when the phone serves more or fewer bytes than ``expected_size``. Any phone error
     propagates with the partial kept as a valid prefix for the next attempt.
     """
-    partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    existing = partial.stat().st_size if partial.exists() else 0
-    if existing > expected_size:
-        existing = 0
     hasher = new_hasher()
-    if existing:
-        await asyncio.to_thread(hash_file, partial, hasher, existing)
-    stream = _open_partial(partial, existing)
-    sink = _PartialSink(stream, hasher)
-    received = existing
-    pending_write: asyncio.Future[None] | None = None
+    # The archive may be a slow (USB) disk: setting the partial up runs off the event loop,
+    # in one worker-thread call per file.
+    stream, existing = await asyncio.to_thread(_start_partial, partial, expected_size, hasher)
     handle: int | None = None
     try:
         handle = await files.open(phone_path)
         if existing:
             await files.seek(handle, existing)
+        sink = _PartialSink(stream, hasher)
+        received = await _copy_rest(files, handle, sink, existing, expected_size, on_bytes)
+        if received != expected_size:
+            stream.close()
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            raise SizeMismatchError(phone_path, expected_size, received)
+        await asyncio.to_thread(_finish, stream, expected_size, durable)
+    finally:
+        if not stream.closed:
+            stream.close()
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                await files.close(handle)
+    return TransferOutcome(
+        content_hash=hasher.hexdigest(),
+        size=received,
+        bytes_from_phone=received - existing,
+        resumed_from=existing,
+    )
+
+
+def _start_partial(partial: Path, expected_size: int, hasher: Hasher) -> tuple[BinaryIO, int]:
+    """The partial opened for appending after the prefix an earlier attempt left (already fed
+    to ``hasher``), and that prefix's length; a partial longer than the file starts over."""
+    partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = partial.stat().st_size if partial.exists() else 0
+    if existing > expected_size:
+        existing = 0
+    if existing:
+        hash_file(partial, hasher, existing)
+    return _open_partial(partial, existing), existing
+
+
+async def _copy_rest(
+    files: PhoneFiles,
+    handle: int,
+    sink: _PartialSink,
+    received: int,
+    expected_size: int,
+    on_bytes: Callable[[int], None] | None,
+) -> int:
+    """Read the file from the phone after its first ``received`` bytes into ``sink``; returns
+    the bytes received in all (more than ``expected_size`` when the phone served more).
+
+    Reading the next chunk overlaps with writing and hashing the previous one in a worker
+    thread; whatever happens, the write in flight lands before this returns or raises, so the
+    partial stays an exact prefix of the file.
+    """
+    pending_write: asyncio.Future[None] | None = None
+    try:
         while True:
             # One byte more than the stat promises: a reply one byte short of that, completing
             # the stat's size, is the end of the file, so the usual last READ that only says
@@ -152,24 +195,8 @@ async def download_to_partial(
         if pending_write is not None:
             await pending_write
             pending_write = None
-        if received != expected_size:
-            stream.close()
-            partial.unlink(missing_ok=True)
-            raise SizeMismatchError(phone_path, expected_size, received)
-        await asyncio.to_thread(_finish, stream, expected_size, durable)
     finally:
         if pending_write is not None:
-            # Let the write in flight land so the partial stays an exact prefix of the file.
             with contextlib.suppress(Exception):
                 await asyncio.shield(pending_write)
-        if not stream.closed:
-            stream.close()
-        if handle is not None:
-            with contextlib.suppress(Exception):
-                await files.close(handle)
-    return TransferOutcome(
-        content_hash=hasher.hexdigest(),
-        size=received,
-        bytes_from_phone=received - existing,
-        resumed_from=existing,
-    )
+    return received

@@ -93,7 +93,11 @@ class HookRunner:
             kill_group(process, signal.SIGKILL)
 
     async def run(
-        self, kind: str, command: str, hook_env: Mapping[str, str], timeout: float
+        self,
+        kind: str,
+        command: str,
+        hook_env: Mapping[str, str],
+        timeout: float,  # noqa: ASYNC109 - the hook's time limit: on expiry it is killed and logged
     ) -> None:
         """Run one hook to its end or its timeout and log what it did; never raises for it."""
         env = {

@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 
 #: Event names: the ``ROLLKEEPER_EVENT`` of hooks and the ``kind`` of log events.
 EVENT_SUCCESS = "success"
 EVENT_FAILURE = "failure"
 EVENT_STALE = "stale"
 EVENT_ALERT = "alert"
+#: An offsite copy (or check) failed: desktop and the ``on_failure`` hook.
+EVENT_OFFSITE_FAILURE = "offsite_failure"
 
 #: Device names are untrusted: cut and cleaned before they reach a notification.
 NAME_LIMIT = 80

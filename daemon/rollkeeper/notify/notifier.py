@@ -44,6 +44,7 @@ from rollkeeper.notify.messages import (
 from rollkeeper.notify.notices import (
     EVENT_ALERT,
     EVENT_FAILURE,
+    EVENT_OFFSITE_FAILURE,
     EVENT_STALE,
     EVENT_SUCCESS,
     RunNotice,
@@ -166,6 +167,22 @@ class Notifier:
         if self._limits.allow(EVENT_STALE, udid):
             self._dispatch(EVENT_STALE, title, body, self._settings.on_stale, env)
 
+    async def offsite_failed(
+        self, kind: str, engine: str, run_id: int | None, outcome: str, error: str
+    ) -> None:
+        """An offsite copy or check failed (desktop, and ``on_failure`` with ROLLKEEPER_EVENT
+        ``offsite_failure``); the archive itself is fine, its second copy is not."""
+        what = "check of the offsite copy" if kind == "check" else "offsite copy"
+        title = f"rollkeeper: {what} failed"
+        body = clean_text(error, 300) or "see `rollkeeper offsite status`"
+        env = {
+            "ROLLKEEPER_RUN_ID": "" if run_id is None else str(run_id),
+            "ROLLKEEPER_OUTCOME": outcome,
+            "ROLLKEEPER_ERROR": f"{engine}: {error}",
+        }
+        if self._limits.allow(EVENT_OFFSITE_FAILURE, kind):
+            self._dispatch(EVENT_OFFSITE_FAILURE, title, body, self._settings.on_failure, env)
+
     async def alert(self, title: str, body: str) -> None:
         """A problem with no phone or run attached ("usbmuxd is not running"): desktop only."""
         if self._limits.allow(EVENT_ALERT, title):
@@ -203,7 +220,7 @@ class Notifier:
                 return True
         return bool(self._tasks)
 
-    async def wait_idle(self, timeout: float | None = None) -> bool:
+    async def wait_idle(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - documented: False on expiry, never raises
         """Wait until every delivery started so far has ended; False if ``timeout`` ran out."""
         with self._thread_requests_lock:
             requests = [asyncio.wrap_future(future) for future in self._thread_requests]
@@ -218,7 +235,7 @@ class Notifier:
                 return False
         return True
 
-    async def aclose(self, timeout: float = 5.0) -> None:
+    async def aclose(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a grace period, then hooks are killed
         """At shutdown: give deliveries ``timeout`` seconds, then stop hooks and cancel the rest."""
         if await self.wait_idle(timeout):
             return
@@ -236,7 +253,7 @@ class Notifier:
         udid = hook_env.get("ROLLKEEPER_UDID", "")
         log.info("notification_sent", kind=kind, udid=udid or None, title=title)
         if self._settings.desktop:
-            urgent = kind in (EVENT_FAILURE, EVENT_ALERT)
+            urgent = kind in (EVENT_FAILURE, EVENT_ALERT, EVENT_OFFSITE_FAILURE)
             self._spawn(self._desktop.show(title, body, urgent=urgent))
         if hook.strip():
             timeout = self._settings.hook_timeout_seconds

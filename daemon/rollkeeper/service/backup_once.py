@@ -18,14 +18,19 @@ import structlog
 from rollkeeper import bootstrap
 from rollkeeper.config import Config
 from rollkeeper.device.errors import PhoneUnavailableError, UsbmuxdUnavailableError
-from rollkeeper.device.events import describe_usbmux_address, list_attached, usbmuxd_fix_hint
+from rollkeeper.device.events import (
+    USBMUXD_REQUEST_ERRORS,
+    list_attached,
+    usbmuxd_unreachable_message,
+)
 from rollkeeper.device.recording import SessionRecorder
 from rollkeeper.device.session import PhoneInfo
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.filters import device_selected
-from rollkeeper.domain.health import printable
 from rollkeeper.host.permissions import set_private_umask
 from rollkeeper.host.single_instance import AlreadyRunningError
 from rollkeeper.importer.job import Progress
+from rollkeeper.service.loop_errors import install_loop_error_handler
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.status.library import ICLOUD_ADVICE
 from rollkeeper.store import RunCounts, StateStore
@@ -263,6 +268,7 @@ async def back_up_attached(
     a redacted recording of every phone's answers there (docs/simulator.md); with
     ``refresh_library``, read each phone's Photos library whatever ``refresh_hours`` says."""
     set_private_umask()
+    install_loop_error_handler(asyncio.get_running_loop())
     result = BackupNowOutcome()
     try:
         lock = bootstrap.acquire_instance_lock(config)
@@ -278,11 +284,8 @@ async def back_up_attached(
         address = bootstrap.usbmux_address(config)
         try:
             attached = await list_attached(address, frozenset(config.device.connection_types))
-        except Exception as error:
-            result.problem = (
-                f"cannot reach usbmuxd at {describe_usbmux_address(address)} "
-                f"({type(error).__name__}); {usbmuxd_fix_hint()}"
-            )
+        except USBMUXD_REQUEST_ERRORS as error:
+            result.problem = usbmuxd_unreachable_message(address, error)
             return result
         if not attached:
             result.problem = "no iPhone is attached (plug it in, unlock it, and try again)"

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from rollkeeper.domain.health import Staleness, StaleNotice, stale_notice_due, staleness
 from rollkeeper.host.logs import get_logger
 from rollkeeper.notify.notifier import Notifier
+from rollkeeper.store.records import parse_required_timestamp, parse_timestamp
 from rollkeeper.store.state import StateStore
 
 log = get_logger(__name__)
@@ -43,11 +44,6 @@ def ledger_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + LEDGER_SUFFIX)
 
 
-def parse_timestamp(text: str) -> datetime:
-    """An ISO 8601 timestamp from the database (always written aware, in UTC)."""
-    return datetime.fromisoformat(text)
-
-
 class StaleNoticeLedger:
     """Which stale stretch of each phone was announced, and when (a private JSON file)."""
 
@@ -60,8 +56,8 @@ class StaleNoticeLedger:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             return {
                 str(udid): StaleNotice(
-                    since=parse_timestamp(entry["since"]),
-                    fired_at=parse_timestamp(entry["fired_at"]),
+                    since=parse_required_timestamp(entry["since"]),
+                    fired_at=parse_required_timestamp(entry["fired_at"]),
                 )
                 for udid, entry in raw.get("stale", {}).items()
             }
@@ -130,12 +126,10 @@ async def check_staleness(
     changed = False
     for device in store.devices():
         excluded = selected is not None and not selected(device.udid, device.name)
-        last_complete = (
-            parse_timestamp(device.last_complete_at) if device.last_complete_at else None
-        )
+        last_complete = parse_timestamp(device.last_complete_at)
         current = staleness(
             last_complete,
-            parse_timestamp(device.first_seen_at),
+            parse_required_timestamp(device.first_seen_at),
             now,
             stale_after,
             excluded=excluded,

@@ -3,11 +3,12 @@
 It builds nothing itself: the composition root
 (:func:`rollkeeper.bootstrap.build_service_parts`) hands it every part, wired. Start: private
 umask, the single-instance lock, the state database, the scheduler, the backup service,
-usbmuxd's Listen stream, the config watcher, udev (Linux). READY=1 goes to systemd once the
-first attempt to listen for phones has been made. SIGTERM or SIGINT: STOPPING=1, no new runs,
-the file in flight may finish within ``stop_grace_seconds``, then everything closes and the
-process exits 0. A second SIGINT cancels at once (a cancelled copy keeps its ``.partial``; no
-half file ever has a final name). SIGHUP reloads the config.
+usbmuxd's Listen stream, the config watcher, udev (Linux), the status page (when ``[web]``
+enables it). READY=1 goes to systemd once the first attempt to listen for phones has been
+made. SIGTERM or SIGINT: STOPPING=1, no new runs, the file in flight may finish within
+``stop_grace_seconds``, then everything closes and the process exits 0. A second SIGINT
+cancels at once (a cancelled copy keeps its ``.partial``; no half file ever has a final
+name). SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from rollkeeper.host.single_instance import AlreadyRunningError
 from rollkeeper.importer.job import RunResult
 from rollkeeper.notify.notifier import RunNotice
 from rollkeeper.service.health import add_staleness_job
+from rollkeeper.service.loop_errors import install_loop_error_handler
 
 log = structlog.get_logger("rollkeeper.runtime")
 
@@ -130,6 +132,10 @@ class ServiceRuntime:
             log.warning("restart_needed", key="device.usbmux_address")
         if old.state.path != config.state.path:
             log.warning("restart_needed", key="state.path")
+        if parts.web is not None:
+            parts.web.apply_settings(config.web, Path(config.archive.path))
+        elif config.web.enabled:
+            log.warning("restart_needed", key="web.enabled")
         log.info("config_reloaded", path=str(self._config_path))
 
     def _device_selected(self, udid: str, name: str) -> bool:
@@ -186,10 +192,12 @@ class ServiceRuntime:
             print(f"rollkeeper: {error}", file=sys.stderr)
             return 1
         self._loop = asyncio.get_running_loop()
+        install_loop_error_handler(self._loop)
         store = bootstrap.open_state(config)
         parts: ServiceParts | None = None
         events_task: asyncio.Task[None] | None = None
         guard_started = False
+        web_started = False
         try:
             parts = bootstrap.build_service_parts(
                 config,
@@ -200,6 +208,7 @@ class ServiceRuntime:
                     on_run_finished=self._run_finished,
                     on_config_changed=self._config_changed,
                     on_config_broken=self._config_broken,
+                    current_config=lambda: self._config,
                 ),
                 config_path=self._config_path,
                 environ=self._environ,
@@ -210,6 +219,7 @@ class ServiceRuntime:
                 log.warning("previous_runs_interrupted", count=interrupted)
             store.mark_all_devices_disconnected()
             parts.scheduler.start()
+            parts.offsite.start()
             schedule_scrub(
                 parts.scheduler, parts.scrubber, config.schedule.scrub_cron, self._scrubbed
             )
@@ -226,6 +236,7 @@ class ServiceRuntime:
             events = parts.phone_events
             events_task = asyncio.create_task(events.run(), name="usbmux-events")
             self._start_config_watcher(parts)
+            web_started = await _start_web(parts)
             # READY once usbmuxd was reached or found missing: the service is up either way
             # and keeps trying, and its status says which.
             await events.first_attempt_done.wait()
@@ -247,10 +258,12 @@ class ServiceRuntime:
             self._notifier.status("stopping")
             log.info("service_stopping")
             await parts.backups.stop(self._stop_grace_seconds)
+            await parts.offsite.stop()
             await parts.alerts.aclose()
             if watchdog_task is not None:
                 watchdog_task.cancel()
         finally:
+            await _stop_web(parts, web_started)
             if parts is not None:
                 parts.phone_events.stop()
                 parts.unseen_phones.close()
@@ -300,6 +313,9 @@ class ServiceRuntime:
         return asyncio.create_task(keep_alive(), name="sd-watchdog")
 
     async def _run_finished(self, result: RunResult) -> None:
+        if result.outcome == "complete":
+            # After each complete backup, a copy offsite (at most every N hours).
+            self._running_parts.offsite.backup_completed()
         await self._running_parts.alerts.run_finished(
             RunNotice.from_counts(
                 udid=result.udid,
@@ -313,6 +329,19 @@ class ServiceRuntime:
         for listener in self._run_listeners:
             with contextlib.suppress(Exception):
                 await listener(result)
+
+
+async def _start_web(parts: ServiceParts) -> bool:
+    """Start the status page if the config enables it; whether it listens."""
+    if parts.web is None:
+        return False
+    return await parts.web.start()
+
+
+async def _stop_web(parts: ServiceParts | None, started: bool) -> None:
+    """Stop the status page first: its live streams end before the parts they read go."""
+    if started and parts is not None and parts.web is not None:
+        await parts.web.stop()
 
 
 def run_service(config_argument: str | None, environ: Mapping[str, str] | None = None) -> int:

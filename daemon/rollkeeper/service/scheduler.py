@@ -241,22 +241,7 @@ class BackupService:
             return
 
         def admit(info: PhoneInfo) -> str | None:
-            # Seen first: the name is what keeps an excluded phone from even a session next
-            # time (an untrusted excluded phone must not show the Trust dialog again).
-            self._store.record_device_seen(
-                udid,
-                name=info.name,
-                product_type=info.product_type,
-                product_version=info.product_version,
-                now=self._clock(),
-            )
-            if not device_selected(
-                udid, info.name, settings.include_devices, settings.exclude_devices
-            ):
-                log.info("device_not_selected", udid=udid, device=info.name)
-                self._store.set_device_state(udid, "excluded", "excluded by the config")
-                return "excluded"
-            return None
+            return self._admit(udid, info)
 
         def started(run: BackupRun, info: PhoneInfo) -> None:
             state.run = run
@@ -286,9 +271,31 @@ class BackupService:
         except UsbmuxdUnavailableError as error:
             log.error("usbmuxd_unreachable", udid=udid, address=error.address)
             return
-        result = turn.result
-        if result is None:
-            return
+        if turn.result is not None:
+            await self._after_run(udid, state, turn.result)
+
+    def _admit(self, udid: str, info: PhoneInfo) -> str | None:
+        """Once the session says who the phone is: ``excluded`` when the config leaves it out
+        by name, else None (back it up)."""
+        settings = self._settings
+        # Seen first: the name is what keeps an excluded phone from even a session next
+        # time (an untrusted excluded phone must not show the Trust dialog again).
+        self._store.record_device_seen(
+            udid,
+            name=info.name,
+            product_type=info.product_type,
+            product_version=info.product_version,
+            now=self._clock(),
+        )
+        if not device_selected(udid, info.name, settings.include_devices, settings.exclude_devices):
+            log.info("device_not_selected", udid=udid, device=info.name)
+            self._store.set_device_state(udid, "excluded", "excluded by the config")
+            return "excluded"
+        return None
+
+    async def _after_run(self, udid: str, state: _PhoneState, result: RunResult) -> None:
+        """A run ended: tell whoever listens, and retry an incomplete one (a few times) while
+        the phone stays attached."""
         state.failures = 0
         self.results.append(result)
         self.run_finished.set()
@@ -296,7 +303,7 @@ class BackupService:
             await self._on_run_finished(result)
         if self.device_backups is not None and udid in self._phones and not self._stopping:
             self.device_backups.import_finished(
-                udid, result.outcome == "complete", settings.session
+                udid, result.outcome == "complete", self._settings.session
             )
         if result.outcome == "incomplete" and udid in self._phones and not self._stopping:
             state.incomplete_runs += 1

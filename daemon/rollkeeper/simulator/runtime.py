@@ -203,7 +203,7 @@ class EventLog:
         udid: str | None = None,
         *,
         after: int = 0,
-        timeout: float = 10.0,
+        timeout: float = 10.0,  # noqa: ASYNC109 - wait_for's API (it runs that in a thread)
         where: Callable[[SimulatorEvent], bool] | None = None,
     ) -> SimulatorEvent:
         """Await an event like :meth:`wait_for`, without blocking the calling loop."""

@@ -112,7 +112,7 @@ class SimulatorThread:
         def run() -> None:
             try:
                 future.set_result(function(*args, **kwargs))
-            except BaseException as error:
+            except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
                 future.set_exception(error)
 
         self._loop.call_soon_threadsafe(run)

@@ -222,10 +222,7 @@ class UsbmuxDaemon:
                 )
                 await writer.drain()
                 continue
-            try:
-                request = plistlib.loads(payload)
-            except Exception:  # plistlib raises several unrelated types on garbage
-                return
+            request = _decoded_plist(payload)
             if not isinstance(request, dict):
                 return
             kind = str(request.get("MessageType", ""))
@@ -265,9 +262,7 @@ class UsbmuxDaemon:
         data = request.get("PairRecordData")
         if not udid or not isinstance(data, bytes):
             return _result(RESULT_BADCOMMAND)
-        try:
-            plistlib.loads(data)
-        except Exception:  # plistlib raises several unrelated types on garbage
+        if _decoded_plist(data) is None:
             return _result(RESULT_BADCOMMAND)
         self.pair_records[udid] = data
         self.events.record("pair_record_saved", udid)
@@ -349,6 +344,19 @@ class UsbmuxDaemon:
             )
             with contextlib.suppress(Exception):
                 writer.transport.abort()
+
+
+def _decoded_plist(data: bytes) -> Any | None:
+    """A client's plist, or None when it is not one (a plist cannot hold None).
+
+    On garbage plistlib raises several unrelated types (ValueError, ExpatError, IndexError,
+    AttributeError from a malformed date, RecursionError ...), and the daemon must survive any
+    client: here every exception is "not a plist".
+    """
+    try:
+        return plistlib.loads(data)
+    except Exception:  # noqa: BLE001 - any type on garbage (see the docstring); the client is refused
+        return None
 
 
 def _result(number: int) -> dict[str, Any]:

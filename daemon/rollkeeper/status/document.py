@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollkeeper.status.library import icloud_only_as_dict, library_as_dict
-from rollkeeper.status.report import ArchiveCheckStatus, DeviceBackupStatus, StatusReport
+from rollkeeper.status.report import (
+    ArchiveCheckStatus,
+    DeviceBackupStatus,
+    OffsiteStatus,
+    StatusReport,
+)
 from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.reports import run_as_dict
 
@@ -103,8 +108,14 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
             "error": report.state_problem,
         },
         "settings": {"stale_after_days": report.stale_after_days},
-        "archive": {"files": report.archive_files, "bytes": report.archive_bytes},
+        "archive": {
+            "files": report.archive_files,
+            "bytes": report.archive_bytes,
+            "path": None if report.archive_path is None else str(report.archive_path),
+            "free_bytes": report.archive_free_bytes,
+        },
         "archive_check": _archive_check_dict(report.archive_check),
+        "offsite": _offsite_dict(report.offsite),
         "devices": devices,
     }
 
@@ -119,6 +130,26 @@ def _archive_check_dict(check: ArchiveCheckStatus | None) -> dict[str, Any] | No
         "unresolved": check.unresolved[:100],
         "archive_unreachable": check.archive_unreachable,
         "error": check.error,
+    }
+
+
+def _offsite_dict(offsite: OffsiteStatus | None) -> dict[str, Any] | None:
+    if offsite is None:
+        return None
+    return {
+        "engine": offsite.engine,
+        "destination": offsite.destination,
+        "last_copy": None if offsite.last_copy is None else offsite.last_copy.as_dict(),
+        "last_attempt": None if offsite.last_attempt is None else offsite.last_attempt.as_dict(),
+        "last_check": None if offsite.last_check is None else offsite.last_check.as_dict(),
+        "stale": {
+            "stale": offsite.staleness.stale,
+            "since": iso(offsite.staleness.since),
+            "age_days": round(offsite.staleness.age.total_seconds() / 86400, 2),
+            "never_completed": offsite.staleness.never_completed,
+        },
+        "stale_after_days": offsite.stale_after_days,
+        "warnings": list(offsite.warnings),
     }
 
 

@@ -9,6 +9,7 @@ taken.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollkeeper import bootstrap
-from rollkeeper.config import ScheduleSettings
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import (
     STATE_BACKING_UP,
@@ -27,6 +27,7 @@ from rollkeeper.domain.health import (
     assess_device_backup,
     assess_phone,
     estimate_remaining,
+    offsite_findings,
     overall_check,
 )
 from rollkeeper.host.single_instance import InstanceLock
@@ -35,13 +36,16 @@ from rollkeeper.status.report import (
     ArchiveCheckStatus,
     ConfigStatus,
     DeviceBackupStatus,
+    OffsiteStatus,
     PhoneStatus,
     Progress,
     ServiceStatus,
     StatusReport,
 )
+from rollkeeper.store.offsite_runs import CHECK, COMPLETE, COPY
+from rollkeeper.store.records import parse_required_timestamp
 from rollkeeper.store.reports import Reports, parse_timestamp
-from rollkeeper.store.state import DeviceRecord, StateDamagedError
+from rollkeeper.store.state import DeviceRecord, StateDamagedError, StateStore
 
 if TYPE_CHECKING:
     from rollkeeper.config import Config
@@ -85,19 +89,23 @@ def read_archive_check(state_path: Path, reports: Reports | None) -> ArchiveChec
     )
 
 
+def archive_free_bytes(archive_path: Path | None) -> int | None:
+    """Free bytes on the archive folder's file system; None when the folder is not there (an
+    unmounted disk's mount point would report the wrong disk, so only the folder itself counts)."""
+    if archive_path is None or not archive_path.is_dir():
+        return None
+    try:
+        return shutil.disk_usage(archive_path).free
+    except OSError:
+        return None
+
+
 def service_status(state_path: Path) -> ServiceStatus:
     """Whether a service holds the lock of this state database (never takes the lock)."""
     lock_path = bootstrap.state_lock_path(state_path)
     running = InstanceLock.is_held(lock_path)
     pid = InstanceLock.holder_pid(lock_path) if running else None
     return ServiceStatus(running=running, pid=pid, lock_path=lock_path)
-
-
-def _timestamp(text: str) -> datetime:
-    moment = parse_timestamp(text)
-    if moment is None:  # the schema makes these columns NOT NULL
-        raise ValueError("missing timestamp")
-    return moment
 
 
 def _phone_status(
@@ -117,7 +125,7 @@ def _phone_status(
         udid=device.udid,
         name=device.name,
         state=state,
-        first_seen_at=_timestamp(device.first_seen_at),
+        first_seen_at=parse_required_timestamp(device.first_seen_at),
         last_complete_at=parse_timestamp(device.last_complete_at),
         last_finished_outcome=None if last_run is None else last_run.outcome,
         pending=counts.pending,
@@ -129,7 +137,7 @@ def _phone_status(
     )
     progress = None
     if state == STATE_BACKING_UP:
-        started = _timestamp(
+        started = parse_required_timestamp(
             current_run.started_at if current_run is not None else device.state_changed_at
         )
         progress = Progress(
@@ -189,18 +197,55 @@ def _excluded(device: DeviceRecord, config: Config | None) -> bool:
     )
 
 
+def offsite_status(
+    config: Config | None, store: StateStore | None, now: datetime
+) -> OffsiteStatus | None:
+    """The offsite copies as recorded, when the config has them on (None otherwise)."""
+    if config is None or not config.offsite.engine:
+        return None
+    offsite = config.offsite
+    repository = store.offsite_repository if store is not None else None
+    last_copy = repository.last(COPY, (COMPLETE,)) if repository is not None else None
+    last_attempt = repository.last(COPY) if repository is not None else None
+    last_check = repository.last(CHECK) if repository is not None else None
+    first = repository.first(COPY) if repository is not None else None
+    staleness, warnings = offsite_findings(
+        last_copy_at=None if last_copy is None else parse_timestamp(last_copy.started_at),
+        last_attempt_outcome=None if last_attempt is None else last_attempt.outcome,
+        last_attempt_error="" if last_attempt is None else last_attempt.error,
+        first_attempt_at=None if first is None else parse_timestamp(first.started_at),
+        now=now,
+        stale_after=timedelta(days=offsite.stale_after_days),
+    )
+    if last_check is not None and last_check.outcome != COMPLETE:
+        warnings.append(
+            f"the last check of the offsite copy {last_check.outcome}: {last_check.error}"
+        )
+    return OffsiteStatus(
+        engine=offsite.engine,
+        destination=offsite.repository if offsite.engine == "restic" else offsite.remote,
+        last_copy=last_copy,
+        last_attempt=last_attempt,
+        last_check=last_check,
+        staleness=staleness,
+        stale_after_days=offsite.stale_after_days,
+        warnings=tuple(warnings),
+    )
+
+
 def gather_status(
     config_cli_value: str | None, environ: Mapping[str, str], now: datetime
 ) -> StatusReport:
     """Collect everything ``status`` shows. Reads only; never raises for a broken setup."""
-    loaded = bootstrap.load_config_leniently(config_cli_value, environ)
+    loaded = bootstrap.load_config_leniently(config_cli_value, environ, quick=True)
     state_path = loaded.state_path
-    # A broken config still has the schema's default threshold: the phones are still judged.
-    stale_after_days = float(
-        (
-            loaded.config.schedule if loaded.config is not None else ScheduleSettings()
-        ).stale_after_days
-    )
+    if loaded.config is not None:
+        stale_after_days = float(loaded.config.schedule.stale_after_days)
+    else:
+        # A broken config still has the schema's default threshold: the phones are judged.
+        from rollkeeper.config import ScheduleSettings
+
+        stale_after_days = float(ScheduleSettings().stale_after_days)
     service = service_status(state_path)
     stale_after = timedelta(days=stale_after_days)
     phones: list[PhoneStatus] = []
@@ -208,6 +253,7 @@ def gather_status(
     state_exists = state_path.exists()
     archive_files = archive_bytes = 0
     archive_check: ArchiveCheckStatus | None = None
+    offsite: OffsiteStatus | None = None
     if state_exists:
         try:
             store = bootstrap.open_state_read_only(state_path)
@@ -232,6 +278,7 @@ def gather_status(
                     for device in store.devices()
                 ]
                 archive_check = read_archive_check(state_path, reports)
+                offsite = offsite_status(loaded.config, store, now)
             except (sqlite3.Error, ValueError) as error:
                 state_problem = str(error)
                 phones = []
@@ -251,6 +298,8 @@ def gather_status(
             checked_at=archive_check.checked_at,
             latest_complete_at=max(completes, default=None),
         )
+    if offsite is None and not state_exists:
+        offsite = offsite_status(loaded.config, None, now)
     check = overall_check(
         service_running=service.running,
         config_problems=loaded.problems,
@@ -258,7 +307,9 @@ def gather_status(
         phones=[phone.assessment for phone in phones],
         archive_critical=archive_critical,
         archive_warnings=archive_warnings,
+        offsite_warnings=() if offsite is None else offsite.warnings,
     )
+    archive_path = None if loaded.config is None else Path(loaded.config.archive.path)
     return StatusReport(
         generated_at=now,
         service=service,
@@ -271,5 +322,8 @@ def gather_status(
         archive_bytes=archive_bytes,
         phones=phones,
         archive_check=archive_check,
+        offsite=offsite,
+        archive_path=archive_path,
+        archive_free_bytes=archive_free_bytes(archive_path),
         check=check,
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 from rollkeeper.store.library import CloudOnlyAsset, LibraryCounts, LibraryReadRecord
 from rollkeeper.store.state import StateStore
 
@@ -125,11 +125,23 @@ def icloud_only_as_dict(status: LibraryStatus | None) -> dict[str, Any]:
     }
 
 
+def verdict_words(words: str, status: LibraryStatus | None) -> str:
+    """The phone's verdict as ``status`` prints it: never just "backed up" while originals
+    are only in iCloud ("6 of 8 photos archived; 2 originals only in iCloud (backed up on the
+    phone)")."""
+    if status is None or not status.counts.cloud_only:
+        return words
+    return f"{summary_words(status)} ({words} on the phone)"
+
+
 def render_library(
-    status: LibraryStatus, field: Callable[[str, str], None], write: Callable[[str], Any]
+    status: LibraryStatus | None, field: Callable[[str, str], None], write: Callable[[str], Any]
 ) -> None:
-    """The ``Library`` lines of a phone in ``status``: the last read, the originals only in
-    iCloud (the first few by name and date), the sidecars left alone."""
+    """The library lines of a phone in ``status`` (none before its library was read): the last
+    read, the originals only in iCloud (the first few by name and date), the sidecars left
+    alone."""
+    if status is None:
+        return
     last = status.last_read
     if last is not None:
         words = f"read {last.read_at[:16].replace('T', ' ')} UTC ({last.outcome}"

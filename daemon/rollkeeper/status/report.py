@@ -11,9 +11,11 @@ from rollkeeper.domain.health import (
     CheckResult,
     DeviceBackupAssessment,
     PhoneAssessment,
+    Staleness,
 )
 from rollkeeper.status.library import LibraryStatus
 from rollkeeper.store.device_backups import DeviceBackupRecord
+from rollkeeper.store.offsite_runs import OffsiteRunRecord
 from rollkeeper.store.reports import FileCounts
 from rollkeeper.store.state import DeviceRecord, RunRecord
 
@@ -90,6 +92,21 @@ class ArchiveCheckStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class OffsiteStatus:
+    """The offsite copies, when ``[offsite]`` is configured: the last copy, the last attempt,
+    the last check, how old the copy is and what needs you."""
+
+    engine: str
+    destination: str
+    last_copy: OffsiteRunRecord | None
+    last_attempt: OffsiteRunRecord | None
+    last_check: OffsiteRunRecord | None
+    staleness: Staleness
+    stale_after_days: float
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     """The whole answer of ``status``, before it is rendered as text or JSON."""
 
@@ -104,4 +121,9 @@ class StatusReport:
     archive_bytes: int
     phones: list[PhoneStatus] = field(default_factory=list)
     archive_check: ArchiveCheckStatus | None = None
+    offsite: OffsiteStatus | None = None
+    #: The archive folder of the config (None when the config is broken) and the free space of
+    #: its file system (None when the folder cannot be reached).
+    archive_path: Path | None = None
+    archive_free_bytes: int | None = None
     check: CheckResult = field(default_factory=lambda: CheckResult(CheckLevel.OK, ""))

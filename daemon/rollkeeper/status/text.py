@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TextIO
 
-from rollkeeper.domain.health import printable
+from rollkeeper.domain.display import printable
 from rollkeeper.domain.units import format_bytes, format_duration
 from rollkeeper.status.document import iso
-from rollkeeper.status.library import render_library, summary_words
+from rollkeeper.status.library import render_library, verdict_words
 from rollkeeper.status.report import PhoneStatus, StatusReport
 from rollkeeper.store.reports import parse_timestamp
 
 LABEL_WIDTH = 16
 
-_STATE_WORDS = {
+#: What each recorded phone state means, in words (the status page shows the same).
+STATE_WORDS = {
     "disconnected": "not connected",
     "connected": "connected",
     "up_to_date": "connected, nothing new to copy",
@@ -28,7 +29,8 @@ _STATE_WORDS = {
     "excluded": "left out by [filters] include_devices / exclude_devices",
 }
 
-_VERDICT_WORDS = {
+#: What each verdict of :func:`rollkeeper.domain.health.assess_phone` means, in words.
+VERDICT_WORDS = {
     "backed_up": "backed up",
     "backing_up": "backing up now",
     "not_backed_up": "NOT fully backed up",
@@ -59,7 +61,7 @@ def _state_line(phone: PhoneStatus, service_running: bool) -> str:
         if progress.remaining is not None:
             line += f", about {format_duration(progress.remaining)} left"
         return line
-    words = _STATE_WORDS.get(phone.state, phone.state.replace("_", " "))
+    words = STATE_WORDS.get(phone.state, phone.state.replace("_", " "))
     if phone.device.state_detail and phone.state == phone.device.state:
         words += f" ({printable(phone.device.state_detail, 300)})"
     if not service_running and phone.device.state not in ("disconnected", ""):
@@ -85,21 +87,8 @@ def render_text(report: StatusReport, out: TextIO) -> None:
     write(f"State:     {report.state_path}\n")
     if report.state_problem:
         write(f"           UNREADABLE: {report.state_problem}\n")
-    write(
-        f"Archive:   {_plural(report.archive_files, 'file')}, "
-        f"{format_bytes(report.archive_bytes)}\n"
-    )
-    check = report.archive_check
-    if check is not None and check.checked_at is not None and check.unresolved:
-        write(
-            f"           archive check {local_time(iso(check.checked_at))}: "
-            f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
-            "since: run `rollkeeper verify`\n"
-        )
-        for path in check.unresolved[:10]:
-            write(f"             {printable(path, 200)}\n")
-        if len(check.unresolved) > 10:
-            write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
+    _render_archive(report, write)
+    _render_offsite(report, write)
     if not report.state_exists:
         write("\nNo backup yet: plug in a phone, unlock it and tap Trust.\n")
     elif not report.phones and not report.state_problem:
@@ -107,6 +96,32 @@ def render_text(report: StatusReport, out: TextIO) -> None:
     for phone in report.phones:
         _render_phone(phone, report.service.running, write)
     write(f"\n{report.check.summary}\n")
+
+
+def _render_archive(report: StatusReport, write: Any) -> None:
+    """The archive's size, and the files its last check found damaged that nothing verified
+    since (the first ten)."""
+    free = (
+        ""
+        if report.archive_free_bytes is None
+        else f" ({format_bytes(report.archive_free_bytes)} free on its disk)"
+    )
+    write(
+        f"Archive:   {_plural(report.archive_files, 'file')}, "
+        f"{format_bytes(report.archive_bytes)}{free}\n"
+    )
+    check = report.archive_check
+    if check is None or check.checked_at is None or not check.unresolved:
+        return
+    write(
+        f"           archive check {local_time(iso(check.checked_at))}: "
+        f"{_plural(len(check.unresolved), 'file')} damaged or missing, not verified "
+        "since: run `rollkeeper verify`\n"
+    )
+    for path in check.unresolved[:10]:
+        write(f"             {printable(path, 200, escape=True)}\n")
+    if len(check.unresolved) > 10:
+        write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
 
 
 def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None:
@@ -126,12 +141,10 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if part
     )
     write(f"\n{title}" + (f" ({model})" if model else "") + f"  {device.udid}\n")
-    verdict = _VERDICT_WORDS.get(assessment.verdict, assessment.verdict)
-    library = phone.library
-    if library is not None and library.counts.cloud_only:
-        # Never just "backed up" while originals are only in iCloud.
-        verdict = f"{summary_words(library)} ({verdict} on the phone)"
-    field("Backup", verdict)
+    field(
+        "Backup",
+        verdict_words(VERDICT_WORDS.get(assessment.verdict, assessment.verdict), phone.library),
+    )
     last_complete = local_time(device.last_complete_at)
     if assessment.staleness.stale:
         last_complete += f" ({format_duration(assessment.staleness.age)} ago: too long)"
@@ -164,30 +177,55 @@ def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None
         if run.error:
             summary += f"; {printable(run.error, 300)}"
         field("Last run", summary)
-    device_backup = phone.device_backup
-    if device_backup is not None:
-        completed = device_backup.last_completed
-        if completed is None:
-            field("Device backup", "none yet")
-        else:
-            age = device_backup.assessment.age
-            ago = f" ({format_duration(age)} ago)" if age is not None else ""
-            lock = "encrypted" if completed.encrypted else "not encrypted"
-            field(
-                "Device backup",
-                f"{local_time(iso_text(completed.finished_at))}{ago}: "
-                f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}",
-            )
-        for note in device_backup.assessment.notes:
+    if phone.device_backup is not None:
+        field("Device backup", _device_backup_words(phone))
+        for note in phone.device_backup.assessment.notes:
             write(f"    {note}\n")
-    if library is not None:
-        render_library(library, field, write)
+    render_library(phone.library, field, write)
     for reason in assessment.reasons:
         write(f"  ! {reason}\n")
     if counts.failed:
         write("    which files and why: `rollkeeper history --failed`\n")
 
 
+def _device_backup_words(phone: PhoneStatus) -> str:
+    """The last complete device backup of a phone that has them: when, how much, encrypted."""
+    assert phone.device_backup is not None
+    completed = phone.device_backup.last_completed
+    if completed is None:
+        return "none yet"
+    age = phone.device_backup.assessment.age
+    ago = f" ({format_duration(age)} ago)" if age is not None else ""
+    lock = "encrypted" if completed.encrypted else "not encrypted"
+    return (
+        f"{local_time(iso_text(completed.finished_at))}{ago}: "
+        f"{_plural(completed.files, 'file')}, {format_bytes(completed.bytes)}, {lock}"
+    )
+
+
 def iso_text(moment: datetime | None) -> str | None:
     """A stored moment as the ISO text :func:`local_time` reads."""
     return None if moment is None else moment.isoformat()
+
+
+def _render_offsite(report: StatusReport, write: Any) -> None:
+    """``Offsite:`` the last copy and how old it is, like a phone's last backup."""
+    offsite = report.offsite
+    if offsite is None:
+        return
+    where = f"{offsite.engine} {printable(offsite.destination, 120)}"
+    copy = offsite.last_copy
+    if copy is None:
+        write(f"Offsite:   no copy yet ({where})\n")
+    else:
+        line = f"Offsite:   last copy {local_time(copy.finished_at or copy.started_at)} ({where}"
+        if copy.snapshot_id:
+            line += f", snapshot {printable(copy.snapshot_id, 40)}"
+        if copy.bytes_added is not None:
+            line += f", +{format_bytes(copy.bytes_added)}"
+        line += ")"
+        if offsite.staleness.stale:
+            line += f", {format_duration(offsite.staleness.age)} ago: too long"
+        write(line + "\n")
+    for warning in offsite.warnings:
+        write(f"           ! {warning}\n")

@@ -21,6 +21,7 @@ __all__ = [
     "largest_entry_size",
     "least_recently_verified",
     "mark_verified_many",
+    "mark_verify_failed_many",
     "oldest_verification",
     "sample_entries",
 ]
@@ -62,6 +63,13 @@ def mark_verified_many(
 ) -> None:
     """Stamp many files as re-hashed and matching, in one transaction (one fsync, not one each)."""
     store.archive_repository.mark_verified_many(relative_paths, now)
+
+
+def mark_verify_failed_many(
+    store: StateStore, relative_paths: Iterable[str], now: datetime | None = None
+) -> None:
+    """Note that a re-hash found these files missing, changed or unreadable (one transaction)."""
+    store.archive_repository.mark_verify_failed_many(relative_paths, now)
 
 
 def find_phone_files(

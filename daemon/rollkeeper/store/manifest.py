@@ -233,6 +233,26 @@ class ManifestRepository:
         ).fetchone()
         return FileCounts(*(int(value) for value in row))
 
+    def archived_per_month(self, udid: str, extensions: Sequence[str]) -> list[tuple[str, int]]:
+        """(``YYYY-MM``, count) of this phone's archived files named ``*.EXT`` for one of
+        ``extensions``, by the month of capture (local time of capture), oldest month first.
+
+        Every archived file of the phone counts, also those no longer on it; each archive file
+        once. Edit renders (``IMG_E1234.HEIC``) are left out: Photos counts an edited photo
+        once, and so should a chart set against the library's counts.
+        """
+        if not extensions:
+            return []
+        matches = " OR ".join("name LIKE ?" for _ in extensions)
+        rows = self._database.execute(
+            "SELECT substr(capture_time, 1, 7) AS month, count(DISTINCT archive_path)"
+            " FROM phone_files WHERE udid = ? AND status = ? AND capture_time IS NOT NULL"
+            f" AND archive_path IS NOT NULL AND ({matches}) AND name NOT GLOB '*_E[0-9]*'"
+            " GROUP BY month ORDER BY month",
+            (udid, ARCHIVED, *(f"%.{extension}" for extension in extensions)),
+        )
+        return [(str(month), int(count)) for month, count in rows]
+
     def failed_files(self, udid: str, limit: int = 1000) -> list[FailedFile]:
         """Files on the phone now whose copy failed, with the reason, by path."""
         rows = self._database.execute(

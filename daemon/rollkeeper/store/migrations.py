@@ -123,7 +123,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX device_backups_by_phone ON device_backups (udid, started_at);
     """,
-    # 3: the phone's Photos library (issue 16): what each phone's last applied library read
+    # 3 (issue 19): offsite copies, and what "safe to free on the phone" needs to know.
+    """
+    -- Offsite copies: one row per run of the offsite engine (restic or rclone) on the archive.
+    CREATE TABLE offsite_runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,               -- copy | check
+        engine TEXT NOT NULL,             -- restic | rclone
+        destination TEXT NOT NULL,        -- the repository or remote, any password taken out
+        trigger TEXT NOT NULL,            -- backup (after a complete backup) | command
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        -- running | complete | failed | skipped (archive unavailable) | interrupted
+        outcome TEXT NOT NULL DEFAULT 'running',
+        exit_code INTEGER,
+        snapshot_id TEXT NOT NULL DEFAULT '',
+        bytes_added INTEGER,
+        files_new INTEGER,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX offsite_runs_by_kind ON offsite_runs (kind, id);
+
+    -- Safe to free: the last time a re-hash (scrub, verify) found the file missing, changed or
+    -- unreadable. A file in question is never called safe to delete from the phone.
+    ALTER TABLE archive_files ADD COLUMN verify_failed_at TEXT;
+    """,
+    # 4: the phone's Photos library (issue 16): what each phone's last applied library read
     # said of its assets, every read of it, and every sidecar version rollkeeper wrote.
     """
     CREATE TABLE library_assets (

@@ -27,6 +27,15 @@ def parse_timestamp(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def parse_required_timestamp(text: str) -> datetime:
+    """A timestamp that must be there (a NOT NULL column, a ledger's entry): ValueError when
+    it is empty or not ISO 8601."""
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise ValueError("missing timestamp")
+    return moment
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
     """A phone rollkeeper has seen, and what it is doing now."""
@@ -174,6 +183,25 @@ MANIFEST_COLUMNS = (
     "id, udid, folder, name, size, birth_time_ns, modified_time_ns, status, present, "
     "archive_path, content_hash, failure_reason"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneFileCopy:
+    """A file on the phone (present at its last listing) and its archive record, if any."""
+
+    udid: str
+    folder: str
+    name: str
+    size: int
+    birth_time_ns: int
+    capture_time: str | None
+    status: str
+    archive_path: str | None
+    archived_size: int | None
+    verified_at: str | None
+    verify_failed_at: str | None
+
+
 ARCHIVE_COLUMNS = ", ".join(ArchiveEntry.__slots__)
 RUN_COLUMNS = ", ".join(RunRecord.__slots__)
 

@@ -10,12 +10,13 @@ Queries are aggregate or bounded (``LIMIT``): ``status`` on a 150k-file manifest
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
 from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.records import (
+    ArchiveEntry,
     FailedFile,
     FileCounts,
     RunFailure,
@@ -102,6 +103,21 @@ class Reports:
         database still vouches for them and they were not verified again after ``since`` (a
         later ``rollkeeper verify`` or scrub that matched them settles them)."""
         return self._archive.unresolved_archive_paths(paths, since)
+
+    def recently_stored(self, extensions: Sequence[str], limit: int) -> list[ArchiveEntry]:
+        """The newest archive records named ``*.EXT`` for one of ``extensions``, newest first,
+        each content once (the status page's strip of the newest photos)."""
+        return self._archive.recently_stored(extensions, limit)
+
+    def archive_entry_by_hash(self, content_hash: str) -> ArchiveEntry | None:
+        """Some archive record with this content, or None (the status page's thumbnails are
+        asked for by content hash, never by a path from the URL)."""
+        return self._archive.archive_entry_by_hash(content_hash)
+
+    def archived_per_month(self, udid: str, extensions: Sequence[str]) -> list[tuple[str, int]]:
+        """(``YYYY-MM``, count) of the phone's archived ``*.EXT`` files by month of capture,
+        edit renders left out, oldest month first."""
+        return self._manifest.archived_per_month(udid, extensions)
 
     def known_udids(self) -> list[str]:
         """Every phone in the database."""

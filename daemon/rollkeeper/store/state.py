@@ -3,7 +3,8 @@
 One :class:`StateStore` wraps one connection (:class:`~rollkeeper.store.database.Database`) and
 composes one repository per table group: :attr:`~StateStore.device_repository` (``devices``),
 :attr:`~StateStore.manifest_repository` (``phone_files``), :attr:`~StateStore.archive_repository`
-(``archive_files``) and :attr:`~StateStore.run_repository` (``runs``, ``run_failures``). Its own
+(``archive_files``), :attr:`~StateStore.run_repository` (``runs``, ``run_failures``) and
+:attr:`~StateStore.offsite_repository` (``offsite_runs``). Its own
 methods are the ones the service, the importer and the commands call; writes that span two table
 groups (recording a file as archived, closing a complete run) are one transaction here.
 """
@@ -22,6 +23,7 @@ from rollkeeper.store.devices import DeviceRepository
 from rollkeeper.store.library import LibraryRepository
 from rollkeeper.store.library_sidecars import SidecarRepository
 from rollkeeper.store.manifest import ManifestRepository
+from rollkeeper.store.offsite_runs import OffsiteRunRepository
 from rollkeeper.store.records import (
     ARCHIVED,
     EXCLUDED,
@@ -64,6 +66,7 @@ class StateStore:
         self.archive_repository = ArchiveFileRepository(database)
         self.run_repository = RunRepository(database)
         self.device_backup_repository = DeviceBackupRepository(database)
+        self.offsite_repository = OffsiteRunRepository(database)
         self.library_repository = LibraryRepository(database)
         self.sidecar_repository = SidecarRepository(database)
 

@@ -43,7 +43,6 @@ from rollkeeper.host.unit_install.plan import (
 )
 from rollkeeper.host.unit_install.render import (
     LAUNCHD_TEMPLATE,
-    SOURCE_ROOT,
     SYSTEMD_TEMPLATE,
     exec_start_argv,
     read_template,
@@ -64,7 +63,6 @@ __all__ = [
     "LAUNCHD_TEMPLATE",
     "NAMESPACE_SANDBOX_OPTIONS",
     "PLATFORMS",
-    "SOURCE_ROOT",
     "SYSTEMD_TEMPLATE",
     "UNIT_NAME",
     "InstallInputs",

@@ -96,3 +96,52 @@ def writable_roots(paths: Iterable[Path]) -> list[Path]:
         if not any(path == root or root in path.parents for root in roots):
             roots.append(path)
     return sorted(roots)
+
+
+# -- removable disks ----------------------------------------------------------------------------
+
+#: Where desktops and people mount removable disks, most specific first. ``{user}`` is the
+#: user the service runs as: udisks2 mounts under /media/USER (Debian, Ubuntu) or
+#: /run/media/USER (Fedora, Arch).
+MOUNT_ROOTS = ("/run/media/{user}", "/media/{user}", "/media", "/mnt")
+
+
+def mount_root(path: Path, user: str) -> Path | None:
+    """The removable-disk mount root ``path`` lies under (``/media/ana`` for
+    ``/media/ana/Photos/archive``), or None when it is elsewhere."""
+    normal = Path(os.path.normpath(path))
+    for pattern in MOUNT_ROOTS:
+        if "{user}" in pattern and not user:
+            continue
+        root = Path(pattern.format(user=user))
+        if root in normal.parents:
+            return root
+    return None
+
+
+def writable_for_service(path: Path, user: str) -> Path:
+    """What the sandbox must make writable for the service to write ``path``: the path itself,
+    or, on a removable disk, the whole mount root. A disk plugged in after the service started
+    is mounted under the mount root; only a writable mount root lets the service write to it
+    (a ``ReadWritePaths=`` of a path missing at start is left out of the sandbox)."""
+    root = mount_root(path, user)
+    return root if root is not None else path
+
+
+def offsite_writable_paths(engine: str, destination: str, environ: Mapping[str, str]) -> list[Path]:
+    """What an offsite engine writes besides the archive: restic's cache, rclone's config (it
+    refreshes tokens there) and cache, and a repository or remote that is a local folder."""
+    if not engine:
+        return []
+    home = home_dir(environ)
+    cache_home = environ.get("XDG_CACHE_HOME", "")
+    cache = Path(cache_home) if os.path.isabs(cache_home) else home / ".cache"
+    config_home = environ.get("XDG_CONFIG_HOME", "")
+    config = Path(config_home) if os.path.isabs(config_home) else home / ".config"
+    paths = [cache / engine]
+    if engine == "rclone":
+        paths.append(config / "rclone")
+    local = destination.removeprefix("local:") if engine == "restic" else destination
+    if os.path.isabs(local):
+        paths.append(Path(local))
+    return paths

@@ -18,7 +18,9 @@ from rollkeeper.host.unit_install.locations import (
     Platform,
     carried_environment,
     macos_log_dir,
+    offsite_writable_paths,
     unit_file_path,
+    writable_for_service,
     writable_roots,
 )
 from rollkeeper.host.unit_install.render import (
@@ -111,6 +113,10 @@ class InstallInputs:
     pairing_dir: Path
     environ: Mapping[str, str]
     uid: int
+    #: ``[offsite]`` engine and its repository or remote ("" when off): what it writes must be
+    #: writable in the sandbox too.
+    offsite_engine: str = ""
+    offsite_destination: str = ""
 
 
 def plan_install(inputs: InstallInputs, namespace_sandbox: bool) -> ServicePlan:
@@ -125,7 +131,20 @@ def plan_install(inputs: InstallInputs, namespace_sandbox: bool) -> ServicePlan:
     plan.steps.append(MakeDir(state_dir, private=True))
     plan.steps.append(MakeDir(inputs.pairing_dir, private=True))
     if inputs.platform == "linux":
-        writable = writable_roots([inputs.archive_path, state_dir, inputs.pairing_dir])
+        user = inputs.environ.get("USER") or inputs.environ.get("LOGNAME") or ""
+        # On a removable disk the whole mount root is writable: the disk may be plugged in
+        # after the service started (docs/service.md, "Removable disks").
+        writable = writable_roots(
+            writable_for_service(path, user)
+            for path in (
+                inputs.archive_path,
+                state_dir,
+                inputs.pairing_dir,
+                *offsite_writable_paths(
+                    inputs.offsite_engine, inputs.offsite_destination, inputs.environ
+                ),
+            )
+        )
         content = render_systemd_unit(
             read_template("linux"),
             inputs.command,

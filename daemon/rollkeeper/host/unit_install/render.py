@@ -1,7 +1,8 @@
-"""Filling in the systemd unit and the launchd plist from the templates in the source tree.
+"""Filling in the systemd unit and the launchd plist from the templates shipped in the package.
 
-The templates live in ``systemd/rollkeeper.service`` and ``launchd/org.rollkeeper.agent.plist``
-at the top of the source tree; this module fills in their ``@PLACEHOLDERS@`` with absolute
+The templates are package data (:mod:`rollkeeper.resources`: ``systemd/rollkeeper.service``
+and ``launchd/org.rollkeeper.agent.plist``, linked from the top of the source tree), so an
+installed wheel has them; this module fills in their ``@PLACEHOLDERS@`` with absolute
 paths, quoted for the format they go into (systemd's own quoting and ``%`` specifiers, XML
 escapes), and checks the result: a broken plist must never reach launchd. A template without
 a placeholder this module fills is an error, so template and code cannot drift apart silently.
@@ -15,13 +16,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 from rollkeeper.host.unit_install.errors import ServiceInstallError
-from rollkeeper.host.unit_install.locations import LAUNCHD_LABEL, UNIT_NAME, Platform
+from rollkeeper.host.unit_install.locations import Platform
 from rollkeeper.host.unit_install.sandbox import NAMESPACE_SANDBOX_OPTIONS
+from rollkeeper.resources import LAUNCHD_AGENT_TEMPLATE, SYSTEMD_UNIT_TEMPLATE
 
-#: The source tree's root: the templates sit beside the ``daemon/`` source folder.
-SOURCE_ROOT = Path(__file__).resolve().parents[4]
-SYSTEMD_TEMPLATE = SOURCE_ROOT / "systemd" / UNIT_NAME
-LAUNCHD_TEMPLATE = SOURCE_ROOT / "launchd" / f"{LAUNCHD_LABEL}.plist"
+#: The templates, inside the installed package.
+SYSTEMD_TEMPLATE = SYSTEMD_UNIT_TEMPLATE
+LAUNCHD_TEMPLATE = LAUNCHD_AGENT_TEMPLATE
 
 
 def systemd_quote(word: str, command_line: bool = False) -> str:
@@ -138,12 +139,12 @@ def _fill(template: str, replacements: Mapping[str, str]) -> str:
 
 
 def read_template(platform: Platform) -> str:
-    """The template text from the source tree."""
+    """The template text, from the package's data files."""
     path = LAUNCHD_TEMPLATE if platform == "macos" else SYSTEMD_TEMPLATE
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ServiceInstallError(
-            f"the service template {path} is missing; install rollkeeper from its source "
-            "tree (pip install -e .), which carries the systemd/ and launchd/ folders"
+            f"the service template {path} is missing from this installation of rollkeeper; "
+            "reinstall it (pipx install rollkeeper, uv tool install rollkeeper, pip install .)"
         ) from None
