@@ -3,6 +3,8 @@ with a real state database and archive: what each library situation does to the 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rollkeeper.cli import main
 from rollkeeper.device.session import SessionSettings
 from rollkeeper.importer.job import BackupSettings, RunResult
 from rollkeeper.importer.settings import LibraryRunSettings
@@ -17,8 +20,9 @@ from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from rollkeeper.store import StateStore
+from tests import media
 from tests.library_phone import ALBUM, OFFLOADED_DCIM, make_library_phone
-from tests.photos_library import asset_table, change_library
+from tests.photos_library import Asset, add_assets, asset_table, change_library
 
 UDID = "00008110-00BB0000000000C3"
 LAYOUT = "{year}/{year}-{month}/{name}"
@@ -83,9 +87,6 @@ async def test_a_suspect_read_changes_no_sidecar_and_keeps_the_last_applied_read
     phone = make_library_phone(tmp_path / "phone")
     names = [f"IMG_{number:04d}.JPG" for number in range(200, 212)]
     folder = phone.root / "DCIM" / "100APPLE"
-    from tests import media
-    from tests.photos_library import Asset, add_assets
-
     for name in names:
         media.make_jpeg(folder / name, None)
     add_assets(
@@ -161,3 +162,32 @@ async def test_a_refused_icloud_folder_makes_the_run_incomplete(
     assert result.outcome == "incomplete"
     assert "/PhotoData/CPLAssets/group5" in result.error
     assert not (tmp_path / "archive" / "2022" / "2022-03").exists()
+
+
+async def test_freeable_holds_back_the_favourites_the_library_names(
+    simulator: SimulatorThread, store: StateStore, tmp_path: Path
+) -> None:
+    """Once a library read is applied, `rollkeeper freeable` knows the favourites: the favourite
+    Live Photo is held back as a favourite (with its video), and it no longer says favourites
+    are unknown."""
+    phone = make_library_phone(tmp_path / "phone")
+    simulator.add_phone(
+        UDID, phone.root, faults=AfcFaults(io_error_after_bytes={OFFLOADED_DCIM: 0})
+    )
+    result = await back_up(simulator, store, tmp_path, settings(tmp_path))
+    assert result.complete
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[archive]\npath = "{tmp_path / "archive"}"\n\n'
+        f'[state]\npath = "{tmp_path / "state" / "state.sqlite3"}"\n\n'
+        f'[device]\npairing_dir = "{tmp_path / "pairing"}"\n'
+    )
+    output = tmp_path / "freeable.json"
+    with output.open("w") as stream, contextlib.redirect_stdout(stream):
+        assert main(["--config", str(config), "freeable", "--json"]) == 0
+    document = json.loads(output.read_text())
+    assert document["favourites_known"] is True
+    assert document["held_back"].get("favourite") == 1
+    listed = {file["phone_path"] for asset in document["assets"] for file in asset["files"]}
+    assert "/DCIM/100APPLE/IMG_0001.HEIC" not in listed
+    assert "/DCIM/100APPLE/IMG_0003.JPG" in listed

@@ -5,6 +5,7 @@ suspect set refused whole."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree

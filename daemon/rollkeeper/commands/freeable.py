@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from rollkeeper import bootstrap
 
 #: Favourites of a phone (UDID -> the phone paths of favourite assets' files), or None when they
-#: are not known. The Photos-library reader provides the real one; today nothing reads it.
+#: are not known: by default what the last applied read of its Photos library said.
 FavouritesSource = Callable[[str], frozenset[str] | None]
 
 ICLOUD_WARNING = (
@@ -38,7 +38,7 @@ NEVER_DELETES = (
     "library): delete them in the Photos app, where Recently Deleted keeps them 30 days."
 )
 FAVOURITES_UNKNOWN = (
-    "Favourites are not known yet (rollkeeper does not read the Photos library yet): the list "
+    "Favourites are not known yet (the phone's Photos library has not been read yet): the list "
     "may include favourites; check the Favourites album before you delete."
 )
 
@@ -64,7 +64,7 @@ def parse_age(text: str) -> timedelta:
 
 
 def unknown_favourites(udid: str) -> frozenset[str] | None:
-    """Favourites are not known: rollkeeper does not read the Photos library yet."""
+    """Favourites are not known (a phone whose Photos library was never read)."""
     return None
 
 
@@ -103,9 +103,10 @@ def run_freeable(
     *,
     now: datetime,
     out: TextIO,
-    favourites: FavouritesSource = unknown_favourites,
+    favourites: FavouritesSource | None = None,
 ) -> int:
-    """The command with its clock, output and favourites injected (tests)."""
+    """The command with its clock, output and favourites injected (tests); by default the
+    favourites are those the state keeps from each phone's last applied library read."""
     from rollkeeper.domain.freeable import freeable_assets
     from rollkeeper.offsite.archive_check import archive_availability
     from rollkeeper.store import StateDamagedError
@@ -129,6 +130,12 @@ def run_freeable(
             print(f"rollkeeper: no phone {args.device!r} is known", file=sys.stderr)
             return 2
         rows = store.archive_repository.present_files_with_copies(udid)
+        if favourites is None:
+            stored = {
+                phone: store.library_repository.favourite_paths(phone)
+                for phone in {row.udid for row in rows}
+            }
+            favourites = stored.__getitem__
     finally:
         store.close()
     availability = archive_availability(archive_root)

@@ -237,6 +237,21 @@ class LibraryRepository:
             found.setdefault(str(row[0]), []).append(_stored_asset(tuple(row[1:])))
         return found
 
+    def favourite_paths(self, udid: str) -> frozenset[str] | None:
+        """Phone paths of the originals of a phone's favourite assets, or None while no read of
+        its library was ever applied (then favourites are not known)."""
+        applied = self._database.execute(
+            "SELECT 1 FROM library_reads WHERE udid = ? AND outcome = 'applied' LIMIT 1", (udid,)
+        ).fetchone()
+        if applied is None:
+            return None
+        rows = self._database.execute(
+            "SELECT phone_folder, phone_name FROM library_assets WHERE udid = ? AND favorite = 1"
+            " AND phone_folder IS NOT NULL AND phone_name IS NOT NULL",
+            (udid,),
+        ).fetchall()
+        return frozenset(f"{folder}/{name}" for folder, name in rows)
+
     def settle_offloaded(self, udid: str) -> int:
         """Present files of a phone that failed to read and whose original the library marks
         as only in iCloud become :data:`ICLOUD_ONLY`; returns how many changed."""
