@@ -5,7 +5,6 @@ suspect set refused whole."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
