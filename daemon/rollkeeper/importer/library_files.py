@@ -143,7 +143,8 @@ class LibraryFileSurvey:
             names = [name for name in names if _is_render(name)]
         else:
             names = _wanted_in_cpl_folder(names, stems)
-        gone = [name for name in known if name not in set(names)]
+        listed_names = set(names)
+        gone = [name for name in known if name not in listed_names]
         if gone:
             self._store.mark_absent(self._udid, folder, gone, now)
         to_stat = [

@@ -144,8 +144,10 @@ def render_library(
         return
     last = status.last_read
     if last is not None:
-        words = f"read {last.read_at[:16].replace('T', ' ')} UTC ({last.outcome}"
-        words += f", {printable(last.generation, 60)})" if last.generation else ")"
+        # "applied, 2026-11-26 11:52 UTC (ZASSET (iOS 14 or later)): ..."
+        words = f"{last.outcome}, {last.read_at[:16].replace('T', ' ')} UTC"
+        if last.generation:
+            words += f" ({printable(last.generation, 60)})"
         if last.detail:
             words += f": {printable(last.detail, 300)}"
         field("Photos library", words)
