@@ -106,6 +106,15 @@ def test_one_plug_in_backs_up_the_whole_library(
     assert finished["originals_only_in_icloud"] == 2
     read = service.wait_for("library_read", udid=UDID)[0]
     assert (read["outcome"], read["snapshot"], read["assets"]) == ("applied", "copied", 8)
+    # The library is copied after the photos of the plug-in: every DCIM file came first.
+    order = [event.get("event") for event in service.events]
+    copied_at = order.index("library_copied")
+    dcim_archived = [
+        index
+        for index, event in enumerate(service.events)
+        if event.get("event") == "file_archived" and event["phone_path"].startswith("/DCIM/")
+    ]
+    assert dcim_archived and max(dcim_archived) < copied_at
 
     archive = tmp_path / "archive"
     live = archive / "2022" / "2022-03" / "IMG_7001.HEIC"

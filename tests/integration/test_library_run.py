@@ -42,6 +42,17 @@ def settings(tmp_path: Path, **library: object) -> BackupSettings:
     return BackupSettings(archive, LAYOUT, library=replace(options, **library))  # type: ignore[arg-type]
 
 
+def write_test_config(tmp_path: Path) -> Path:
+    """A config naming this test's archive, state and pairing folder (for the commands)."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[archive]\npath = "{tmp_path / "archive"}"\n\n'
+        f'[state]\npath = "{tmp_path / "state" / "state.sqlite3"}"\n\n'
+        f'[device]\npairing_dir = "{tmp_path / "pairing"}"\n'
+    )
+    return config
+
+
 async def back_up(
     simulator: SimulatorThread, store: StateStore, tmp_path: Path, backup: BackupSettings
 ) -> RunResult:
@@ -106,6 +117,10 @@ async def test_a_suspect_read_changes_no_sidecar_and_keeps_the_last_applied_read
     second = await back_up(simulator, store, tmp_path, settings(tmp_path))
     assert second.library is not None and second.library.outcome == "suspect"
     assert second.complete, "a suspect read is about sidecars, not the backup"
+    output = tmp_path / "check.txt"
+    with output.open("w") as stream, contextlib.redirect_stdout(stream):
+        main(["--config", str(write_test_config(tmp_path)), "status", "--check"])
+    assert "read of iPhone would have removed albums or favourites" in output.read_text()
     assert sidecar.read_bytes() == before
     stored = store.library_repository.asset_at(UDID, "/DCIM/100APPLE", "IMG_0200.JPG")
     assert stored is not None and stored.albums == ("Party",)
@@ -176,12 +191,7 @@ async def test_freeable_holds_back_the_favourites_the_library_names(
     )
     result = await back_up(simulator, store, tmp_path, settings(tmp_path))
     assert result.complete
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[archive]\npath = "{tmp_path / "archive"}"\n\n'
-        f'[state]\npath = "{tmp_path / "state" / "state.sqlite3"}"\n\n'
-        f'[device]\npairing_dir = "{tmp_path / "pairing"}"\n'
-    )
+    config = write_test_config(tmp_path)
     output = tmp_path / "freeable.json"
     with output.open("w") as stream, contextlib.redirect_stdout(stream):
         assert main(["--config", str(config), "freeable", "--json"]) == 0
