@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rollkeeper.device.session import PhoneInfo, SessionSettings
 from rollkeeper.importer.job import BackupRun, BackupSettings
-from rollkeeper.service.backup_once import PhoneOutcome
+from rollkeeper.service.backup_once import BackupNowOutcome, PhoneOutcome
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.store import RunCounts, StateStore
@@ -84,3 +84,24 @@ def test_backup_now_json_keeps_the_run_counts_beside_the_phone_fields() -> None:
         "files_pending": 0,
         "items_rejected": 0,
     }
+
+
+def test_the_backup_summary_counts_and_names_the_originals_only_in_icloud() -> None:
+    """A complete backup of a phone with originals only in iCloud says how many, what to do
+    about them, and names the first ones (made printable)."""
+    outcome = PhoneOutcome(
+        udid="U1",
+        name="Ann",
+        outcome="complete",
+        run_id=3,
+        counts=RunCounts(files_found=7),
+        originals_only_in_icloud=312,
+        icloud_examples=("IMG_7003.HEIC", "IMG_\x1b7004.HEIC"),
+    )
+    lines = BackupNowOutcome(complete=True, phones=[outcome]).summary_lines()
+    assert lines[0].startswith("Ann: backed up")
+    assert lines[1] == (
+        "  312 originals are only in iCloud: turn on Download and Keep Originals, or fetch them "
+        "with icloudpd (`rollkeeper status` names them)"
+    )
+    assert lines[2:] == ["    IMG_7003.HEIC", "    IMG_ 7004.HEIC"]
