@@ -125,6 +125,7 @@ def test_a_phone_that_forgot_this_computer_is_paired_again_once(
     service.wait_for("phone_detached", udid=UDID)
     # The phone forgets its hosts; usbmuxd keeps the stale record; a new pairing asks again.
     simulator.revoke_trust(UDID, then=TrustPolicy.ACCEPT, pending_polls=3)
+    mark = simulator.mark()
     simulator.plug(UDID)
 
     forgot = service.wait_for(
@@ -138,7 +139,10 @@ def test_a_phone_that_forgot_this_computer_is_paired_again_once(
     second = service.wait_for("backup_finished", udid=UDID, count=2)[1]
     assert second["outcome"] == "complete"
     assert second["files_copied"] == 0
-    assert len(service.named("phone_paired", udid=UDID)) == 1
+    # The phone trusted this computer anew once (it re-enumerates only then), and the service
+    # logged that pairing, even when the re-enumeration cut the record's hand-over to usbmuxd.
+    assert len(simulator.events.events("reenumerating", UDID, after=mark)) == 1
+    assert service.named("phone_paired", udid=UDID, again=True)
     assert service.terminate() == 0
 
 

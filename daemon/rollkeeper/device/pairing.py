@@ -24,6 +24,7 @@ what the phone waits for meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -101,16 +102,7 @@ async def _establish_trust(lockdown: Any, udid: str) -> None:
     if forgotten:
         # Our record was presented and refused: the phone no longer knows this computer.
         log.warning("pair_record_rejected", udid=udid, reason="invalid_host_id")
-    try:
-        await lockdown.pair(timeout=0)
-    except PasswordRequiredError as error:
-        raise LockedBeforeTrustError("the locked iPhone refused to pair") from error
-    except PairingDialogResponsePendingError as error:
-        if forgotten:
-            raise TrustForgottenError("the iPhone forgot this computer; Trust pending") from error
-        raise TrustPendingError("waiting for Trust to be tapped on the iPhone") from error
-    except UserDeniedPairingError as error:
-        raise TrustDeniedError("the user tapped Don't Trust") from error
+    await _pair(lockdown, udid, forgotten)
     log.info("phone_paired", udid=udid, again=forgotten)
     try:
         session_started = await lockdown.validate_pairing()
@@ -120,3 +112,35 @@ async def _establish_trust(lockdown: Any, udid: str) -> None:
         ) from error
     if not session_started:
         raise PairingRejectedError("the iPhone refused the session after pairing")
+
+
+async def _pair(lockdown: Any, udid: str, forgotten: bool) -> None:
+    """Send Pair without waiting for the dialog; each refusal becomes its state's error.
+
+    pymobiledevice3 keeps the phone's new record (and writes it to our pairing folder) before
+    it hands it to usbmuxd; a phone that re-enumerates after Trust can cut that hand-over
+    short. The phone is paired all the same, and the pairing is logged then too.
+    """
+    record_before = lockdown.pair_record
+    try:
+        await lockdown.pair(timeout=0)
+    except _DROPPED_AFTER_TRUST as error:
+        if lockdown.pair_record is record_before:
+            raise
+        log.info("phone_paired", udid=udid, again=forgotten)
+        raise ReconnectingAfterTrustError(
+            f"the iPhone reconnects after Trust ({type(error).__name__})"
+        ) from error
+    except asyncio.CancelledError:
+        # Unplugged (the re-enumeration) during the hand-over: the job is cancelled.
+        if lockdown.pair_record is not record_before:
+            log.info("phone_paired", udid=udid, again=forgotten)
+        raise
+    except PasswordRequiredError as error:
+        raise LockedBeforeTrustError("the locked iPhone refused to pair") from error
+    except PairingDialogResponsePendingError as error:
+        if forgotten:
+            raise TrustForgottenError("the iPhone forgot this computer; Trust pending") from error
+        raise TrustPendingError("waiting for Trust to be tapped on the iPhone") from error
+    except UserDeniedPairingError as error:
+        raise TrustDeniedError("the user tapped Don't Trust") from error
