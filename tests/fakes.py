@@ -29,8 +29,10 @@ from rollkeeper.ports import (
     PhoneReadError,
     RawStat,
 )
+from rollkeeper.store.phone_folders import CheckedFile, FolderSummary
 from rollkeeper.store.records import (
     ARCHIVED,
+    EXCLUDED,
     PENDING,
     ArchiveEntry,
     DeviceRecord,
@@ -67,14 +69,34 @@ class FakePhoneFiles:
         self.requests: Counter[str] = Counter()
         self._handles: dict[int, tuple[str, int]] = {}
         self._next_handle = itertools.count(1)
+        #: Each folder's modification time: moved whenever an entry is added or removed in it
+        #: (as APFS does; a file rewritten in place leaves its folder's alone).
+        self.folder_mtime_ns: dict[str, int] = {}
+        self._moment = itertools.count(1_700_000_000_000_000_000, 1_000_000)
+
+    def _folder_changed(self, path: str) -> None:
+        stamp = next(self._moment)
+        parent = posixpath.dirname(path)
+        self.folder_mtime_ns[parent] = stamp
+        while parent not in ("/", ""):
+            parent = posixpath.dirname(parent)
+            self.folder_mtime_ns.setdefault(parent, stamp)
 
     def add_file(
         self, path: str, content: bytes, birth_time_ns: int, modified_time_ns: int | None = None
     ) -> None:
-        """Put a file on the phone (``/DCIM/100APPLE/IMG_0001.JPG``)."""
+        """Put a file on the phone (``/DCIM/100APPLE/IMG_0001.JPG``); a new name moves its
+        folder's modification time, content written over a listed name does not."""
+        if path not in self.files:
+            self._folder_changed(path)
         self.files[path] = FakePhoneFile(
             content, birth_time_ns, birth_time_ns if modified_time_ns is None else modified_time_ns
         )
+
+    def remove_file(self, path: str) -> None:
+        """Delete a file on the phone (its folder's modification time moves)."""
+        del self.files[path]
+        self._folder_changed(path)
 
     def add_raw_name(self, folder: str, raw: bytes) -> None:
         """List ``raw`` (bytes that are not UTF-8) in ``folder``."""
@@ -89,6 +111,13 @@ class FakePhoneFiles:
                 parent = posixpath.dirname(parent)
         return folders
 
+    def _children(self, path: str, folders: set[str]) -> set[str]:
+        return {
+            posixpath.basename(child)
+            for child in [*self.files, *folders]
+            if child != path and posixpath.dirname(child) == path
+        }
+
     async def list_folder(self, path: str) -> list[ListedName]:
         """The entries of a folder: sorted names of the files and folders in it."""
         self.requests["READ_DIR"] += 1
@@ -97,12 +126,7 @@ class FakePhoneFiles:
         folders = self._folders()
         if path not in folders:
             raise FileNotOnPhoneError(f"READ_DIR {path}")
-        children = {
-            posixpath.basename(child)
-            for child in [*self.files, *folders]
-            if child != path and posixpath.dirname(child) == path
-        }
-        entries = [ListedName(name.encode(), name) for name in sorted(children)]
+        entries = [ListedName(name.encode(), name) for name in sorted(self._children(path, folders))]
         entries.extend(ListedName(raw, None) for raw in self.raw_names.get(path, []))
         return entries
 
@@ -122,8 +146,19 @@ class FakePhoneFiles:
                     "st_birthtime": str(file.birth_time_ns),
                 }
             )
-        if path in self._folders():
-            return RawStat({"st_size": "4096", "st_nlink": "2", "st_ifmt": "S_IFDIR"})
+        folders = self._folders()
+        if path in folders:
+            # As APFS (and the simulator) answer: a link per entry plus two, 32 bytes each.
+            entries = len(self._children(path, folders)) + len(self.raw_names.get(path, []))
+            return RawStat(
+                {
+                    "st_size": str(32 * (entries + 2)),
+                    "st_nlink": str(entries + 2),
+                    "st_ifmt": "S_IFDIR",
+                    "st_mtime": str(self.folder_mtime_ns.get(path, 1)),
+                    "st_birthtime": "1",
+                }
+            )
         raise FileNotOnPhoneError(f"STAT {path}")
 
     async def open(self, path: str) -> int:
@@ -182,6 +217,10 @@ class FakeStore:
         self._runs: dict[int, _Run] = {}
         self._ids = itertools.count(1)
         self._run_ids = itertools.count(1)
+        self._summaries: dict[tuple[str, str], FolderSummary] = {}
+        #: When each row was last stat'ed (``checked_at``).
+        self._checked: dict[int, str] = {}
+        self._full_checks: dict[str, str] = {}
 
     # -- the manifest ------------------------------------------------------------------------
 
@@ -240,10 +279,13 @@ class FakeStore:
             )
             if known is not None:
                 self._replace(known, present=True)
+                self._checked[known.id] = utc_now_text(now)
                 continue
+            file_id = next(self._ids)
+            self._checked[file_id] = utc_now_text(now)
             self._files.append(
                 ManifestEntry(
-                    id=next(self._ids),
+                    id=file_id,
                     udid=udid,
                     folder=folder,
                     name=name,
@@ -260,6 +302,52 @@ class FakeStore:
 
     def touch_present(self, udid: str, folder: str, now: datetime | None = None) -> None:
         return None  # the fake keeps no last-seen stamps
+
+    # -- folder summaries and the rotating check ---------------------------------------------
+
+    def folder_summaries(self, udid: str) -> dict[str, FolderSummary]:
+        return {
+            folder: replace(
+                summary,
+                has_unarchived=any(e.status != ARCHIVED for e in self._present(udid, folder)),
+            )
+            for (owner, folder), summary in self._summaries.items()
+            if owner == udid
+        }
+
+    def record_folder_summaries(
+        self, udid: str, summaries: Iterable[FolderSummary], now: datetime | None = None
+    ) -> None:
+        for summary in summaries:
+            self._summaries[(udid, summary.folder)] = summary
+
+    def touch_folders(self, udid: str, folders: list[str], now: datetime | None = None) -> None:
+        return None  # the fake keeps no last-seen stamps
+
+    def forget_folders(self, udid: str, folders: list[str]) -> None:
+        for folder in folders:
+            self._summaries.pop((udid, folder), None)
+
+    def least_recently_checked(self, udid: str, limit: int) -> list[CheckedFile]:
+        settled = [
+            e
+            for e in self._files
+            if e.udid == udid and e.present and e.status in (ARCHIVED, EXCLUDED)
+        ]
+        settled.sort(key=lambda e: (self._checked.get(e.id, ""), e.id))
+        return [
+            CheckedFile(e.id, e.folder, e.name, e.size, e.birth_time_ns) for e in settled[:limit]
+        ]
+
+    def mark_checked(self, file_ids: list[int], now: datetime | None = None) -> None:
+        for file_id in file_ids:
+            self._checked[file_id] = utc_now_text(now)
+
+    def full_check_at(self, udid: str) -> str | None:
+        return self._full_checks.get(udid)
+
+    def record_full_check(self, udid: str, now: datetime | None = None) -> None:
+        self._full_checks[udid] = utc_now_text(now)
 
     def set_file_status(self, file_id: int, status: str, failure_reason: str = "") -> None:
         for entry in self._files:

@@ -141,9 +141,12 @@ class BackupRun:
 
     async def _back_up(self) -> None:
         """Scan, select, group and copy: every step of the run between opening and closing."""
-        scan = await ManifestReconciler(self._store, self._udid, self._clock).scan(
-            self._session.files, full_rescan=self._full_rescan
-        )
+        scan = await ManifestReconciler(
+            self._store,
+            self._udid,
+            self._clock,
+            full_check_days=self._settings.full_check_days,
+        ).scan(self._session.files, full_rescan=self._full_rescan)
         self._report_rejections(scan)
         self._unlistable_folders = scan.unlistable_folders
         counts = self.counts

@@ -102,7 +102,7 @@ class ManifestRepository:
         now: datetime | None = None,
     ) -> None:
         """Record stat'ed phone files ``(name, size, birth_time_ns, modified_time_ns)`` as
-        present, in one transaction.
+        present and checked now (``last_seen_at``, ``checked_at``), in one transaction.
 
         A name that was present with another identity (size or birth time) is a different file
         (IMG_9999 rolled over to IMG_0001): the old identity is marked absent and kept.
@@ -110,10 +110,11 @@ class ManifestRepository:
         stamp = utc_now_text(now)
         insert = (
             "INSERT INTO phone_files (udid, folder, name, size, birth_time_ns,"
-            " modified_time_ns, status, present, first_seen_at, last_seen_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)"
+            " modified_time_ns, status, present, first_seen_at, last_seen_at, checked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?, ?)"
             " ON CONFLICT (udid, folder, name, size, birth_time_ns)"
-            " DO UPDATE SET present = 1, last_seen_at = excluded.last_seen_at"
+            " DO UPDATE SET present = 1, last_seen_at = excluded.last_seen_at,"
+            " checked_at = excluded.checked_at"
         )
         listed = list(files)
         with self._database.transaction():
@@ -133,7 +134,7 @@ class ManifestRepository:
             self._database.executemany(
                 insert,
                 (
-                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp)
+                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp, stamp)
                     for name, size, birth_time_ns, modified_time_ns in fresh
                 ),
             )
@@ -147,7 +148,7 @@ class ManifestRepository:
                 )
                 self._database.execute(
                     insert,
-                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp),
+                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp, stamp),
                 )
 
     def touch_present(self, udid: str, folder: str, now: datetime | None = None) -> None:
