@@ -126,7 +126,9 @@ class FakePhoneFiles:
         folders = self._folders()
         if path not in folders:
             raise FileNotOnPhoneError(f"READ_DIR {path}")
-        entries = [ListedName(name.encode(), name) for name in sorted(self._children(path, folders))]
+        entries = [
+            ListedName(name.encode(), name) for name in sorted(self._children(path, folders))
+        ]
         entries.extend(ListedName(raw, None) for raw in self.raw_names.get(path, []))
         return entries
 

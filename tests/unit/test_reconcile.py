@@ -172,5 +172,3 @@ def test_only_unsettled_or_unknown_names_need_a_stat() -> None:
     names = ["E.JPG", "D.JPG", "C.JPG", "B.JPG", "A.JPG"]
     assert names_to_stat(names, known, full_rescan=False) == ["E.JPG", "D.JPG", "C.JPG"]
     assert names_to_stat(names, known, full_rescan=True) == names
-
-

@@ -8,10 +8,19 @@ logged and counted, and the file is reported as skipped, never silently renamed.
 
 from __future__ import annotations
 
+import re
+
 #: Longest name accepted, in UTF-8 bytes: the limit of ext4, APFS, btrfs and most others.
 MAX_NAME_BYTES = 255
 #: The root every camera-roll path must be under.
 MEDIA_ROOT = "/DCIM"
+#: A name the camera writes (``IMG_0001.HEIC``, ``IMG_E0001 2.MOV``): plain ASCII letters,
+#: digits, ``_``, ``-``, ``.`` and spaces, not starting with ``.``, well under the length
+#: limit. Such a name passes every check below, so it is accepted on one regular-expression
+#: match (a re-plug of 100,000 files checks 100,000 names).
+_ORDINARY_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_. -]{0,199}")
+#: C0 controls, DEL and C1 controls.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class NameRejected(Exception):
@@ -41,6 +50,8 @@ def check_phone_name(name: str) -> str:
     that is not valid UTF-8 (lone surrogates from ``surrogateescape`` decoding); and hidden
     names starting with ``.`` (the camera never writes them, and ``.partial`` files are ours).
     """
+    if _ORDINARY_NAME.fullmatch(name):
+        return name
     if name == "":
         raise NameRejected("empty", "empty file name")
     if name in (".", ".."):
@@ -49,7 +60,7 @@ def check_phone_name(name: str) -> str:
         raise NameRejected("separator", f"file name {_printable(name)} holds a path separator")
     if "\x00" in name:
         raise NameRejected("nul", f"file name {_printable(name)} holds a NUL character")
-    if any(ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F for character in name):
+    if _CONTROL_CHARACTER.search(name):
         raise NameRejected(
             "control_character", f"file name {_printable(name)} holds a control character"
         )

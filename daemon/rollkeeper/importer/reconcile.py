@@ -213,9 +213,7 @@ class ManifestReconciler:
         gone = [name for name in known if name not in listed]
         if gone:
             self._store.mark_absent(self._udid, folder, gone, now)
-        observed, rejected = await stats.stat_folder(
-            folder, names_to_stat(names, known, stat_all)
-        )
+        observed, rejected = await stats.stat_folder(folder, names_to_stat(names, known, stat_all))
         result.rejected.extend(rejected)
         if observed:
             self._store.observe_files(

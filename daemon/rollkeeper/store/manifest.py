@@ -148,7 +148,17 @@ class ManifestRepository:
                 )
                 self._database.execute(
                     insert,
-                    (udid, folder, name, size, birth_time_ns, modified_time_ns, stamp, stamp, stamp),
+                    (
+                        udid,
+                        folder,
+                        name,
+                        size,
+                        birth_time_ns,
+                        modified_time_ns,
+                        stamp,
+                        stamp,
+                        stamp,
+                    ),
                 )
 
     def touch_present(self, udid: str, folder: str, now: datetime | None = None) -> None:
