@@ -36,7 +36,7 @@ def _without_rotating_check() -> None:
     def no_slice(store: Any, udid: str, settled_files: int) -> folder_summaries.RotatingCheck:
         return folder_summaries.RotatingCheck()
 
-    folder_summaries.RotatingCheck.pick = staticmethod(no_slice)  # type: ignore[method-assign,assignment]
+    folder_summaries.RotatingCheck.pick = staticmethod(no_slice)  # type: ignore[method-assign]
 
 
 async def _backup(config_path: Path, full_rescan: bool) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Protocol
 
 import pytest
 
+from rollkeeper.domain.folder_summary import FolderStat, names_fingerprint
 from rollkeeper.ports import BackupStore
 from rollkeeper.store import ARCHIVED, EXCLUDED, FAILED, PENDING, StateStore
-from rollkeeper.domain.folder_summary import FolderStat, names_fingerprint
 from rollkeeper.store.phone_folders import FolderSummary
 from rollkeeper.store.records import (
     DeviceRecord,

@@ -25,11 +25,12 @@ import structlog
 from rollkeeper.device.scan import (
     STAT_CONCURRENCY,
     MediaListing,
+    ObservedFile,
     PhoneStats,
     RejectedItem,
     list_media_folders,
 )
-from rollkeeper.domain.folder_summary import names_fingerprint
+from rollkeeper.domain.folder_summary import FolderStat, names_fingerprint
 from rollkeeper.domain.names import MEDIA_ROOT
 from rollkeeper.importer.folder_summaries import (
     DEFAULT_FULL_CHECK_DAYS,
@@ -46,6 +47,11 @@ log = structlog.get_logger("rollkeeper.scan")
 
 #: Statuses that need no new stat while the name stays in the listing.
 SETTLED_STATUSES = frozenset({ARCHIVED, EXCLUDED})
+#: Folders whose stats are in flight at once when folders are compared file by file (each
+#: holds up to a folder's worth of pending requests; the stat limit bounds the requests).
+FOLDERS_IN_FLIGHT = 3
+#: A folder's stats: the regular files, and what was refused.
+FolderStats = tuple[list[ObservedFile], list[RejectedItem]]
 
 
 @dataclass(slots=True)
@@ -131,15 +137,20 @@ class ManifestReconciler:
         )
         self._forget_gone_folders(listing, summaries)
         unchanged: list[str] = []
+        to_compare: list[tuple[str, list[str], FolderStat | None, bool]] = []
         for folder, names in listing.folders.items():
             stat = listing.folder_stats.get(folder)
             fingerprint = names_fingerprint(names)
             summary = summaries.get(folder)
-            if not full_rescan and folder not in check.changed_folders:
-                if folder_unchanged(summary, stat, names, fingerprint):
-                    unchanged.append(folder)
-                    result.archived_folder_files += summary.file_count if summary else 0
-                    continue
+            if (
+                summary is not None
+                and not full_rescan
+                and folder not in check.changed_folders
+                and folder_unchanged(summary, stat, names, fingerprint)
+            ):
+                unchanged.append(folder)
+                result.archived_folder_files += summary.file_count
+                continue
             stat_all = (
                 full_rescan
                 or folder in check.changed_folders
@@ -147,12 +158,8 @@ class ManifestReconciler:
                 or summary.stat != stat
                 or summary.names_fingerprint != fingerprint
             )
-            present = await self._reconcile_folder(stats, folder, names, result, stat_all)
-            # Recorded at once, so that every folder with present rows has a summary even
-            # when the phone is unplugged halfway through the scan.
-            self._store.record_folder_summaries(
-                self._udid, [new_summary(folder, stat, names, present)], self._clock()
-            )
+            to_compare.append((folder, names, stat, stat_all))
+        await self._compare_folders(stats, to_compare, result)
         self._record(check, unchanged, full_rescan)
         result.unchanged_folders = len(unchanged)
         result.stat_requests = stats.requests
@@ -198,23 +205,51 @@ class ManifestReconciler:
         if full_rescan:
             self._store.record_full_check(self._udid, now)
 
-    async def _reconcile_folder(
+    async def _compare_folders(
         self,
         stats: PhoneStats,
+        folders: list[tuple[str, list[str], FolderStat | None, bool]],
+        result: ScanResult,
+    ) -> None:
+        """Compare folders with their manifest: the stats of a few folders in flight at once
+        (so the requests never drain between folders), each folder recorded, in order, as
+        soon as its stats are in."""
+        limit = asyncio.Semaphore(FOLDERS_IN_FLIGHT)
+
+        async def stat_names(folder: str, names: list[str]) -> FolderStats:
+            async with limit:
+                return await stats.stat_folder(folder, names)
+
+        async with asyncio.TaskGroup() as group:
+            started = []
+            for folder, names, stat, stat_all in folders:
+                known = self._store.present_files(self._udid, folder)
+                task = group.create_task(stat_names(folder, names_to_stat(names, known, stat_all)))
+                started.append((folder, names, stat, known, task))
+            for folder, names, stat, known, task in started:
+                observed, rejected = await task
+                result.rejected.extend(rejected)
+                present = self._record_folder(folder, names, known, observed, result)
+                # Recorded at once, so that every folder with present rows has a summary
+                # even when the phone is unplugged halfway through the scan.
+                self._store.record_folder_summaries(
+                    self._udid, [new_summary(folder, stat, names, present)], self._clock()
+                )
+
+    def _record_folder(
+        self,
         folder: str,
         names: list[str],
+        known: dict[str, ManifestEntry],
+        observed: list[ObservedFile],
         result: ScanResult,
-        stat_all: bool,
     ) -> int:
-        """Compare one folder with its manifest; returns how many present rows it holds."""
+        """Bring one folder's manifest up to date; returns how many present rows it holds."""
         now = self._clock()
-        known = self._store.present_files(self._udid, folder)
         listed = set(names)
         gone = [name for name in known if name not in listed]
         if gone:
             self._store.mark_absent(self._udid, folder, gone, now)
-        observed, rejected = await stats.stat_folder(folder, names_to_stat(names, known, stat_all))
-        result.rejected.extend(rejected)
         if observed:
             self._store.observe_files(
                 self._udid,

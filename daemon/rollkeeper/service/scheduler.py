@@ -58,7 +58,7 @@ class ServiceSettings:
     debounce_seconds: float = 2.0
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 300.0
-    #: A phone that stays attached is backed up again this often (``schedule.attached_rescan_hours``).
+    #: An attached phone is backed up again this often (``schedule.attached_rescan_hours``).
     attached_rescan_hours: float = 6.0
     include_devices: tuple[str, ...] = ()
     exclude_devices: tuple[str, ...] = ()
