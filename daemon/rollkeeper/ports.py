@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from rollkeeper.store.phone_folders import CheckedFile, FolderSummary
@@ -32,9 +32,12 @@ MAXIMUM_READ_BYTES = 4 * 1024 * 1024
 # -- the phone's files ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ListedName:
-    """One folder entry: its text if it is valid UTF-8, and the raw bytes either way."""
+class ListedName(NamedTuple):
+    """One folder entry: its text if it is valid UTF-8, and the raw bytes either way.
+
+    A named tuple rather than a dataclass: a listing of 100,000 names makes 100,000 of them,
+    and a tuple is made several times faster than a frozen dataclass.
+    """
 
     raw: bytes
     text: str | None

@@ -109,8 +109,24 @@ class PhoneFilesystem:
     async def list_folder(self, path: str) -> list[ListedName]:
         """The entries of a folder, without ``.`` and ``..``, undecodable names kept raw."""
         data = await self._request(AfcOpcode.READ_DIR, _encode_path(path), f"READ_DIR {path}")
+        raws = data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00")
+        try:
+            # Usually every name is UTF-8: one decode for the whole listing (NUL is never part
+            # of a multi-byte sequence, so the texts split exactly as the bytes do).
+            texts = data.decode("utf-8").split("\x00")
+        except UnicodeDecodeError:
+            return self._entries_one_by_one(raws)
+        return [
+            ListedName(raw, text)
+            for raw, text in zip(raws, texts, strict=False)
+            if raw != b"." and raw != b".."
+        ]
+
+    @staticmethod
+    def _entries_one_by_one(raws: list[bytes]) -> list[ListedName]:
+        """A listing with a name that is not UTF-8: each name decoded on its own."""
         entries: list[ListedName] = []
-        for raw in data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00"):
+        for raw in raws:
             if raw in (b".", b".."):
                 continue
             try:

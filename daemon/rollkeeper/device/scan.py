@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from rollkeeper.domain.folder_summary import FolderStat
-from rollkeeper.domain.names import MEDIA_ROOT, NameRejected, check_phone_name
+from rollkeeper.domain.names import MEDIA_ROOT, NameRejected, all_ordinary, check_phone_name
 from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
 
 log = structlog.get_logger("rollkeeper.scan")
@@ -146,6 +146,9 @@ def checked_names(
 ) -> list[str]:
     """The names of a listing that are safe to use, in listing order; the others are added to
     ``rejected`` with their reason."""
+    texts = [entry.text for entry in entries if entry.text is not None]
+    if len(texts) == len(entries) and all_ordinary(texts):
+        return texts
     names: list[str] = []
     for entry in entries:
         if entry.text is None:

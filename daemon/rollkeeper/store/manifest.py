@@ -225,13 +225,25 @@ class ManifestRepository:
         return int(row[0])
 
     def status_counts(self, udid: str) -> dict[str, int]:
-        """How many present files of a phone are in each status."""
+        """How many present files of a phone are in each status.
+
+        Counted without reading the rows of archived files (every run ends with this on a
+        phone of maybe 100,000 of them): the others come from the partial index of files not
+        archived, the archived are the rest of the present files (counted on an index).
+        """
         rows = self._database.execute(
-            "SELECT status, count(*) FROM phone_files"
-            " WHERE udid = ? AND present = 1 GROUP BY status",
+            "SELECT status, count(*) FROM phone_files INDEXED BY phone_files_not_archived"
+            " WHERE udid = ? AND present = 1 AND status != 'archived' GROUP BY status",
             (udid,),
         ).fetchall()
-        return {str(status): int(count) for status, count in rows}
+        counts = {str(status): int(count) for status, count in rows}
+        total = self._database.execute(
+            "SELECT count(*) FROM phone_files WHERE udid = ? AND present = 1", (udid,)
+        ).fetchone()
+        archived = int(total[0]) - sum(counts.values())
+        if archived:
+            counts[ARCHIVED] = archived
+        return counts
 
     def file_counts(self, udid: str) -> FileCounts:
         """How many files the phone showed at its last scan, archived, pending, failed, excluded."""
