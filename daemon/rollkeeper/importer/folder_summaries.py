@@ -19,7 +19,6 @@ The rules themselves (the fingerprint, the slice size, the period) are pure, in
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -88,9 +87,7 @@ class RotatingCheck:
 
     async def run(self, stats: PhoneStats) -> None:
         """Stat the slice (all in flight together, bounded by ``stats``) and sort the outcomes."""
-        outcomes = await asyncio.gather(
-            *(stats.stat(checked.folder, checked.name) for checked in self.files)
-        )
+        outcomes = await stats.stat_many([(checked.folder, checked.name) for checked in self.files])
         for checked, outcome in zip(self.files, outcomes, strict=True):
             same = outcome.rejection == "" and (outcome.size, outcome.birth_time_ns) == (
                 checked.size,
