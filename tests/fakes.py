@@ -334,7 +334,10 @@ class FakeStore:
         settled = [
             e
             for e in self._files
-            if e.udid == udid and e.present and e.status in (ARCHIVED, EXCLUDED)
+            if e.udid == udid
+            and e.present
+            and e.status in (ARCHIVED, EXCLUDED)
+            and e.folder.startswith("/DCIM/")
         ]
         settled.sort(key=lambda e: (self._checked.get(e.id, ""), e.id))
         return [

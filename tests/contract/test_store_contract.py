@@ -268,8 +268,9 @@ def test_a_folder_summary_reads_back_with_whether_a_file_is_not_archived(
 def test_the_rotating_check_takes_the_least_recently_checked_settled_files(
     store: StoreUnderTest,
 ) -> None:
-    """least_recently_checked gives settled present files only, those stat'ed longest ago first
-    (then by row); mark_checked sends them to the back of the order."""
+    """least_recently_checked gives settled present files of the DCIM folders only (not the
+    library's), those stat'ed longest ago first (then by row); mark_checked sends them to the
+    back of the order."""
     observe(store, FOLDER, ("A.JPG", 1, 1), ("B.JPG", 2, 2), ("C.JPG", 3, 3), ("P.JPG", 4, 4))
     present = store.present_files(PHONE, FOLDER)
     for name in ("A.JPG", "B.JPG"):
@@ -278,6 +279,9 @@ def test_the_rotating_check_takes_the_least_recently_checked_settled_files(
     first = store.least_recently_checked(PHONE, 2)
     assert [item.name for item in first] == ["A.JPG", "B.JPG"]
     assert (first[0].size, first[0].birth_time_ns, first[0].folder) == (1, 1, FOLDER)
+    library = "/PhotoData/CPLAssets/group1"
+    observe(store, library, ("L.JPG", 9, 9))
+    archive(store, store.present_files(PHONE, library)["L.JPG"], "2024/2024-01/L.JPG", "hash-l")
     store.mark_checked([first[0].id], datetime.now(UTC) + timedelta(days=1))
     assert [item.name for item in store.least_recently_checked(PHONE, 10)] == [
         "B.JPG",

@@ -119,13 +119,14 @@ class PhoneFolderRepository:
     # -- the rotating check ---------------------------------------------------------------
 
     def least_recently_checked(self, udid: str, limit: int) -> list[CheckedFile]:
-        """Up to ``limit`` settled present files, least recently stat'ed first (never stat'ed
-        since the migration first; then by row id, so the order is total)."""
+        """Up to ``limit`` settled present files of the DCIM folders, least recently stat'ed
+        first (never stat'ed since the migration first; then by row id, so the order is
+        total). The Photos library's files (``/PhotoData/...``) are the library step's."""
         rows = self._database.execute(
             "SELECT id, folder, name, size, birth_time_ns FROM phone_files"
             " INDEXED BY phone_files_check_order"
             " WHERE udid = ? AND present = 1 AND status IN ('archived', 'excluded')"
-            " ORDER BY checked_at, id LIMIT ?",
+            " AND folder GLOB '/DCIM/*' ORDER BY checked_at, id LIMIT ?",
             (udid, limit),
         ).fetchall()
         return [
