@@ -94,8 +94,9 @@ def test_link_and_memory_run(tmp_path: Path) -> None:
 
 
 def test_before_after_runs_both_sides(tmp_path: Path) -> None:
-    """The before/after benchmark runs both sides, each copying every small file and needing three
-    requests when nothing is new."""
+    """The before/after benchmark runs both sides, each copying every small file; when nothing
+    is new, each lists /DCIM and its folder, stats the folder and the rotating slice (all 30
+    files: fewer than its minimum of 64)."""
     from bench import before_after, common
 
     args = _args(
@@ -109,7 +110,7 @@ def test_before_after_runs_both_sides(tmp_path: Path) -> None:
     figures = before_after.run(args, tmp_path)
     for side in ("before", "after"):
         assert figures["small_files"]["runs"][side][0]["files_copied"] == 6
-        assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 1 + 1
+        assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 2 + 30
 
 
 def test_the_startup_benchmark_measures_every_command_against_the_baseline(

@@ -160,7 +160,8 @@ class ManifestReconciler:
             )
             to_compare.append((folder, names, stat, stat_all))
         await self._compare_folders(stats, to_compare, result)
-        self._record(check, unchanged, full_rescan)
+        # A folder the phone would not list was not checked: the full check is not done.
+        self._record(check, unchanged, full_rescan and not listing.unlistable)
         result.unchanged_folders = len(unchanged)
         result.stat_requests = stats.requests
         return result
