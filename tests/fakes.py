@@ -29,10 +29,8 @@ from rollkeeper.ports import (
     PhoneReadError,
     RawStat,
 )
-from rollkeeper.store.phone_folders import CheckedFile, FolderSummary
 from rollkeeper.store.records import (
     ARCHIVED,
-    EXCLUDED,
     PENDING,
     ArchiveEntry,
     DeviceRecord,
@@ -41,6 +39,7 @@ from rollkeeper.store.records import (
     RunRecord,
     utc_now_text,
 )
+from tests.fake_folders import FakeFolderSummaries
 
 # -- the phone's files ---------------------------------------------------------------------------
 
@@ -152,15 +151,9 @@ class FakePhoneFiles:
         if path in folders:
             # As APFS (and the simulator) answer: a link per entry plus two, 32 bytes each.
             entries = len(self._children(path, folders)) + len(self.raw_names.get(path, []))
-            return RawStat(
-                {
-                    "st_size": str(32 * (entries + 2)),
-                    "st_nlink": str(entries + 2),
-                    "st_ifmt": "S_IFDIR",
-                    "st_mtime": str(self.folder_mtime_ns.get(path, 1)),
-                    "st_birthtime": "1",
-                }
-            )
+            mtime = str(self.folder_mtime_ns.get(path, 1))
+            fields = {"st_size": str(32 * (entries + 2)), "st_nlink": str(entries + 2)}
+            return RawStat({**fields, "st_ifmt": "S_IFDIR", "st_mtime": mtime})
         raise FileNotOnPhoneError(f"STAT {path}")
 
     async def open(self, path: str) -> int:
@@ -209,7 +202,7 @@ class _Run:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-class FakeStore:
+class FakeStore(FakeFolderSummaries):
     """The state database in memory: the ``BackupStore`` port plus the readers tests use."""
 
     def __init__(self) -> None:
@@ -219,15 +212,9 @@ class FakeStore:
         self._runs: dict[int, _Run] = {}
         self._ids = itertools.count(1)
         self._run_ids = itertools.count(1)
-        self._summaries: dict[tuple[str, str], FolderSummary] = {}
-        #: When each row was last stat'ed (``checked_at``).
-        self._checked: dict[int, str] = {}
-        self._full_checks: dict[str, str] = {}
+        FakeFolderSummaries.__init__(self)
 
     # -- the manifest ------------------------------------------------------------------------
-
-    def _present(self, udid: str, folder: str) -> list[ManifestEntry]:
-        return [e for e in self._files if e.udid == udid and e.folder == folder and e.present]
 
     def _replace(self, entry: ManifestEntry, **changes: object) -> None:
         index = next(i for i, candidate in enumerate(self._files) if candidate.id == entry.id)
@@ -304,55 +291,6 @@ class FakeStore:
 
     def touch_present(self, udid: str, folder: str, now: datetime | None = None) -> None:
         return None  # the fake keeps no last-seen stamps
-
-    # -- folder summaries and the rotating check ---------------------------------------------
-
-    def folder_summaries(self, udid: str) -> dict[str, FolderSummary]:
-        return {
-            folder: replace(
-                summary,
-                has_unarchived=any(e.status != ARCHIVED for e in self._present(udid, folder)),
-            )
-            for (owner, folder), summary in self._summaries.items()
-            if owner == udid
-        }
-
-    def record_folder_summaries(
-        self, udid: str, summaries: Iterable[FolderSummary], now: datetime | None = None
-    ) -> None:
-        for summary in summaries:
-            self._summaries[(udid, summary.folder)] = summary
-
-    def touch_folders(self, udid: str, folders: list[str], now: datetime | None = None) -> None:
-        return None  # the fake keeps no last-seen stamps
-
-    def forget_folders(self, udid: str, folders: list[str]) -> None:
-        for folder in folders:
-            self._summaries.pop((udid, folder), None)
-
-    def least_recently_checked(self, udid: str, limit: int) -> list[CheckedFile]:
-        settled = [
-            e
-            for e in self._files
-            if e.udid == udid
-            and e.present
-            and e.status in (ARCHIVED, EXCLUDED)
-            and e.folder.startswith("/DCIM/")
-        ]
-        settled.sort(key=lambda e: (self._checked.get(e.id, ""), e.id))
-        return [
-            CheckedFile(e.id, e.folder, e.name, e.size, e.birth_time_ns) for e in settled[:limit]
-        ]
-
-    def mark_checked(self, file_ids: list[int], now: datetime | None = None) -> None:
-        for file_id in file_ids:
-            self._checked[file_id] = utc_now_text(now)
-
-    def full_check_at(self, udid: str) -> str | None:
-        return self._full_checks.get(udid)
-
-    def record_full_check(self, udid: str, now: datetime | None = None) -> None:
-        self._full_checks[udid] = utc_now_text(now)
 
     def set_file_status(self, file_id: int, status: str, failure_reason: str = "") -> None:
         for entry in self._files:
