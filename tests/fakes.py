@@ -39,6 +39,7 @@ from rollkeeper.store.records import (
     RunRecord,
     utc_now_text,
 )
+from tests.fake_folders import FakeFolderSummaries
 
 # -- the phone's files ---------------------------------------------------------------------------
 
@@ -67,14 +68,34 @@ class FakePhoneFiles:
         self.requests: Counter[str] = Counter()
         self._handles: dict[int, tuple[str, int]] = {}
         self._next_handle = itertools.count(1)
+        #: Each folder's modification time: moved whenever an entry is added or removed in it
+        #: (as APFS does; a file rewritten in place leaves its folder's alone).
+        self.folder_mtime_ns: dict[str, int] = {}
+        self._moment = itertools.count(1_700_000_000_000_000_000, 1_000_000)
+
+    def _folder_changed(self, path: str) -> None:
+        stamp = next(self._moment)
+        parent = posixpath.dirname(path)
+        self.folder_mtime_ns[parent] = stamp
+        while parent not in ("/", ""):
+            parent = posixpath.dirname(parent)
+            self.folder_mtime_ns.setdefault(parent, stamp)
 
     def add_file(
         self, path: str, content: bytes, birth_time_ns: int, modified_time_ns: int | None = None
     ) -> None:
-        """Put a file on the phone (``/DCIM/100APPLE/IMG_0001.JPG``)."""
+        """Put a file on the phone (``/DCIM/100APPLE/IMG_0001.JPG``); a new name moves its
+        folder's modification time, content written over a listed name does not."""
+        if path not in self.files:
+            self._folder_changed(path)
         self.files[path] = FakePhoneFile(
             content, birth_time_ns, birth_time_ns if modified_time_ns is None else modified_time_ns
         )
+
+    def remove_file(self, path: str) -> None:
+        """Delete a file on the phone (its folder's modification time moves)."""
+        del self.files[path]
+        self._folder_changed(path)
 
     def add_raw_name(self, folder: str, raw: bytes) -> None:
         """List ``raw`` (bytes that are not UTF-8) in ``folder``."""
@@ -89,6 +110,13 @@ class FakePhoneFiles:
                 parent = posixpath.dirname(parent)
         return folders
 
+    def _children(self, path: str, folders: set[str]) -> set[str]:
+        return {
+            posixpath.basename(child)
+            for child in [*self.files, *folders]
+            if child != path and posixpath.dirname(child) == path
+        }
+
     async def list_folder(self, path: str) -> list[ListedName]:
         """The entries of a folder: sorted names of the files and folders in it."""
         self.requests["READ_DIR"] += 1
@@ -97,12 +125,9 @@ class FakePhoneFiles:
         folders = self._folders()
         if path not in folders:
             raise FileNotOnPhoneError(f"READ_DIR {path}")
-        children = {
-            posixpath.basename(child)
-            for child in [*self.files, *folders]
-            if child != path and posixpath.dirname(child) == path
-        }
-        entries = [ListedName(name.encode(), name) for name in sorted(children)]
+        entries = [
+            ListedName(name.encode(), name) for name in sorted(self._children(path, folders))
+        ]
         entries.extend(ListedName(raw, None) for raw in self.raw_names.get(path, []))
         return entries
 
@@ -122,8 +147,13 @@ class FakePhoneFiles:
                     "st_birthtime": str(file.birth_time_ns),
                 }
             )
-        if path in self._folders():
-            return RawStat({"st_size": "4096", "st_nlink": "2", "st_ifmt": "S_IFDIR"})
+        folders = self._folders()
+        if path in folders:
+            # As APFS (and the simulator) answer: a link per entry plus two, 32 bytes each.
+            entries = len(self._children(path, folders)) + len(self.raw_names.get(path, []))
+            mtime = str(self.folder_mtime_ns.get(path, 1))
+            fields = {"st_size": str(32 * (entries + 2)), "st_nlink": str(entries + 2)}
+            return RawStat({**fields, "st_ifmt": "S_IFDIR", "st_mtime": mtime})
         raise FileNotOnPhoneError(f"STAT {path}")
 
     async def open(self, path: str) -> int:
@@ -172,7 +202,7 @@ class _Run:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-class FakeStore:
+class FakeStore(FakeFolderSummaries):
     """The state database in memory: the ``BackupStore`` port plus the readers tests use."""
 
     def __init__(self) -> None:
@@ -182,11 +212,9 @@ class FakeStore:
         self._runs: dict[int, _Run] = {}
         self._ids = itertools.count(1)
         self._run_ids = itertools.count(1)
+        FakeFolderSummaries.__init__(self)
 
     # -- the manifest ------------------------------------------------------------------------
-
-    def _present(self, udid: str, folder: str) -> list[ManifestEntry]:
-        return [e for e in self._files if e.udid == udid and e.folder == folder and e.present]
 
     def _replace(self, entry: ManifestEntry, **changes: object) -> None:
         index = next(i for i, candidate in enumerate(self._files) if candidate.id == entry.id)
@@ -240,10 +268,13 @@ class FakeStore:
             )
             if known is not None:
                 self._replace(known, present=True)
+                self._checked[known.id] = utc_now_text(now)
                 continue
+            file_id = next(self._ids)
+            self._checked[file_id] = utc_now_text(now)
             self._files.append(
                 ManifestEntry(
-                    id=next(self._ids),
+                    id=file_id,
                     udid=udid,
                     folder=folder,
                     name=name,

@@ -529,6 +529,12 @@ def make_camera_roll(
     file_time = file_time or datetime(2024, 3, 9, 10, 0, 0, tzinfo=UTC)
     directory = root / "DCIM" / folder
     directory.mkdir(parents=True, exist_ok=True)
+    # A camera never rewrites a file in place: the same name again (a rollover, a phone erased
+    # and filled again) is a new file, the old one deleted first, so the folder's stat moves
+    # as a phone's does.
+    for number in range(first_number, first_number + 7):
+        for existing in directory.glob(f"IMG_*{number:04d}.*"):
+            existing.unlink()
     plus_two = timedelta(hours=2)
     minus_seven = timedelta(hours=-7)
     expected: list[ExpectedFile] = []

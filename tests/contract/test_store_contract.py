@@ -8,19 +8,30 @@ back through the readers both share (``manifest``, ``device``, ``runs``, ``run_f
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
+from rollkeeper.domain.folder_summary import FolderStat, names_fingerprint
 from rollkeeper.ports import BackupStore
 from rollkeeper.store import ARCHIVED, EXCLUDED, FAILED, PENDING, StateStore
-from rollkeeper.store.records import DeviceRecord, ManifestEntry, RunCounts, RunRecord
+from rollkeeper.store.phone_folders import FolderSummary
+from rollkeeper.store.records import (
+    DeviceRecord,
+    ManifestEntry,
+    RunCounts,
+    RunRecord,
+    utc_now_text,
+)
 from tests.fakes import FakeStore
 
 PHONE = "U1"
 FOLDER = "/DCIM/100APPLE"
 OTHER_FOLDER = "/DCIM/101APPLE"
+MOMENT = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
 
 class StoreUnderTest(BackupStore, Protocol):
@@ -230,3 +241,58 @@ def test_a_phone_keeps_what_it_said_and_shows_its_state(store: StoreUnderTest) -
     store.set_device_state("U2", "waiting_for_trust", "tap Trust")
     other = store.device("U2")
     assert other is not None and other.state == "waiting_for_trust"
+
+
+# -- folder summaries and the rotating check (store/phone_folders.py) --------------------------
+
+
+def test_a_folder_summary_reads_back_with_whether_a_file_is_not_archived(
+    store: StoreUnderTest,
+) -> None:
+    """A recorded summary reads back as written; has_unarchived says whether some present file
+    of the folder is not archived (it follows the files' statuses without a new summary), and a
+    forgotten folder has none."""
+    observe(store, FOLDER, ("A.JPG", 1, 1), ("B.JPG", 2, 2))
+    summary = FolderSummary(FOLDER, FolderStat(5, 4, 128), names_fingerprint(["A.JPG", "B.JPG"]), 2)
+    store.record_folder_summaries(PHONE, [summary], MOMENT)
+    assert store.folder_summaries(PHONE) == {FOLDER: replace(summary, has_unarchived=True)}
+    for entry in store.present_files(PHONE, FOLDER).values():
+        archive(store, entry, f"2024/2024-01/{entry.name}", f"hash-{entry.name}")
+    assert store.folder_summaries(PHONE)[FOLDER].has_unarchived is False
+    store.touch_folders(PHONE, [FOLDER], MOMENT)
+    assert store.folder_summaries("other phone") == {}
+    store.forget_folders(PHONE, [FOLDER])
+    assert store.folder_summaries(PHONE) == {}
+
+
+def test_the_rotating_check_takes_the_least_recently_checked_settled_files(
+    store: StoreUnderTest,
+) -> None:
+    """least_recently_checked gives settled present files of the DCIM folders only (not the
+    library's), those stat'ed longest ago first (then by row); mark_checked sends them to the
+    back of the order."""
+    observe(store, FOLDER, ("A.JPG", 1, 1), ("B.JPG", 2, 2), ("C.JPG", 3, 3), ("P.JPG", 4, 4))
+    present = store.present_files(PHONE, FOLDER)
+    for name in ("A.JPG", "B.JPG"):
+        archive(store, present[name], f"2024/2024-01/{name}", f"hash-{name}")
+    store.set_file_status(present["C.JPG"].id, EXCLUDED, "screenshot")
+    first = store.least_recently_checked(PHONE, 2)
+    assert [item.name for item in first] == ["A.JPG", "B.JPG"]
+    assert (first[0].size, first[0].birth_time_ns, first[0].folder) == (1, 1, FOLDER)
+    library = "/PhotoData/CPLAssets/group1"
+    observe(store, library, ("L.JPG", 9, 9))
+    archive(store, store.present_files(PHONE, library)["L.JPG"], "2024/2024-01/L.JPG", "hash-l")
+    store.mark_checked([first[0].id], datetime.now(UTC) + timedelta(days=1))
+    assert [item.name for item in store.least_recently_checked(PHONE, 10)] == [
+        "B.JPG",
+        "C.JPG",
+        "A.JPG",
+    ]
+
+
+def test_the_full_check_is_remembered_per_phone(store: StoreUnderTest) -> None:
+    """full_check_at is None until record_full_check, then the moment recorded."""
+    store.record_device_seen(PHONE, now=MOMENT)
+    assert store.full_check_at(PHONE) is None
+    store.record_full_check(PHONE, MOMENT)
+    assert store.full_check_at(PHONE) == utc_now_text(MOMENT)

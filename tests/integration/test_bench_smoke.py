@@ -4,7 +4,7 @@ speed belongs to bench/, not to the test suite).
 Each benchmark starts its own simulator process and its client processes, as ``make bench``
 does; what is checked is that every side copied everything and that the counts the
 benchmarks report are the ones the design promises (a re-plug with nothing new asks for the
-folder listings and one canary stat).
+folder listings, each folder's own stat and the rotating check's slice).
 """
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ def test_peers_and_small_files_copy_everything(tmp_path: Path) -> None:
     assert any(row[0].startswith("1. throughput") for row in summary)
 
 
-def test_replug_counts_folders_plus_a_constant(tmp_path: Path) -> None:
-    """The replug benchmark's nothing-new run costs one listing of /DCIM, one per folder and one
-    canary stat, whatever the number of files."""
+def test_replug_counts_two_per_folder_and_the_slice(tmp_path: Path) -> None:
+    """The replug benchmark's nothing-new run costs one listing of /DCIM, a listing and a stat
+    per folder and the rotating check's slice (every file of a phone this small); without the
+    slice, only the listings and the folder stats."""
     figures = replug.run(
         _args(replug, counts=[40], per_folder=10, file_kb=1, rounds=1, dcimport=[]), tmp_path
     )
@@ -67,10 +68,13 @@ def test_replug_counts_folders_plus_a_constant(tmp_path: Path) -> None:
     nothing_new = phone["runs"]["rollkeeper"][0]
     assert nothing_new["outcome"] == "complete"
     assert nothing_new["files_copied"] == 0
-    # /DCIM, each of the 4 folders, and the canary stat.
-    assert nothing_new["afc_requests"] == 1 + 4 + 1
+    # /DCIM, each of the 4 folders listed and stat'ed, and the slice (min(64, 40 files)).
+    assert nothing_new["afc_requests"] == 1 + 2 * 4 + 40
+    assert nothing_new["rotating_checks"] == 40
+    assert phone["runs"]["rollkeeper_without_slice"][0]["afc_requests"] == 1 + 2 * 4
+    assert phone["requests_over_two_per_folder_and_slice"] == 1
     assert phone["runs"]["bare_listing"][0]["afc_requests"] == 1 + 4
-    assert phone["full_rescan"]["afc_requests"] == 1 + 4 + 40
+    assert phone["full_rescan"]["afc_requests"] == 1 + 2 * 4 + 40
 
 
 def test_link_and_memory_run(tmp_path: Path) -> None:
@@ -90,8 +94,9 @@ def test_link_and_memory_run(tmp_path: Path) -> None:
 
 
 def test_before_after_runs_both_sides(tmp_path: Path) -> None:
-    """The before/after benchmark runs both sides, each copying every small file and needing three
-    requests when nothing is new."""
+    """The before/after benchmark runs both sides, each copying every small file; when nothing
+    is new, each lists /DCIM and its folder, stats the folder and the rotating slice (all 30
+    files: fewer than its minimum of 64)."""
     from bench import before_after, common
 
     args = _args(
@@ -105,7 +110,7 @@ def test_before_after_runs_both_sides(tmp_path: Path) -> None:
     figures = before_after.run(args, tmp_path)
     for side in ("before", "after"):
         assert figures["small_files"]["runs"][side][0]["files_copied"] == 6
-        assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 1 + 1
+        assert figures["nothing_new"]["runs"][side][0]["afc_requests"] == 1 + 2 + 30
 
 
 def test_the_startup_benchmark_measures_every_command_against_the_baseline(

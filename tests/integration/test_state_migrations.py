@@ -163,3 +163,33 @@ def test_a_database_from_a_newer_rollkeeper_is_refused_and_left_alone(tmp_path: 
     assert isinstance(caught.value, RuntimeError)
     assert file_digest(path) == before
     assert not Path(f"{path}-wal").exists()
+
+
+def test_migration_5_leaves_no_summary_and_puts_unchecked_files_first(tmp_path: Path) -> None:
+    """From version 4: no folder has a summary (so the first re-plug compares each folder file
+    by file), no phone has had a full check, and the settled files, never checked, are what
+    the rotating check takes first; the partial indexes answer its queries."""
+    copy = tmp_path / "state.sqlite3"
+    shutil.copy(fixture_path(4), copy)
+    store = StateStore.open(copy)
+    try:
+        assert store.folder_summaries(PHONE) == {}
+        assert store.full_check_at(PHONE) is None
+        settled = store.least_recently_checked(PHONE, 10)
+        assert sorted(item.name for item in settled) == [
+            "IMG_0001.HEIC",
+            "IMG_0001.MOV",
+            "IMG_0003.PNG",
+        ]
+    finally:
+        store.close()
+    connection = sqlite3.connect(copy)
+    try:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM phone_files WHERE udid = ? AND present = 1"
+            " AND status IN ('archived', 'excluded') ORDER BY checked_at, id LIMIT 5",
+            (PHONE,),
+        ).fetchall()
+        assert any("phone_files_check_order" in str(row[-1]) for row in plan), plan
+    finally:
+        connection.close()

@@ -192,6 +192,32 @@ def test_stat_sends_the_keys_a_phone_sends_with_times_in_nanoseconds(phone: Phon
     assert folder["st_ifmt"] == "S_IFDIR"
 
 
+def test_a_folder_stat_changes_as_its_entries_do_as_on_apfs(phone: PhoneState) -> None:
+    """A folder's GET_FILE_INFO counts its entries as APFS does (st_nlink = entries + 2,
+    st_size = 32 per entry + 64); adding a photo and deleting one move st_mtime, st_nlink and
+    st_size, a file rewritten in place moves none of them."""
+    folder = phone.media_root / "DCIM" / "100APPLE"
+
+    async def folder_stat(harness: DirectAfc) -> tuple[int, int, int]:
+        async with harness.client() as afc:
+            info = await afc.stat("/DCIM/100APPLE")
+        return int(info["st_mtime"].timestamp() * 1e9), info["st_nlink"], info["st_size"]
+
+    before = run_direct(phone, folder_stat)
+    assert before[1:] == (2 + 2, 32 * (2 + 2))
+    # Each change comes a connection after the last (tens of milliseconds): past a step of
+    # the host's coarse file clock.
+    (folder / "IMG_0003.HEIC").write_bytes(b"new")
+    added = run_direct(phone, folder_stat)
+    assert added[1:] == (3 + 2, 32 * (3 + 2)) and added[0] != before[0]
+    with (folder / "IMG_0001.HEIC").open("ab") as handle:
+        handle.write(b"rewritten in place")
+    assert run_direct(phone, folder_stat) == added
+    (folder / "IMG_0003.HEIC").unlink()
+    removed = run_direct(phone, folder_stat)
+    assert removed[1:] == before[1:] and removed[0] != added[0]
+
+
 def test_device_info_names_the_model_and_the_space(phone: PhoneState) -> None:
     """GET_DEVICE_INFO names the iPhone model and reports the total and free space."""
 

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollkeeper.domain.names import NameRejected, check_phone_name, check_phone_path
+from rollkeeper.domain.names import (
+    NameRejected,
+    all_ordinary,
+    check_name_thoroughly,
+    check_phone_name,
+    check_phone_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -112,3 +118,29 @@ def test_an_accepted_name_is_one_safe_component(name: str) -> None:
     assert checked not in ("", ".", "..")
     assert not checked.startswith(".")
     assert len(checked.encode("utf-8")) <= 255
+
+
+def test_a_folder_of_camera_names_is_ordinary_and_one_odd_name_is_not() -> None:
+    """all_ordinary accepts camera names (and no names); one hidden, dotted, separator-holding,
+    non-ASCII or overlong name makes the whole folder go through the name-by-name checks."""
+    assert all_ordinary(["IMG_0001.HEIC", "IMG_E0002 2.MOV", "IMG_0003.AAE"])
+    assert all_ordinary([])
+    for odd in (".hidden", "..", "a/b", "caf\u00e9.JPG", "x" * 201, "A\nB", ""):
+        assert not all_ordinary(["IMG_0001.HEIC", odd]), odd
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=12)))
+def test_names_the_shortcut_accepts_pass_every_check(names: list[str]) -> None:
+    """Whatever all_ordinary (one match for a folder) or check_phone_name's shortcut accept,
+    the full checks one by one accept too: the shortcuts never let a bad name through."""
+    if all_ordinary(names):
+        for name in names:
+            assert check_name_thoroughly(name) == name
+    for name in names:
+        try:
+            accepted = check_phone_name(name)
+        except NameRejected:
+            with pytest.raises(NameRejected):
+                check_name_thoroughly(name)
+        else:
+            assert check_name_thoroughly(name) == accepted

@@ -7,7 +7,7 @@ tests/contract/); the same paths run end to end against the simulator and SQLite
 
 from __future__ import annotations
 
-from rollkeeper.importer.reconcile import ManifestReconciler, canary_in, names_to_stat
+from rollkeeper.importer.reconcile import ManifestReconciler, names_to_stat
 from rollkeeper.store import ARCHIVED, EXCLUDED, FAILED, PENDING
 from rollkeeper.store.records import ManifestEntry
 from tests.fakes import FakeClock, FakePhoneFiles, FakeStore
@@ -35,14 +35,19 @@ def archive_everything(store: FakeStore) -> None:
 
 
 async def test_the_first_scan_stats_every_file_and_records_it_pending() -> None:
-    """A phone never seen: every listed file is stat'ed once and recorded as pending."""
+    """A phone never seen: every listed file is stat'ed once (and each folder itself) and
+    recorded as pending."""
     phone = phone_with(
         {f"{FIRST}/IMG_0001.JPG": 10, f"{FIRST}/IMG_0002.JPG": 20, f"{SECOND}/A.MOV": 5}
     )
     store = FakeStore()
     result = await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
-    assert (result.listing_requests, result.stat_requests) == (3, 3)
-    assert phone.requests["GET_FILE_INFO"] == 3
+    assert (result.listing_requests, result.folder_stat_requests, result.stat_requests) == (
+        3,
+        2,
+        3,
+    )
+    assert phone.requests["GET_FILE_INFO"] == 2 + 3
     assert [(item.phone_path, item.size, item.status) for item in result.present] == [
         (f"{FIRST}/IMG_0001.JPG", 10, PENDING),
         (f"{FIRST}/IMG_0002.JPG", 20, PENDING),
@@ -51,9 +56,10 @@ async def test_the_first_scan_stats_every_file_and_records_it_pending() -> None:
     assert result.folders == [FIRST, SECOND]
 
 
-async def test_a_replug_with_nothing_new_costs_one_listing_per_folder_and_one_stat() -> None:
-    """Once everything is archived, a scan lists each folder and stats only the canary; the
-    archived files are counted, not held."""
+async def test_a_replug_with_nothing_new_lists_and_stats_each_folder_and_the_slice() -> None:
+    """Once everything is archived, a scan lists each folder, stats each folder itself and the
+    rotating slice (here every file: a phone this small is within the 64 of the minimum), and
+    reads no folder's manifest; the archived files are counted, not held."""
     phone = phone_with(
         {f"{FIRST}/IMG_0001.JPG": 10, f"{FIRST}/IMG_0002.JPG": 20, f"{SECOND}/A.MOV": 5}
     )
@@ -62,22 +68,59 @@ async def test_a_replug_with_nothing_new_costs_one_listing_per_folder_and_one_st
     archive_everything(store)
     phone.requests.clear()
     result = await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
-    assert phone.requests == {"READ_DIR": 3, "GET_FILE_INFO": 1}
+    assert phone.requests == {"READ_DIR": 3, "GET_FILE_INFO": 2 + 3}
     assert (result.full_rescan, result.present, result.archived_folder_files) == (False, [], 3)
+    assert (result.unchanged_folders, result.rotating_checks) == (2, 3)
+
+
+async def test_a_photo_replaced_under_the_same_name_is_a_new_file() -> None:
+    """IMG_0001 deleted and another saved under its name (another size): the folder's stat
+    moved, so every file of that folder is stat'ed, the new identity is pending and the
+    archived one is kept, absent; the untouched folder is skipped on its summary."""
+    path = f"{FIRST}/IMG_0001.JPG"
+    phone = phone_with({path: 10, f"{FIRST}/IMG_0002.JPG": 20, f"{SECOND}/A.MOV": 5})
+    store = FakeStore()
+    await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
+    archive_everything(store)
+    phone.remove_file(path)
+    phone.add_file(path, b"y" * 11, 5_000)
+    result = await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
+    assert [(item.name, item.size, item.status) for item in result.present] == [
+        ("IMG_0001.JPG", 11, PENDING),
+        ("IMG_0002.JPG", 20, ARCHIVED),
+    ]
+    assert result.unchanged_folders == 1
+    assert store.count_archived_not_present(UDID) == 1
+
+
+async def test_a_file_rewritten_in_place_is_found_by_the_rotating_check() -> None:
+    """Content written over a listed name leaves the folder's stat alone; the rotating check
+    stats it, sees another identity and compares its folder file by file."""
+    path = f"{FIRST}/IMG_0001.JPG"
+    phone = phone_with({path: 10, f"{FIRST}/IMG_0002.JPG": 20})
+    store = FakeStore()
+    await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
+    archive_everything(store)
+    phone.add_file(path, b"z" * 12, 1_000)
+    result = await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
+    assert [(item.name, item.size, item.status) for item in result.present] == [
+        ("IMG_0001.JPG", 12, PENDING),
+        ("IMG_0002.JPG", 20, ARCHIVED),
+    ]
 
 
 async def test_a_phone_erased_and_refilled_under_the_same_names_is_rescanned() -> None:
-    """When the canary's identity changed, every name is stat'ed again and the new files are
-    recorded as new identities (the archived ones are kept, absent)."""
+    """A phone erased and filled again: every folder's stat moved, so every name is stat'ed
+    again and the new files are recorded as new identities (the archived ones are kept,
+    absent)."""
     path = f"{FIRST}/IMG_0001.JPG"
     phone = phone_with({path: 10, f"{FIRST}/IMG_0002.JPG": 20})
     store = FakeStore()
     await ManifestReconciler(store, UDID, FakeClock()).scan(phone)
     archive_everything(store)
     refilled = phone_with({path: 11, f"{FIRST}/IMG_0002.JPG": 21})
+    refilled.folder_mtime_ns[FIRST] += 10**9
     result = await ManifestReconciler(store, UDID, FakeClock()).scan(refilled)
-    assert result.full_rescan
-    assert refilled.requests["GET_FILE_INFO"] == 1 + 2
     assert [(item.name, item.size, item.status) for item in result.present] == [
         ("IMG_0001.JPG", 11, PENDING),
         ("IMG_0002.JPG", 21, PENDING),
@@ -113,7 +156,7 @@ async def test_a_name_that_is_not_utf8_is_refused_and_never_stated() -> None:
     assert [(item.phone_path, item.reason) for item in result.rejected] == [
         (f"{FIRST}/IMG_\\xfe.JPG", "name_not_utf8")
     ]
-    assert phone.requests["GET_FILE_INFO"] == 1
+    assert phone.requests["GET_FILE_INFO"] == 1 + 1
     assert [item.name for item in store.manifest(UDID)] == ["IMG_0001.JPG"]
 
 
@@ -129,15 +172,3 @@ def test_only_unsettled_or_unknown_names_need_a_stat() -> None:
     names = ["E.JPG", "D.JPG", "C.JPG", "B.JPG", "A.JPG"]
     assert names_to_stat(names, known, full_rescan=False) == ["E.JPG", "D.JPG", "C.JPG"]
     assert names_to_stat(names, known, full_rescan=True) == names
-
-
-def test_the_canary_is_the_first_settled_file_still_listed() -> None:
-    """The canary is the first settled entry by name that the listing still shows."""
-    known = {
-        "A.JPG": entry("A.JPG", ARCHIVED, 1),
-        "B.JPG": entry("B.JPG", EXCLUDED, 2),
-        "C.JPG": entry("C.JPG", PENDING, 3),
-    }
-    canary = canary_in(["C.JPG", "B.JPG"], known)
-    assert canary is not None and canary.name == "B.JPG"
-    assert canary_in(["C.JPG"], known) is None

@@ -57,6 +57,7 @@ def backup_settings(config: Config, *, refresh_library: bool = False) -> BackupS
             screenshots=filters.screenshots,
         ),
         library=library,
+        full_check_days=config.schedule.full_check_days,
     )
 
 
@@ -81,6 +82,7 @@ def service_settings(config: Config) -> ServiceSettings:
         debounce_seconds=schedule.debounce_seconds,
         retry_initial_seconds=schedule.retry_initial_seconds,
         retry_max_seconds=schedule.retry_max_seconds,
+        attached_rescan_hours=schedule.attached_rescan_hours,
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
     )

@@ -108,6 +108,27 @@ class ScheduleSettings(Section):
         ),
     )
 
+    full_check_days: StrictNumber = Field(
+        default=7.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "Stat every file on the phone at a backup when the last such check is older than "
+            "this many days (a re-plug otherwise stats each changed folder and a rotating "
+            "slice of the rest, so a file replaced in place is found within 50 backups or "
+            "this many days, whichever comes first)."
+        ),
+    )
+    attached_rescan_hours: StrictNumber = Field(
+        default=6.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "Back up a phone that stays connected again every this many hours (photos can "
+            "arrive while it charges: iCloud downloads, AirDrop)."
+        ),
+    )
+
     @field_validator("retry_max_seconds")
     @classmethod
     def _not_below_initial(cls, value: float, info: ValidationInfo) -> float:

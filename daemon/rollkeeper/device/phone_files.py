@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService
@@ -52,6 +53,12 @@ _Result = TypeVar("_Result")
 
 #: Files open at once on one AFC connection, at most (see the module docstring).
 MAX_OPEN_FILES = 4
+
+
+#: ``ListedName`` from a ``(raw, text)`` pair without a Python-level call.
+_new_listed_name = cast(
+    "Callable[[tuple[bytes, str]], ListedName]", functools.partial(tuple.__new__, ListedName)
+)
 
 
 def _encode_path(path: str) -> bytes:
@@ -109,8 +116,24 @@ class PhoneFilesystem:
     async def list_folder(self, path: str) -> list[ListedName]:
         """The entries of a folder, without ``.`` and ``..``, undecodable names kept raw."""
         data = await self._request(AfcOpcode.READ_DIR, _encode_path(path), f"READ_DIR {path}")
+        raws = data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00")
+        try:
+            # Usually every name is UTF-8: one decode for the whole listing (NUL is never part
+            # of a multi-byte sequence, so the texts split exactly as the bytes do).
+            texts = data.decode("utf-8").split("\x00")
+        except UnicodeDecodeError:
+            return self._entries_one_by_one(raws)
+        # Made by tuple.__new__ from C (map), not by a Python-level constructor call per name.
+        entries: list[ListedName] = list(map(_new_listed_name, zip(raws, texts, strict=False)))
+        if b"." in raws or b".." in raws:
+            entries = [entry for entry in entries if entry.raw not in (b".", b"..")]
+        return entries
+
+    @staticmethod
+    def _entries_one_by_one(raws: list[bytes]) -> list[ListedName]:
+        """A listing with a name that is not UTF-8: each name decoded on its own."""
         entries: list[ListedName] = []
-        for raw in data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00"):
+        for raw in raws:
             if raw in (b".", b".."):
                 continue
             try:

@@ -8,10 +8,19 @@ logged and counted, and the file is reported as skipped, never silently renamed.
 
 from __future__ import annotations
 
+import re
+
 #: Longest name accepted, in UTF-8 bytes: the limit of ext4, APFS, btrfs and most others.
 MAX_NAME_BYTES = 255
 #: The root every camera-roll path must be under.
 MEDIA_ROOT = "/DCIM"
+#: A name the camera writes (``IMG_0001.HEIC``, ``IMG_E0001 2.MOV``): plain ASCII letters,
+#: digits, ``_``, ``-``, ``.`` and spaces, not starting with ``.``, well under the length
+#: limit. Such a name passes every check below, so it is accepted on one regular-expression
+#: match (a re-plug of 100,000 files checks 100,000 names).
+_ORDINARY_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_. -]{0,199}")
+#: C0 controls, DEL and C1 controls.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class NameRejected(Exception):
@@ -41,6 +50,14 @@ def check_phone_name(name: str) -> str:
     that is not valid UTF-8 (lone surrogates from ``surrogateescape`` decoding); and hidden
     names starting with ``.`` (the camera never writes them, and ``.partial`` files are ours).
     """
+    if _ORDINARY_NAME.fullmatch(name):
+        return name
+    return check_name_thoroughly(name)
+
+
+def check_name_thoroughly(name: str) -> str:
+    """:func:`check_phone_name` without its shortcut for camera names: every check, one by
+    one (what the shortcut is tested against)."""
     if name == "":
         raise NameRejected("empty", "empty file name")
     if name in (".", ".."):
@@ -49,7 +66,7 @@ def check_phone_name(name: str) -> str:
         raise NameRejected("separator", f"file name {_printable(name)} holds a path separator")
     if "\x00" in name:
         raise NameRejected("nul", f"file name {_printable(name)} holds a NUL character")
-    if any(ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F for character in name):
+    if _CONTROL_CHARACTER.search(name):
         raise NameRejected(
             "control_character", f"file name {_printable(name)} holds a control character"
         )
@@ -67,6 +84,19 @@ def check_phone_name(name: str) -> str:
     if name.startswith("."):
         raise NameRejected("hidden", f"file name {_printable(name)} is hidden (starts with '.')")
     return name
+
+
+#: Names joined with NUL (which no listed name can hold: the listing is split on it), all of
+#: them ordinary.
+_ORDINARY_NAMES = re.compile(
+    r"[A-Za-z0-9_-][A-Za-z0-9_. -]{0,199}(?:\x00[A-Za-z0-9_-][A-Za-z0-9_. -]{0,199})*"
+)
+
+
+def all_ordinary(names: list[str]) -> bool:
+    """True when every name (none holding NUL) is one the camera writes: a folder of them is
+    checked in one regular-expression match instead of one call per name."""
+    return not names or _ORDINARY_NAMES.fullmatch("\x00".join(names)) is not None
 
 
 def check_phone_path(path: str) -> str:

@@ -94,6 +94,9 @@ class BackupRun:
         self._device_name = session.info.name
         self._ledger = RunLedger(store, self._udid, self._device_name, clock, on_progress)
         self.counts = self._ledger.counts
+        #: What the scan cost (folders skipped on their summary, the rotating check's size,
+        #: the requests), for the log and the benchmarks.
+        self.scan_figures: dict[str, int] = {}
         self._stop_requested = False
         #: Folders the phone refused to list in this run (the run cannot be complete).
         self._unlistable_folders: list[str] = []
@@ -141,9 +144,20 @@ class BackupRun:
 
     async def _back_up(self) -> None:
         """Scan, select, group and copy: every step of the run between opening and closing."""
-        scan = await ManifestReconciler(self._store, self._udid, self._clock).scan(
-            self._session.files, full_rescan=self._full_rescan
-        )
+        scan = await ManifestReconciler(
+            self._store,
+            self._udid,
+            self._clock,
+            full_check_days=self._settings.full_check_days,
+        ).scan(self._session.files, full_rescan=self._full_rescan)
+        self.scan_figures = {
+            "unchanged_folders": scan.unchanged_folders,
+            "rotating_checks": scan.rotating_checks,
+            "listing_requests": scan.listing_requests,
+            "folder_stat_requests": scan.folder_stat_requests,
+            "stat_requests": scan.stat_requests,
+        }
+        log.info("scan_finished", udid=self._udid, run_id=self.run_id, **self.scan_figures)
         self._report_rejections(scan)
         self._unlistable_folders = scan.unlistable_folders
         counts = self.counts

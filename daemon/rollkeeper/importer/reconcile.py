@@ -1,18 +1,22 @@
-"""Reconcile what the phone shows with the manifest: stat only what is new, record what was seen.
+"""Reconcile what the phone shows with the manifest: stat what may have changed, record it.
 
 The phone side (:mod:`rollkeeper.device.scan`) lists the folders and stats the names it is given;
 this module decides which names those are and brings the manifest up to date, through the
-:class:`~rollkeeper.ports.ManifestStore` port.
+:class:`~rollkeeper.ports.ScanStore` port.
 
-A re-plug with nothing new costs one READ_DIR for ``/DCIM``, one per folder, and one canary stat:
-names the last listing showed and that are already settled (archived or excluded) are not
-stat'ed again. The canary (the first settled file of the phone still listed, stat'ed every time)
-catches a phone that was erased and filled again under the same names, which a listing cannot
-tell apart; then everything is stat'ed.
+A re-plug with nothing new costs one READ_DIR for ``/DCIM``, one READ_DIR and one GET_FILE_INFO
+per folder (sent together), and the rotating check's slice of stats (sent together with the
+listing): a folder whose own stat and listing fingerprint are as its summary recorded, and
+whose files are all archived, reads no manifest row (:mod:`.folder_summaries`). A folder whose
+stat or listing changed (a photo replaced under the same name moves the folder's ``st_mtime``;
+a phone erased and filled again moves every folder's) has every file stat'ed and compared
+with the manifest: another size or birth time under a known name is a new file, copied and
+kept beside the old one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,18 +24,34 @@ import structlog
 
 from rollkeeper.device.scan import (
     STAT_CONCURRENCY,
+    MediaListing,
+    ObservedFile,
     PhoneStats,
     RejectedItem,
     list_media_folders,
 )
+from rollkeeper.domain.folder_summary import FolderStat, names_fingerprint
 from rollkeeper.domain.names import MEDIA_ROOT
-from rollkeeper.ports import Clock, ManifestStore, PhoneFiles
+from rollkeeper.importer.folder_summaries import (
+    DEFAULT_FULL_CHECK_DAYS,
+    RotatingCheck,
+    folder_unchanged,
+    full_check_is_due,
+    new_summary,
+)
+from rollkeeper.ports import Clock, PhoneFiles, ScanStore
+from rollkeeper.store.phone_folders import FolderSummary
 from rollkeeper.store.records import ARCHIVED, EXCLUDED, ManifestEntry
 
 log = structlog.get_logger("rollkeeper.scan")
 
 #: Statuses that need no new stat while the name stays in the listing.
 SETTLED_STATUSES = frozenset({ARCHIVED, EXCLUDED})
+#: Folders whose stats are in flight at once when folders are compared file by file (each
+#: holds up to a folder's worth of pending requests; the stat limit bounds the requests).
+FOLDERS_IN_FLIGHT = 3
+#: A folder's stats: the regular files, and what was refused.
+FolderStats = tuple[list[ObservedFile], list[RejectedItem]]
 
 
 @dataclass(slots=True)
@@ -43,9 +63,15 @@ class ScanResult:
     rejected: list[RejectedItem] = field(default_factory=list)
     #: Folders the phone refused to list: their manifest entries are left as they were.
     unlistable_folders: list[str] = field(default_factory=list)
+    #: READ_DIR requests, GET_FILE_INFO of the folders themselves, and of files (the
+    #: rotating check's slice included).
     listing_requests: int = 0
+    folder_stat_requests: int = 0
     stat_requests: int = 0
     full_rescan: bool = False
+    #: Folders skipped on their summary (no manifest read), and the rotating check's size.
+    unchanged_folders: int = 0
+    rotating_checks: int = 0
     #: Present files of folders in which every file is archived: counted, not held, so a
     #: re-plug of a phone of 100,000 archived files does not keep 100,000 entries in memory.
     archived_folder_files: int = 0
@@ -63,85 +89,168 @@ def names_to_stat(
     ]
 
 
-def canary_in(names: list[str], known: Mapping[str, ManifestEntry]) -> ManifestEntry | None:
-    """The first settled entry of a folder (by name) that the listing still shows, if any."""
-    listed = set(names)
-    for name in sorted(known):
-        entry = known[name]
-        if name in listed and entry.status in SETTLED_STATUSES:
-            return entry
-    return None
-
-
 class ManifestReconciler:
     """Scans one phone and brings its manifest in the store up to date."""
 
     def __init__(
         self,
-        store: ManifestStore,
+        store: ScanStore,
         udid: str,
         clock: Clock,
         stat_concurrency: int = STAT_CONCURRENCY,
+        full_check_days: float = DEFAULT_FULL_CHECK_DAYS,
     ) -> None:
         self._store = store
         self._udid = udid
         self._clock = clock
         self._stat_concurrency = stat_concurrency
+        self._full_check_days = full_check_days
 
     async def scan(self, files: PhoneFiles, full_rescan: bool = False) -> ScanResult:
         """List all media folders and bring the manifest up to date with the phone."""
-        listing = await list_media_folders(files, self._udid)
+        now = self._clock()
+        summaries = self._store.folder_summaries(self._udid)
+        if not full_rescan and full_check_is_due(
+            self._store, self._udid, now, self._full_check_days
+        ):
+            log.info("full_check_due", udid=self._udid)
+            full_rescan = True
         stats = PhoneStats(files, self._stat_concurrency)
+        check = (
+            RotatingCheck()
+            if full_rescan
+            else RotatingCheck.pick(
+                self._store, self._udid, sum(item.file_count for item in summaries.values())
+            )
+        )
+        listing, _ = await asyncio.gather(
+            list_media_folders(files, self._udid, stat_folders=True), check.run(stats)
+        )
         result = ScanResult(
             folders=list(listing.folders),
             rejected=listing.rejected,
             unlistable_folders=listing.unlistable,
             listing_requests=listing.requests,
+            folder_stat_requests=listing.folder_stat_requests,
             full_rescan=full_rescan,
+            rotating_checks=len(check.files),
         )
-        if not full_rescan and await self._canary_changed(stats, listing.folders):
-            log.warning("phone_content_reset_detected", udid=self._udid)
-            result.full_rescan = True
-        now = self._clock()
-        for folder in self._store.known_folders(self._udid):
-            # A folder the phone refused to list may still hold every file it held: only a
-            # folder missing from /DCIM is gone. Library folders (PhotoData/CPLAssets, ...)
-            # are the library step's to reconcile, not this listing's.
-            if not folder.startswith(MEDIA_ROOT + "/"):
-                continue
-            if folder not in listing.folders and folder not in listing.unlistable:
-                self._store.mark_folder_absent(self._udid, folder, now)
+        self._forget_gone_folders(listing, summaries)
+        unchanged: list[str] = []
+        to_compare: list[tuple[str, list[str], FolderStat | None, bool]] = []
         for folder, names in listing.folders.items():
-            await self._reconcile_folder(stats, folder, names, result)
+            stat = listing.folder_stats.get(folder)
+            fingerprint = names_fingerprint(names)
+            summary = summaries.get(folder)
+            if (
+                summary is not None
+                and not full_rescan
+                and folder not in check.changed_folders
+                and folder_unchanged(summary, stat, names, fingerprint)
+            ):
+                unchanged.append(folder)
+                result.archived_folder_files += summary.file_count
+                continue
+            stat_all = (
+                full_rescan
+                or folder in check.changed_folders
+                or summary is None
+                or summary.stat != stat
+                or summary.names_fingerprint != fingerprint
+            )
+            to_compare.append((folder, names, stat, stat_all))
+        await self._compare_folders(stats, to_compare, result)
+        # A folder the phone would not list was not checked: the full check is not done.
+        self._record(check, unchanged, full_rescan and not listing.unlistable)
+        result.unchanged_folders = len(unchanged)
         result.stat_requests = stats.requests
         return result
 
-    async def _canary_changed(self, stats: PhoneStats, listings: dict[str, list[str]]) -> bool:
-        """Stat the first settled file still listed; True if its identity changed."""
-        for folder in sorted(listings):
-            entry = canary_in(listings[folder], self._store.present_files(self._udid, folder))
-            if entry is None:
-                continue
-            outcome = await stats.stat(folder, entry.name)
-            return outcome.rejection != "" or (outcome.size, outcome.birth_time_ns) != (
-                entry.size,
-                entry.birth_time_ns,
-            )
-        return False
-
-    async def _reconcile_folder(
-        self, stats: PhoneStats, folder: str, names: list[str], result: ScanResult
+    def _forget_gone_folders(
+        self, listing: MediaListing, summaries: dict[str, FolderSummary]
     ) -> None:
+        """Mark the files of folders gone from ``/DCIM`` absent, and drop their summaries.
+
+        A folder the phone refused to list may still hold every file it held: only a folder
+        missing from /DCIM is gone. Library folders (PhotoData/CPLAssets, ...) are the library
+        step's to reconcile, not this listing's.
+        """
         now = self._clock()
-        known = self._store.present_files(self._udid, folder)
+        # Every folder with present rows has a summary once one scan has recorded them (each
+        # is written as soon as its folder is compared); before that, ask the manifest.
+        known = set(summaries) if summaries else set(self._store.known_folders(self._udid))
+        gone = [
+            folder
+            for folder in sorted(known)
+            if folder.startswith(MEDIA_ROOT + "/")
+            and folder not in listing.folders
+            and folder not in listing.unlistable
+        ]
+        for folder in gone:
+            self._store.mark_folder_absent(self._udid, folder, now)
+        if gone:
+            self._store.forget_folders(self._udid, gone)
+
+    def _record(
+        self,
+        check: RotatingCheck,
+        unchanged: list[str],
+        full_rescan: bool,
+    ) -> None:
+        """Write what the scan learnt: one row per folder, one per file of the slice."""
+        now = self._clock()
+        if check.matched:
+            self._store.mark_checked(check.matched, now)
+        if unchanged:
+            self._store.touch_folders(self._udid, unchanged, now)
+        if full_rescan:
+            self._store.record_full_check(self._udid, now)
+
+    async def _compare_folders(
+        self,
+        stats: PhoneStats,
+        folders: list[tuple[str, list[str], FolderStat | None, bool]],
+        result: ScanResult,
+    ) -> None:
+        """Compare folders with their manifest: the stats of a few folders in flight at once
+        (so the requests never drain between folders), each folder recorded, in order, as
+        soon as its stats are in."""
+        limit = asyncio.Semaphore(FOLDERS_IN_FLIGHT)
+
+        async def stat_names(folder: str, names: list[str]) -> FolderStats:
+            async with limit:
+                return await stats.stat_folder(folder, names)
+
+        async with asyncio.TaskGroup() as group:
+            started = []
+            for folder, names, stat, stat_all in folders:
+                known = self._store.present_files(self._udid, folder)
+                task = group.create_task(stat_names(folder, names_to_stat(names, known, stat_all)))
+                started.append((folder, names, stat, known, task))
+            for folder, names, stat, known, task in started:
+                observed, rejected = await task
+                result.rejected.extend(rejected)
+                present = self._record_folder(folder, names, known, observed, result)
+                # Recorded at once, so that every folder with present rows has a summary
+                # even when the phone is unplugged halfway through the scan.
+                self._store.record_folder_summaries(
+                    self._udid, [new_summary(folder, stat, names, present)], self._clock()
+                )
+
+    def _record_folder(
+        self,
+        folder: str,
+        names: list[str],
+        known: dict[str, ManifestEntry],
+        observed: list[ObservedFile],
+        result: ScanResult,
+    ) -> int:
+        """Bring one folder's manifest up to date; returns how many present rows it holds."""
+        now = self._clock()
         listed = set(names)
         gone = [name for name in known if name not in listed]
         if gone:
             self._store.mark_absent(self._udid, folder, gone, now)
-        observed, rejected = await stats.stat_folder(
-            folder, names_to_stat(names, known, result.full_rescan)
-        )
-        result.rejected.extend(rejected)
         if observed:
             self._store.observe_files(
                 self._udid,
@@ -152,11 +261,11 @@ class ManifestReconciler:
                 ],
                 now,
             )
-        self._store.touch_present(self._udid, folder, now)
         # Nothing observed and nothing gone: the entries read above are still the folder's
         # (a re-plug with nothing new reads each folder's manifest once, not twice).
         refreshed = self._store.present_files(self._udid, folder) if observed or gone else known
         if refreshed and all(entry.status == ARCHIVED for entry in refreshed.values()):
             result.archived_folder_files += len(refreshed)
-            return
+            return len(refreshed)
         result.present.extend(refreshed[name] for name in sorted(refreshed))
+        return len(refreshed)

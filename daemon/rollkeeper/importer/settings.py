@@ -33,3 +33,6 @@ class BackupSettings:
     file_filter: FileFilter = field(default_factory=FileFilter)
     #: None: the library is not read (``[library] enabled = false``, or a caller without it).
     library: LibraryRunSettings | None = None
+    #: Stat every file when the last full check is this many days old
+    #: (``schedule.full_check_days``).
+    full_check_days: float = 7.0

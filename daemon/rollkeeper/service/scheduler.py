@@ -58,6 +58,8 @@ class ServiceSettings:
     debounce_seconds: float = 2.0
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 300.0
+    #: An attached phone is backed up again this often (``schedule.attached_rescan_hours``).
+    attached_rescan_hours: float = 6.0
     include_devices: tuple[str, ...] = ()
     exclude_devices: tuple[str, ...] = ()
 
@@ -78,6 +80,11 @@ class _PhoneState:
 def job_id(udid: str) -> str:
     """The scheduler job id of a phone's backup."""
     return f"backup:{udid}"
+
+
+def rescan_job_id(udid: str) -> str:
+    """The scheduler job id of an attached phone's periodic re-scan."""
+    return f"rescan:{udid}"
 
 
 class BackupService:
@@ -137,12 +144,14 @@ class BackupService:
         if self.device_backups is not None:
             self.device_backups.phone_attached(phone.udid)
         self._schedule(phone.udid, self._settings.debounce_seconds, reason="attached")
+        self._schedule_rescans(phone.udid)
 
     async def on_detach(self, udid: str) -> None:
         """A phone went away: drop its pending job and stop its run (partials are kept)."""
         state = self._phones.pop(udid, None)
-        with contextlib.suppress(JobLookupError):
-            self._scheduler.remove_job(job_id(udid))
+        for job in (job_id(udid), rescan_job_id(udid)):
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(job)
         if state is not None and state.task is not None and not state.task.done():
             state.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -193,6 +202,32 @@ class BackupService:
         log.info(
             "backup_scheduled", udid=udid, delay_seconds=round(delay_seconds, 3), reason=reason
         )
+
+    def _schedule_rescans(self, udid: str) -> None:
+        """While the phone stays attached, back it up again every ``attached_rescan_hours``
+        (an interval job of its own, removed on detach)."""
+        hours = self._settings.attached_rescan_hours
+        self._scheduler.add_job(
+            self._rescan_job,
+            trigger="interval",
+            seconds=hours * 3600,
+            args=[udid],
+            id=rescan_job_id(udid),
+            name=f"re-scan attached {udid}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+
+    async def _rescan_job(self, udid: str) -> None:
+        """The interval job: schedule a backup now unless one is running or already due."""
+        state = self._phones.get(udid)
+        if state is None or self._stopping or state.task is not None:
+            return
+        if self._scheduler.get_job(job_id(udid)) is not None:
+            return
+        self._schedule(udid, 0.0, reason="attached_rescan")
 
     def _retry_delay(self, state: _PhoneState, error: PhoneUnavailableError | None) -> float:
         settings = self._settings
@@ -353,8 +388,9 @@ class BackupService:
         """
         self._stopping = True
         for udid in list(self._phones):
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.remove_job(job_id(udid))
+            for job in (job_id(udid), rescan_job_id(udid)):
+                with contextlib.suppress(JobLookupError):
+                    self._scheduler.remove_job(job)
         if self.device_backups is not None:
             await self.device_backups.stop_all()
         running = [state for state in self._phones.values() if state.task is not None]

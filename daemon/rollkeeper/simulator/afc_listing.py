@@ -64,6 +64,28 @@ def read_dir(paths: MediaPaths, requested: str) -> bytes:
     return cstring_list([".", "..", *names, *hostile_names])
 
 
+def hostile_count(paths: MediaPaths, folder_key: str) -> int:
+    """How many hostile entries a fault adds to the listing of a folder."""
+    return sum(
+        len(entries)
+        for folder, entries in paths.phone.faults.hostile_entries.items()
+        if folder == folder_key or canonical_or_none(folder) == folder_key
+    )
+
+
+def _apfs_folder_counts(host_path: str, extra_entries: int) -> tuple[int, int]:
+    """A folder's ``st_size`` and ``st_nlink`` as APFS reports them: ``st_nlink`` is the
+    number of entries plus two, ``st_size`` 32 bytes per entry plus 64 (a Linux host's own
+    figures count only subfolders and blocks, which stay put when a photo is added). With the
+    host's ``st_mtime`` (moved on every entry added, removed or renamed) a folder's stat
+    changes whenever its listing does, as a phone's does."""
+    try:
+        entries = len(os.listdir(host_path)) + extra_entries
+    except OSError:
+        entries = extra_entries
+    return 32 * (entries + 2), entries + 2
+
+
 def file_info(paths: MediaPaths, requested: str) -> list[tuple[str, str]]:
     """GET_FILE_INFO: the object's stat as key/value pairs, faults applied."""
     target = paths.target(requested)
@@ -93,6 +115,8 @@ def file_info(paths: MediaPaths, requested: str) -> list[tuple[str, str]]:
         blocks = info.st_blocks
         nlink = info.st_nlink
         mtime_ns = birthtime_ns = info.st_mtime_ns
+        if ifmt == "S_IFDIR":
+            size, nlink = _apfs_folder_counts(target.host_path, hostile_count(paths, key))
     shown = faulted_stat(faults, key, StatValues(size, blocks, mtime_ns, birthtime_ns))
     pairs = [
         ("st_size", str(shown.size)),

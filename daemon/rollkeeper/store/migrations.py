@@ -217,6 +217,40 @@ MIGRATIONS: tuple[str, ...] = (
         kind TEXT NOT NULL                -- hard | symbolic
     );
     """,
+    # 5 (issue 15): folder summaries, so a re-plug with nothing new reads no file's row and
+    # still notices a photo replaced under its old name; a rotating re-check of settled files.
+    """
+    -- What each phone folder's last listing showed: the folder's own stat (GET_FILE_INFO on
+    -- the folder: st_mtime, st_nlink, st_size; NULL when the phone left one out), a BLAKE2b
+    -- fingerprint of its sorted checked names, and how many present manifest rows it holds.
+    -- last_seen_at is kept here per folder rather than stamped on every file of it.
+    CREATE TABLE phone_folders (
+        udid TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        stat_mtime_ns INTEGER,
+        stat_nlink INTEGER,
+        stat_size INTEGER,
+        names_fingerprint TEXT NOT NULL,
+        file_count INTEGER NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        PRIMARY KEY (udid, folder)
+    );
+
+    -- When this identity was last stat'ed on the phone (NULL: not since this migration, so
+    -- first in the rotating check's order).
+    ALTER TABLE phone_files ADD COLUMN checked_at TEXT;
+    -- The rotating check: settled present files, least recently checked first.
+    CREATE INDEX phone_files_check_order ON phone_files (udid, checked_at, id)
+        WHERE present = 1 AND status IN ('archived', 'excluded');
+    -- Whether a folder holds a present file that is not archived (an empty answer means the
+    -- folder can be skipped): one index probe per folder, no row read.
+    CREATE INDEX phone_files_not_archived ON phone_files (udid, folder)
+        WHERE present = 1 AND status != 'archived';
+
+    -- When every file of the phone was last stat'ed (a first scan, --full-rescan, or the
+    -- periodic full check of schedule.full_check_days).
+    ALTER TABLE devices ADD COLUMN full_check_at TEXT;
+    """,
 )
 
 

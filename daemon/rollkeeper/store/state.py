@@ -24,6 +24,7 @@ from rollkeeper.store.library import LibraryRepository
 from rollkeeper.store.library_sidecars import SidecarRepository
 from rollkeeper.store.manifest import ManifestRepository
 from rollkeeper.store.offsite_runs import OffsiteRunRepository
+from rollkeeper.store.phone_folders import CheckedFile, FolderSummary, PhoneFolderRepository
 from rollkeeper.store.records import (
     ARCHIVED,
     EXCLUDED,
@@ -63,6 +64,7 @@ class StateStore:
         self.read_only = database.read_only
         self.device_repository = DeviceRepository(database)
         self.manifest_repository = ManifestRepository(database)
+        self.folder_repository = PhoneFolderRepository(database)
         self.archive_repository = ArchiveFileRepository(database)
         self.run_repository = RunRepository(database)
         self.device_backup_repository = DeviceBackupRepository(database)
@@ -188,6 +190,46 @@ class StateStore:
     def touch_present(self, udid: str, folder: str, now: datetime | None = None) -> None:
         """Stamp every present file of a folder as seen now (one statement, not one per file)."""
         self.manifest_repository.touch_present(udid, folder, now)
+
+    # -- folder summaries and the rotating check (store/phone_folders.py) ------------------
+
+    def folder_summaries(self, udid: str) -> dict[str, FolderSummary]:
+        """Every folder summary of a phone, by folder, in one query."""
+        return self.folder_repository.folder_summaries(udid)
+
+    def record_folder_summaries(
+        self, udid: str, summaries: Iterable[FolderSummary], now: datetime | None = None
+    ) -> None:
+        """Write the summaries of folders scanned in full (one transaction)."""
+        with self._database.transaction():
+            self.folder_repository.record_folder_summaries(udid, summaries, now)
+
+    def touch_folders(self, udid: str, folders: list[str], now: datetime | None = None) -> None:
+        """Stamp folders whose summary still holds as seen now (one transaction)."""
+        with self._database.transaction():
+            self.folder_repository.touch_folders(udid, folders, now)
+
+    def forget_folders(self, udid: str, folders: list[str]) -> None:
+        """Drop the summaries of folders gone from the phone."""
+        with self._database.transaction():
+            self.folder_repository.forget_folders(udid, folders)
+
+    def least_recently_checked(self, udid: str, limit: int) -> list[CheckedFile]:
+        """Up to ``limit`` settled present files, least recently stat'ed first."""
+        return self.folder_repository.least_recently_checked(udid, limit)
+
+    def mark_checked(self, file_ids: list[int], now: datetime | None = None) -> None:
+        """The files were stat'ed now and matched the manifest (one transaction)."""
+        with self._database.transaction():
+            self.folder_repository.mark_checked(file_ids, now)
+
+    def full_check_at(self, udid: str) -> str | None:
+        """When every file of the phone was last stat'ed, or None."""
+        return self.folder_repository.full_check_at(udid)
+
+    def record_full_check(self, udid: str, now: datetime | None = None) -> None:
+        """Every file of the phone was stat'ed now."""
+        self.folder_repository.record_full_check(udid, now)
 
     def set_file_status(self, file_id: int, status: str, failure_reason: str = "") -> None:
         """Mark a manifest entry pending, failed (with a reason) or excluded."""
