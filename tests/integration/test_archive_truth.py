@@ -1,4 +1,4 @@
-""""Backed up" is what this run saw in the archive (issue 13), in-process against the simulator
+""" "Backed up" is what this run saw in the archive (issue 13), in-process against the simulator
 through the real pymobiledevice3 client, a real SQLite file and real files."""
 
 from __future__ import annotations

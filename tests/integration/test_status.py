@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from rollkeeper.archive.identity import record, write_marker
 from rollkeeper.cli import build_parser
 from rollkeeper.commands.status import run_status
-from rollkeeper.archive.identity import record, write_marker
 from rollkeeper.store import RunCounts, StateStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

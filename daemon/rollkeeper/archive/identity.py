@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import structlog
-
 from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.domain.archive_state import (
     REMOVABLE_MEDIA_ROOTS,
@@ -36,7 +34,13 @@ from rollkeeper.domain.archive_state import (
 from rollkeeper.host.durability import fsync_folder
 from rollkeeper.store.archive_truth import ArchiveTruthRepository, RecordedIdentity
 
-log = structlog.get_logger("rollkeeper.archive")
+
+def _log_info(event: str, **fields: str) -> None:
+    """Log lazily: ``status`` imports this module and must not pay for structlog."""
+    import structlog
+
+    structlog.get_logger("rollkeeper.archive").info(event, **fields)
+
 
 MARKER_NAME = "archive.json"
 MARKER_FORMAT = 1
@@ -208,18 +212,18 @@ class ArchiveGuard:
                 root.mkdir(mode=0o700, parents=True)
             marker = write_marker(root)
             record(truth, root, marker)
-            log.info("archive_created", root=str(root), archive_id=marker.archive_id)
+            _log_info("archive_created", root=str(root), archive_id=marker.archive_id)
             return ArchiveState(root=str(root), archive_id=marker.archive_id)
         if state.problem is ArchiveProblem.NEW and state.marker_id:
             marker = read_marker(root)
             assert marker is not None
             record(truth, root, marker)
-            log.info("archive_identity_adopted", root=str(root), archive_id=marker.archive_id)
+            _log_info("archive_identity_adopted", root=str(root), archive_id=marker.archive_id)
             return ArchiveState(root=str(root), archive_id=marker.archive_id)
         if state.problem is ArchiveProblem.UPGRADE:
             marker = write_marker(root)
             record(truth, root, marker)
-            log.info("archive_marker_added", root=str(root), archive_id=marker.archive_id)
+            _log_info("archive_marker_added", root=str(root), archive_id=marker.archive_id)
             return ArchiveState(root=str(root), archive_id=marker.archive_id)
         return state
 

@@ -143,8 +143,8 @@ def offsite_job(
 ) -> OffsiteJob | None:
     """The offsite copy job for the config's ``[offsite]`` section (None when it is off), on
     the archive, alerting through ``alerts`` when a run fails."""
+    from rollkeeper.bootstrap.archive import archive_availability
     from rollkeeper.bootstrap.settings import offsite_plan
-    from rollkeeper.offsite.archive_check import archive_availability
     from rollkeeper.offsite.job import OffsiteJob
 
     plan = offsite_plan(config)
@@ -163,8 +163,8 @@ def offsite_job(
         store,
         Path(config.archive.path),
         sources=offsite_sources(config),
-        # Issue 13's archive identity check replaces this one when it lands (see the module).
-        archive_check=archive_availability,
+        # The archive identity check (docs/archive-truth.md): marker, id, file system.
+        archive_check=archive_availability(store),
         on_failure=on_failure,
         environ=os.environ if environ is None else environ,
     )

@@ -49,8 +49,7 @@ def archive_truth_status(root: Path | None, store: StateStore) -> ArchiveTruthSt
     if root is not None:
         state = ArchiveGuard(root).check(truth)
         if state.problem is ArchiveProblem.UPGRADE or (
-            state.problem is ArchiveProblem.NEW
-            and (state.marker_id or may_create_implicitly(root))
+            state.problem is ArchiveProblem.NEW and (state.marker_id or may_create_implicitly(root))
         ):
             # The next run makes or records the marker: not a problem to report.
             state = ArchiveState(state.root, archive_id=state.marker_id)

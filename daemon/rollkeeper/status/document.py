@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rollkeeper.status.library import icloud_only_as_dict, library_as_dict
 from rollkeeper.status.archive_truth import ArchiveTruthStatus
+from rollkeeper.status.library import icloud_only_as_dict, library_as_dict
 from rollkeeper.status.report import (
     ArchiveCheckStatus,
     DeviceBackupStatus,

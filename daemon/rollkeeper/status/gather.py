@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from rollkeeper import bootstrap
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import (
-    archive_truth_findings,
     STATE_BACKING_UP,
     STATE_DISCONNECTED,
     DeviceBackupFacts,
     PhoneFacts,
     archive_check_findings,
+    archive_truth_findings,
     assess_device_backup,
     assess_phone,
     estimate_remaining,

@@ -188,6 +188,13 @@ class ArchiveTruthRepository:
         )
         return [str(row[0]) for row in rows]
 
+    def recorded_hash(self, relative_path: str) -> str | None:
+        """The recorded hash of the archive file at a path (None: not vouched for)."""
+        row = self._database.execute(
+            "SELECT content_hash FROM archive_files WHERE relative_path = ?", (relative_path,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def tracked_paths(self) -> set[str]:
         """Every path the archive records (to tell a moved file from a recorded one)."""
         return {

@@ -1,0 +1,33 @@
+"""The archive's availability check, built for the run, the commands and the offsite job.
+
+One check (:mod:`rollkeeper.archive.identity`) everywhere: a backup run asks it before it
+writes, ``status`` and the scrub before they call anything archived, the offsite job before it
+copies (an unmounted disk's empty mount point must not become an empty snapshot).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rollkeeper.archive.identity import ArchiveGuard
+from rollkeeper.config import Config
+from rollkeeper.offsite.archive_check import ArchiveAvailability, ArchiveCheck
+from rollkeeper.store import StateStore
+
+
+def archive_guard(config: Config) -> ArchiveGuard:
+    """The availability check of the config's archive folder."""
+    return ArchiveGuard(Path(config.archive.path))
+
+
+def archive_availability(store: StateStore) -> ArchiveCheck:
+    """The offsite job's question "is the archive there?", answered by the identity check
+    against ``store`` (read-only: it never makes a marker or a folder)."""
+
+    def check(root: Path) -> ArchiveAvailability:
+        state = ArchiveGuard(root).check(store.archive_truth)
+        if state.available:
+            return ArchiveAvailability(True)
+        return ArchiveAvailability(False, state.reason)
+
+    return check
