@@ -207,25 +207,27 @@ class ArchiveGuard:
 
     def _settle(self, truth: ArchiveTruthRepository, state: ArchiveState) -> ArchiveState:
         root = self.root
+        if state.problem is ArchiveProblem.NEW and state.marker_id:
+            # A marked archive and a state that names none (a new state, lost state).
+            found = read_marker(root)
+            if found is None:
+                return state
+            record(truth, root, found)
+            _log_info("archive_identity_adopted", root=str(root), archive_id=found.archive_id)
+            return ArchiveState(root=str(root), archive_id=found.archive_id)
+        made: Marker | None = None
         if state.problem is ArchiveProblem.NEW and may_create_implicitly(root, self._home):
             if not root.exists():
                 root.mkdir(mode=0o700, parents=True)
-            marker = write_marker(root)
-            record(truth, root, marker)
-            _log_info("archive_created", root=str(root), archive_id=marker.archive_id)
-            return ArchiveState(root=str(root), archive_id=marker.archive_id)
-        if state.problem is ArchiveProblem.NEW and state.marker_id:
-            marker = read_marker(root)
-            assert marker is not None
-            record(truth, root, marker)
-            _log_info("archive_identity_adopted", root=str(root), archive_id=marker.archive_id)
-            return ArchiveState(root=str(root), archive_id=marker.archive_id)
-        if state.problem is ArchiveProblem.UPGRADE:
-            marker = write_marker(root)
-            record(truth, root, marker)
-            _log_info("archive_marker_added", root=str(root), archive_id=marker.archive_id)
-            return ArchiveState(root=str(root), archive_id=marker.archive_id)
-        return state
+            made = write_marker(root)
+            _log_info("archive_created", root=str(root), archive_id=made.archive_id)
+        elif state.problem is ArchiveProblem.UPGRADE:
+            made = write_marker(root)
+            _log_info("archive_marker_added", root=str(root), archive_id=made.archive_id)
+        if made is None:
+            return state
+        record(truth, root, made)
+        return ArchiveState(root=str(root), archive_id=made.archive_id)
 
 
 def truth_knows_files(truth: ArchiveTruthRepository) -> list[str]:

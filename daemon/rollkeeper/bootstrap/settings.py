@@ -81,6 +81,7 @@ def service_settings(config: Config) -> ServiceSettings:
         debounce_seconds=schedule.debounce_seconds,
         retry_initial_seconds=schedule.retry_initial_seconds,
         retry_max_seconds=schedule.retry_max_seconds,
+        archive_recheck_seconds=schedule.archive_recheck_seconds,
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
     )

@@ -32,9 +32,11 @@ from rollkeeper.device.errors import (
 from rollkeeper.device.events import AttachedPhone
 from rollkeeper.device.session import PhoneInfo, SessionSettings
 from rollkeeper.device_backup.coordinator import DeviceBackups
+from rollkeeper.domain.archive_state import ARCHIVE_UNAVAILABLE
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import STATE_DISCONNECTED, unseen_phone_state
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
+from rollkeeper.service.archive_wait import ArchiveWaiter
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import StateStore
 
@@ -58,6 +60,7 @@ class ServiceSettings:
     debounce_seconds: float = 2.0
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 300.0
+    archive_recheck_seconds: float = 60.0
     include_devices: tuple[str, ...] = ()
     exclude_devices: tuple[str, ...] = ()
 
@@ -70,6 +73,8 @@ class _PhoneState:
     failures: int = 0
     incomplete_runs: int = 0
     trust_denied: bool = False
+    #: Its last run found the archive unavailable: run again when the archive is back.
+    waiting_for_archive: bool = False
     task: asyncio.Task[None] | None = None
     run: BackupRun | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -108,6 +113,12 @@ class BackupService:
         #: Set every time a run ends (tests and ``backup-now`` wait on it).
         self.run_finished = asyncio.Event()
         self.results: list[RunResult] = []
+        #: Waits for an unavailable archive to come back (set by the composition root).
+        self.archive_waiter: ArchiveWaiter | None = None
+        #: The archive is unavailable and the user has been told (once per outage).
+        self._archive_outage = False
+        #: The run being reported is another failure of an outage already told.
+        self.repeated_outage = False
 
     # -- settings --------------------------------------------------------------------------
 
@@ -297,6 +308,7 @@ class BackupService:
         """A run ended: tell whoever listens, and retry an incomplete one (a few times) while
         the phone stays attached."""
         state.failures = 0
+        self._note_archive_outage(state, result)
         self.results.append(result)
         self.run_finished.set()
         if self._on_run_finished is not None:
@@ -313,6 +325,26 @@ class BackupService:
                     self._settings.retry_max_seconds,
                 )
                 self._schedule(udid, delay, reason="incomplete")
+
+    def _note_archive_outage(self, state: _PhoneState, result: RunResult) -> None:
+        """A run that found the archive unavailable waits for it (docs/archive-truth.md)."""
+        if result.outcome == "failed" and result.error.startswith(ARCHIVE_UNAVAILABLE + ":"):
+            self.repeated_outage = self._archive_outage
+            self._archive_outage = True
+            state.waiting_for_archive = True
+            if self.archive_waiter is not None and not self._stopping:
+                self.archive_waiter.begin()
+            return
+        self.repeated_outage = False
+        if result.outcome != "interrupted":
+            self._archive_outage = False
+
+    def archive_returned(self) -> None:
+        """The archive is there again: back up every attached phone that waited for it."""
+        for udid, state in self._phones.items():
+            if state.waiting_for_archive and not self._stopping:
+                state.waiting_for_archive = False
+                self._schedule(udid, self._settings.debounce_seconds, reason="archive_available")
 
     def _phone_unavailable(self, udid: str, error: PhoneUnavailableError) -> None:
         # State first, then the log line: whoever reacts to the line finds the state written.
@@ -352,6 +384,8 @@ class BackupService:
         run, and nothing is ever left half-written under a final name.
         """
         self._stopping = True
+        if self.archive_waiter is not None:
+            await self.archive_waiter.stop()
         for udid in list(self._phones):
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job_id(udid))
