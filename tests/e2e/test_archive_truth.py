@@ -1,4 +1,4 @@
-""""Backed up" is what the archive holds (issue 13): real ``rollkeeper`` processes (``run``,
+""" "Backed up" is what the archive holds (issue 13): real ``rollkeeper`` processes (``run``,
 ``backup-now``, ``status``, ``verify``, ``forget``) against the simulator, real files."""
 
 from __future__ import annotations

@@ -195,6 +195,7 @@ class BackupRun:
         healer = ArchiveHealer(
             self._archive_truth,
             self._store.set_file_status,
+            self._store.add_run_failure,
             self._settings.archive_root,
             self._session.files,
             self._udid,

@@ -63,6 +63,7 @@ class ArchiveHealer:
         self,
         truth: ArchiveTruthRepository,
         set_file_status: Callable[[int, str, str], None],
+        add_run_failure: Callable[[int, str, str, str], None],
         root: Path,
         files: PhoneFiles,
         udid: str,
@@ -72,6 +73,7 @@ class ArchiveHealer:
     ) -> None:
         self._truth = truth
         self._set_file_status = set_file_status
+        self._add_run_failure = add_run_failure
         self._root = root
         self._files = files
         self._udid = udid
@@ -193,9 +195,7 @@ class ArchiveHealer:
         truth.open_finding(item.relative_path, kind, item.content_hash, detail, now)
         entry = truth.phone_file_for(self._udid, item.relative_path)
         if entry is None:
-            truth.close_finding(item.relative_path, LOST, self._run_id, "", now)
-            self._counts.files_lost += 1
-            log.error("archive_file_lost", udid=self._udid, path=item.relative_path, kind=kind)
+            self._lost(item, kind, "missing from the archive, no longer on the phone")
             return
         partial = partial_path(self._root, self._udid, entry)
         try:
@@ -211,10 +211,7 @@ class ArchiveHealer:
             # normal path; the archived content itself is gone.
             await asyncio.to_thread(partial.unlink, missing_ok=True)
             self._set_file_status(entry.id, PENDING, "")
-            truth.close_finding(
-                item.relative_path, LOST, self._run_id, "the phone's copy has other content", now
-            )
-            self._counts.files_lost += 1
+            self._lost(item, kind, "the phone's copy has other content")
             return
         final = self._root / item.relative_path
         try:
@@ -230,6 +227,18 @@ class ArchiveHealer:
         truth.close_finding(item.relative_path, RESTORED, self._run_id, "", now)
         self._counts.files_restored += 1
         log.info("archive_file_restored", udid=self._udid, path=item.relative_path, kind=kind)
+
+    def _lost(self, item: PlacedFile, kind: str, detail: str) -> None:
+        """Settle a finding as lost: counted, listed by history --failed, status and verify."""
+        self._truth.close_finding(item.relative_path, LOST, self._run_id, detail, self._clock())
+        self._counts.files_lost += 1
+        phone_path = self._truth.phone_path_of(self._udid, item.relative_path)
+        self._add_run_failure(
+            self._run_id, phone_path or item.relative_path, "archive_file_lost", item.relative_path
+        )
+        log.error(
+            "archive_file_lost", udid=self._udid, path=item.relative_path, kind=kind, detail=detail
+        )
 
 
 def _hash_or_empty(path: Path) -> str:

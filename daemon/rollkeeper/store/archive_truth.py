@@ -241,15 +241,35 @@ class ArchiveTruthRepository:
         )
 
     def forget(self, relative_path: str, content_hash: str, now: datetime | None = None) -> None:
-        """The user removed this file on purpose: never restore it, never call it lost."""
+        """The user removed this file on purpose: never restore it, never call it lost.
+
+        In one transaction the finding is recorded as ``forgotten`` and the archive record is
+        dropped (rollkeeper no longer vouches for the file, so ``verify`` and the scrub do not
+        report it missing); the phone's manifest entries stay archived, so it is not copied
+        again.
+        """
         stamp = utc_now_text(now)
-        self._database.execute(
-            "INSERT INTO archive_findings (relative_path, kind, state, content_hash, found_at,"
-            " closed_at, detail) VALUES (?, 'forgotten', 'forgotten', ?, ?, ?,"
-            " 'removed on purpose (rollkeeper forget)') ON CONFLICT (relative_path) DO UPDATE"
-            " SET state = 'forgotten', closed_at = excluded.closed_at, detail = excluded.detail",
-            (relative_path, content_hash, stamp, stamp),
-        )
+        with self._database.transaction():
+            self._database.execute(
+                "INSERT INTO archive_findings (relative_path, kind, state, content_hash,"
+                " found_at, closed_at, detail) VALUES (?, 'forgotten', 'forgotten', ?, ?, ?,"
+                " 'removed on purpose (rollkeeper forget)') ON CONFLICT (relative_path) DO"
+                " UPDATE SET state = 'forgotten', closed_at = excluded.closed_at,"
+                " detail = excluded.detail",
+                (relative_path, content_hash, stamp, stamp),
+            )
+            self._database.execute(
+                "DELETE FROM archive_files WHERE relative_path = ?", (relative_path,)
+            )
+
+    def phone_path_of(self, udid: str, relative_path: str) -> str:
+        """The phone path of a phone file archived at ``relative_path`` (empty: none)."""
+        row = self._database.execute(
+            "SELECT folder, name FROM phone_files WHERE udid = ? AND archive_path = ?"
+            " ORDER BY present DESC, id LIMIT 1",
+            (udid, relative_path),
+        ).fetchone()
+        return "" if row is None else f"{str(row[0]).rstrip('/')}/{row[1]}"
 
     def finding(self, relative_path: str) -> Finding | None:
         """The finding at a path, if any."""
