@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollkeeper.store.archive_truth import PlacedFile
+from rollkeeper.store.archive_truth import PlacedFile, PlacedRow
 
 #: Finding kinds.
 MISSING = "missing"
@@ -55,38 +55,45 @@ class PresenceReport:
 
 
 def check_presence(
-    root: Path, placed: Iterable[PlacedFile], skip: frozenset[str] | set[str] = frozenset()
+    root: Path, placed: Iterable[PlacedRow], skip: frozenset[str] | set[str] = frozenset()
 ) -> PresenceReport:
-    """``lstat`` every placed file under ``root`` (paths in ``skip`` — forgotten ones — are
-    left alone) and sort them: fine, missing, resized, suspect, or never stamped."""
+    """``lstat`` every placed file under ``root`` once (paths in ``skip`` — forgotten ones —
+    and absolute paths are left alone) and sort them: fine, missing, resized, suspect, or
+    never stamped. A :class:`PlacedFile` is made only for the files in question."""
     report = PresenceReport()
     prefix = str(root) + os.sep
     lstat = os.lstat
-    for item in placed:
-        if item.relative_path in skip:
+    is_regular = stat.S_ISREG
+    seen: set[str] = set()
+    for row in placed:
+        path, size, mtime, ctime, verify_failed, _present = row
+        if path in seen or path in skip or path[:1] == "/":
             continue
-        report.checked += 1
+        seen.add(path)
         try:
-            status = lstat(prefix + item.relative_path)
+            status = lstat(prefix + path)
         except (FileNotFoundError, NotADirectoryError):
-            report.missing.append(item)
+            report.missing.append(_placed(row))
             continue
-        if not stat.S_ISREG(status.st_mode):
-            report.missing.append(item)
-            continue
-        if status.st_size != item.size:
-            report.resized.append((item, status.st_size))
-            continue
-        if item.placed_mtime_ns is None or item.placed_ctime_ns is None:
-            report.to_stamp.append((item.relative_path, status.st_mtime_ns, status.st_ctime_ns))
-            if item.verify_failed:
-                report.suspects.append(Suspect(item, "the last re-hash failed"))
-            continue
-        if status.st_mtime_ns != item.placed_mtime_ns or status.st_ctime_ns != item.placed_ctime_ns:
-            report.suspects.append(Suspect(item, "changed since it was placed"))
-        elif item.verify_failed:
-            report.suspects.append(Suspect(item, "the last re-hash failed"))
+        if not is_regular(status.st_mode):
+            report.missing.append(_placed(row))
+        elif status.st_size != size:
+            report.resized.append((_placed(row), status.st_size))
+        elif mtime is None or ctime is None:
+            report.to_stamp.append((path, status.st_mtime_ns, status.st_ctime_ns))
+            if verify_failed:
+                report.suspects.append(Suspect(_placed(row), "the last re-hash failed"))
+        elif status.st_mtime_ns != mtime or status.st_ctime_ns != ctime:
+            report.suspects.append(Suspect(_placed(row), "changed since it was placed"))
+        elif verify_failed:
+            report.suspects.append(Suspect(_placed(row), "the last re-hash failed"))
+    report.checked = len(seen)
     return report
+
+
+def _placed(row: PlacedRow) -> PlacedFile:
+    path, size, mtime, ctime, verify_failed, present = row
+    return PlacedFile(path, "", size, mtime, ctime, bool(verify_failed), bool(present))
 
 
 def placed_stats(root: Path, relative_paths: Iterable[str]) -> list[tuple[str, int, int]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -89,9 +90,10 @@ class ArchiveHealer:
         """Check presence, then deal with every finding; returns what the check saw."""
         truth = self._truth
         skip = {finding.relative_path for finding in truth.findings(["forgotten"])}
-        placed = truth.placed_files(self._udid)
+        placed = truth.placed_rows(self._udid)
         report = await asyncio.to_thread(check_presence, self._root, placed, skip)
         truth.record_placed_stats(report.to_stamp)
+        self._with_hashes(report)
         damaged: list[tuple[PlacedFile, str, str]] = [
             (item, RESIZED, f"{size} bytes, recorded {item.size}") for item, size in report.resized
         ]
@@ -130,6 +132,16 @@ class ArchiveHealer:
             )
             await self._restore(item, kind, detail)
         return report
+
+    def _with_hashes(self, report: PresenceReport) -> None:
+        """Fill in the recorded hashes of the files in question (read only for them)."""
+
+        def hashed(item: PlacedFile) -> PlacedFile:
+            return replace(item, content_hash=self._truth.recorded_hash(item.relative_path) or "")
+
+        report.missing = [hashed(item) for item in report.missing]
+        report.resized = [(hashed(item), size) for item, size in report.resized]
+        report.suspects = [replace(s, placed=hashed(s.placed)) for s in report.suspects]
 
     # -- moved files ---------------------------------------------------------------------------
 

@@ -56,12 +56,16 @@ class Finding:
 
 FINDING_COLUMNS = ", ".join(Finding.__slots__)
 
+#: (relative path, size, placed mtime ns, placed ctime ns, last re-hash failed, on the phone).
+PlacedRow = tuple[str, int, int | None, int | None, int, int]
+
 
 @dataclass(frozen=True, slots=True)
 class PlacedFile:
     """An archived file a phone's manifest points to, with what was recorded when placed."""
 
     relative_path: str
+    #: The recorded hash; empty as :meth:`ArchiveTruthRepository.placed_files` reads it.
     content_hash: str
     size: int
     placed_mtime_ns: int | None
@@ -119,25 +123,22 @@ class ArchiveTruthRepository:
                 rows,
             )
 
-    def placed_files(self, udid: str) -> list[PlacedFile]:
-        """Every archive file a phone's archived manifest entries point to, each path once,
-        by path (relative paths only: a file adopted from outside the archive is not the
-        archive's to check)."""
-        rows = self._database.execute(
-            "SELECT af.relative_path, af.content_hash, af.size, af.placed_mtime_ns,"
-            " af.placed_ctime_ns,"
+    def placed_rows(self, udid: str) -> list[PlacedRow]:
+        """Every archive file a phone's archived manifest entries point to, as plain rows
+        (:data:`PlacedRow`; a path archived from two phone files comes twice, and adopted
+        files outside the archive, absolute paths, come too: the caller skips them).
+
+        Plain rows, no hash, no GROUP BY: at 100,000 files the check builds a record only for
+        the few files in question (bench/presence.py), and reads their hashes then
+        (:meth:`recorded_hash`)."""
+        return self._database.execute(
+            "SELECT af.relative_path, af.size, af.placed_mtime_ns, af.placed_ctime_ns,"
             " af.verify_failed_at IS NOT NULL AND (af.verified_at IS NULL"
-            " OR af.verify_failed_at > af.verified_at),"
-            " max(pf.present) FROM phone_files pf JOIN archive_files af"
-            " ON af.relative_path = pf.archive_path WHERE pf.udid = ? AND pf.status = 'archived'"
-            " AND substr(af.relative_path, 1, 1) != '/' GROUP BY af.relative_path"
-            " ORDER BY af.relative_path",
+            " OR af.verify_failed_at > af.verified_at), pf.present"
+            " FROM phone_files pf JOIN archive_files af ON af.relative_path = pf.archive_path"
+            " WHERE pf.udid = ? AND pf.status = 'archived'",
             (udid,),
-        )
-        return [
-            PlacedFile(row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
-            for row in rows
-        ]
+        ).fetchall()
 
     def phone_file_for(self, udid: str, relative_path: str) -> ManifestEntry | None:
         """A file the phone's last listing shows, archived at ``relative_path``, or None."""
