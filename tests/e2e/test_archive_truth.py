@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,8 +62,8 @@ class Cli:
             check=False,
         )
 
-    def status(self) -> dict[str, object]:
-        document: dict[str, object] = json.loads(self("status", "--json").stdout)
+    def status(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self("status", "--json").stdout)
         return document
 
 
@@ -99,11 +100,11 @@ def test_backup_now_refuses_a_missing_archive_and_creates_nothing(
     assert f"archive {archive} not found: is the disk mounted?" in empty.stdout
     assert tree(mount_point) == before and not archive.exists()
     document = cli.status()
-    [device] = document["devices"]  # type: ignore[misc]
+    [device] = document["devices"]
     assert device["backed_up"] is False
     assert device["last_run"]["error"].startswith("archive_unavailable: ")
-    assert document["archive"]["available"] is False  # type: ignore[index]
-    assert "is the disk mounted?" in document["archive"]["reason"]  # type: ignore[index]
+    assert document["archive"]["available"] is False
+    assert "is the disk mounted?" in document["archive"]["reason"]
     check = cli("status", "--check")
     assert check.returncode == 2 and "not found: is the disk mounted?" in check.stdout
 
@@ -117,7 +118,7 @@ def test_backup_now_refuses_a_missing_archive_and_creates_nothing(
     back = cli("backup-now")
     assert back.returncode == 0, back.stdout + back.stderr
     assert " 0 copied" in back.stdout
-    assert cli.status()["archive"]["available"] is True  # type: ignore[index]
+    assert cli.status()["archive"]["available"] is True
 
 
 def test_moved_files_are_followed_forget_is_honoured_and_another_disk_refused(

@@ -35,7 +35,6 @@ from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from rollkeeper.domain.archive_state import ArchiveProblem
 from rollkeeper.archive.crontab import crontab_trigger
 from rollkeeper.archive.iopriority import idle_io_priority
 from rollkeeper.archive.rotation import (
@@ -52,6 +51,7 @@ from rollkeeper.archive.verify import (
     archive_is_reachable,
     check_entry,
 )
+from rollkeeper.domain.archive_state import ArchiveProblem
 from rollkeeper.store.archive_queries import (
     entries_inside_archive,
     largest_entry_size,

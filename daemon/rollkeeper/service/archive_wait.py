@@ -12,6 +12,7 @@ phone starts a run anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import sys
@@ -67,20 +68,15 @@ class MountTableWatch:
 
     def wake(self) -> None:
         """End a :meth:`wait` in progress (the service is stopping)."""
-        with self._lock:
-            try:
-                os.write(self._wake_write, b"x")
-            except OSError:
-                pass
+        with self._lock, contextlib.suppress(OSError):
+            os.write(self._wake_write, b"x")
 
     def close(self) -> None:
         """Release the descriptors."""
         for descriptor in (self._file, self._wake_read, self._wake_write):
             if descriptor is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(descriptor)
-                except OSError:
-                    pass
         self._file = None
 
 
@@ -137,8 +133,6 @@ class ArchiveWaiter:
         self._stopping = True
         self._watch.wake()
         if self._task is not None:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._watch.close()

@@ -154,18 +154,25 @@ class BackupNowOutcome:
                     f"{ICLOUD_ADVICE} (`rollkeeper status` names them)"
                 )
                 lines.extend(f"    {printable(name, 120)}" for name in phone.icloud_examples[:5])
-            if counts.files_lost:
-                lines.append(
-                    f"  {counts.files_lost} archived file(s) are LOST: missing from the archive "
-                    "and no longer on the phone (`rollkeeper status` lists them; "
-                    "`rollkeeper forget PATH` if removed on purpose)"
-                )
-            if counts.items_rejected:
-                lines.append(
-                    f"  {counts.items_rejected} item(s) on the phone were refused as unsafe "
-                    "(see the log or `rollkeeper history --failed`)"
-                )
+            lines.extend(_notes(counts))
         return lines
+
+
+def _notes(counts: RunCounts) -> list[str]:
+    """The lines under a phone's summary about files lost from the archive and refused items."""
+    notes: list[str] = []
+    if counts.files_lost:
+        notes.append(
+            f"  {counts.files_lost} archived file(s) are LOST: missing from the archive "
+            "and no longer on the phone (`rollkeeper status` lists them; "
+            "`rollkeeper forget PATH` if removed on purpose)"
+        )
+    if counts.items_rejected:
+        notes.append(
+            f"  {counts.items_rejected} item(s) on the phone were refused as unsafe "
+            "(see the log or `rollkeeper history --failed`)"
+        )
+    return notes
 
 
 class _ProgressDisplay:
