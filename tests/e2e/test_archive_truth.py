@@ -202,8 +202,9 @@ def test_the_service_waits_for_an_archive_whose_parent_appears_later(
     simulator: SimulatorThread, tmp_path: Path, start_service: Callable[..., ServiceProcess]
 ) -> None:
     """The archive's parent is missing at start-up: the service starts anyway, the plug-in's
-    run fails as archive_unavailable writing nothing, and once the folder appears the service
-    backs the waiting phone up without a re-plug (here through the timer fallback)."""
+    run fails as archive_unavailable writing nothing (a re-plug in the same outage fails again
+    without a second notification), and once the folder appears the service backs the waiting
+    phone up without a re-plug (here through the timer fallback)."""
     parent = tmp_path / "disk"
     archive = parent / "photos"
     config = configured(tmp_path, archive, archive_recheck_seconds=0.3)
@@ -214,12 +215,19 @@ def test_the_service_waits_for_an_archive_whose_parent_appears_later(
     assert first["outcome"] == "failed"
     service.wait_for("archive_wait_started")
     assert not parent.exists()
+    # A re-plug during the same outage fails again, and is not told again.
+    simulator.unplug(UDID)
+    service.wait_for("phone_detached", udid=UDID)
+    simulator.plug(UDID)
+    assert service.wait_for("backup_finished", count=2, udid=UDID)[1]["outcome"] == "failed"
+    service.wait_for("archive_outage_already_told", udid=UDID)
+    assert not parent.exists()
 
     archive.mkdir(parents=True)
     service.wait_for("archive_available_again")
-    second = service.wait_for("backup_finished", count=2, udid=UDID)[1]
-    assert second["outcome"] == "complete"
-    assert second["files_copied"] == len(roll.files)
+    third = service.wait_for("backup_finished", count=3, udid=UDID)[2]
+    assert third["outcome"] == "complete"
+    assert third["files_copied"] == len(roll.files)
     assert service.terminate() == 0
 
 
