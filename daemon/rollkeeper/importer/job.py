@@ -211,6 +211,8 @@ class BackupRun:
         truth = self._archive_truth
         if truth is None or self.archive_state is None or not self.archive_state.available:
             return
+        if not (self.counts.files_copied or self.counts.files_deduplicated):
+            return  # nothing placed: a nothing-new re-plug pays no second pass over the state
         paths = truth.unstamped_paths(self._udid)
         truth.record_placed_stats(placed_stats(self._settings.archive_root, paths))
 
