@@ -11,7 +11,9 @@ from pathlib import Path
 
 from rollkeeper.archive.identity import ArchiveGuard
 from rollkeeper.config import Config
+from rollkeeper.domain.archive_state import ArchiveProblem
 from rollkeeper.offsite.archive_check import ArchiveAvailability, ArchiveCheck
+from rollkeeper.offsite.archive_check import archive_availability as plain_availability
 from rollkeeper.store import StateStore
 
 
@@ -28,6 +30,10 @@ def archive_availability(store: StateStore) -> ArchiveCheck:
         state = ArchiveGuard(root).check(store.archive_truth)
         if state.available:
             return ArchiveAvailability(True)
+        if state.problem in (ArchiveProblem.NEW, ArchiveProblem.UPGRADE):
+            # No marker yet (no backup run since issue 13, or none at all): the next run
+            # makes it; until then the plain check (there, and not empty) decides.
+            return plain_availability(root)
         return ArchiveAvailability(False, state.reason)
 
     return check
