@@ -15,6 +15,8 @@ from rollkeeper.archive.boundary import ArchiveGoneError, make_archive_folders
 from rollkeeper.archive.identity import (
     ArchiveGuard,
     check_archive,
+    filesystem_identity,
+    filesystems_differ,
     marker_path,
     may_create_implicitly,
     record,
@@ -94,10 +96,22 @@ def test_missing_root_missing_marker_other_id_and_other_disk_are_told_apart(
     assert missing.reason == f"archive {archive} not found: is the disk mounted?"
     archive.mkdir()
     write_marker(archive, marker.archive_id)
-    truth.record_identity(marker.archive_id, str(archive), "uuid:some-other-disk", "x")
-    moved = state()
-    assert moved.problem is ArchiveProblem.OTHER_FILESYSTEM
-    assert "another disk" in moved.reason
+    truth.record_identity(marker.archive_id, str(archive), "dev:8:17", "x")
+    assert state().available, "a device number may change between mounts: not a refusal"
+    if filesystem_identity(archive).startswith("uuid:"):
+        truth.record_identity(marker.archive_id, str(archive), "uuid:some-other-disk", "x")
+        moved = state()
+        assert moved.problem is ArchiveProblem.OTHER_FILESYSTEM
+        assert "another disk" in moved.reason
+
+
+def test_only_two_different_uuids_are_another_disk() -> None:
+    """A UUID against another UUID is another disk; device numbers and file system ids,
+    which change from mount to mount, never refuse a matching marker."""
+    assert filesystems_differ("uuid:2c1d-77aa", "uuid:9f00-1234")
+    assert not filesystems_differ("uuid:2c1d-77aa", "uuid:2c1d-77aa")
+    assert not filesystems_differ("dev:0:51", "dev:0:52")
+    assert not filesystems_differ("uuid:2c1d-77aa", "fsid:1234")
 
 
 def test_permission_denied_is_not_called_missing(tmp_path: Path) -> None:

@@ -103,6 +103,14 @@ def filesystem_identity(path: Path) -> str:
     return f"dev:{os.major(status.st_dev)}:{os.minor(status.st_dev)}"
 
 
+def filesystems_differ(recorded: str, here: str) -> bool:
+    """Whether two file system identities name different disks for certain: only two UUIDs
+    are compared. A device number (and the kernel's file system id of FUSE, tmpfs, XFS, FAT,
+    derived from it) changes from one mount of the same disk to the next, and a container may
+    see no ``/dev/disk/by-uuid``: those never refuse an archive whose marker matches."""
+    return recorded.startswith("uuid:") and here.startswith("uuid:") and recorded != here
+
+
 def _uuid_of_device(device: int) -> str:
     """The UUID udev gives the block device numbered ``device`` (empty when none)."""
     folder = Path("/dev/disk/by-uuid")
@@ -293,7 +301,7 @@ def _compare(
             detail=marker.created_at,
         )
     here = filesystem_identity(root)
-    if recorded.filesystem and here != recorded.filesystem:
+    if filesystems_differ(recorded.filesystem, here):
         return ArchiveState(
             where,
             problem=ArchiveProblem.OTHER_FILESYSTEM,
