@@ -34,8 +34,9 @@ def _inside_archive(existing: Path) -> bool:
 
 
 def make_archive_folders(folder: Path, *, private: bool = False) -> None:
-    """Create ``folder`` and its missing parents, each new entry's parent fsync'ed, but only
-    inside an existing archive; ``private`` makes them 0700 (the working folder)."""
+    """Create ``folder`` and its missing parents, but only inside an existing archive. Each
+    new entry's parent is fsync'ed, except with ``private``: the working folder's (0700)
+    partial folders, made without an fsync as before."""
     missing: list[Path] = []
     current = folder
     while not current.exists():
@@ -55,4 +56,7 @@ def make_archive_folders(folder: Path, *, private: bool = False) -> None:
             path.mkdir(mode=0o700 if private else 0o777)
         except FileExistsError:
             continue
-        fsync_folder(path.parent)
+        if not private:
+            # A final name's folder must survive a power cut; the working folder's need not
+            # (a partial lost with its folder is copied again), so it costs no fsync.
+            fsync_folder(path.parent)

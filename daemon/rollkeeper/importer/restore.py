@@ -193,7 +193,7 @@ class ArchiveHealer:
         source = self._root / item.relative_path
         folder = self._root / WORKING_FOLDER_NAME / QUARANTINE_FOLDER / f"run-{self._run_id}"
         target = folder / item.relative_path
-        make_archive_folders(target.parent, private=True)
+        make_archive_folders(target.parent)  # fsync'ed: the damaged copy must survive a cut
         os.rename(source, target)
         fsync_folder(source.parent)
         fsync_folder(target.parent)
