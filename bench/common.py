@@ -451,9 +451,11 @@ def rollkeeper_command(setup: RollkeeperSetup, *arguments: str) -> list[str]:
 
 
 def tree_bytes(root: Path) -> tuple[int, int]:
-    """(files, bytes) under ``root`` (not following links)."""
+    """(files, bytes) under ``root`` (not following links), rollkeeper's working folder
+    (its archive marker, partial files) left out: it is not copied content."""
     files = total = 0
-    for folder, _, names in os.walk(root):
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != ".rollkeeper"]
         for name in names:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(folder, name)).st_size

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _prepare_state(setup: common.RollkeeperSetup, phone_root: Path) -> None:
     """Record every file of the phone except the video's folder as archived."""
+    from rollkeeper.archive.identity import record, write_marker
     from rollkeeper.store import StateStore
 
     setup.wipe()
@@ -66,6 +67,14 @@ def _prepare_state(setup: common.RollkeeperSetup, phone_root: Path) -> None:
                 observed.append((entry.name, info.st_size, info.st_mtime_ns, info.st_mtime_ns))
             store.observe_files(common.UDID, f"/DCIM/{folder.name}", observed, now)
             for name, item in store.present_files(common.UDID, f"/DCIM/{folder.name}").items():
+                # The archived copy exists for real (a hard link, or a copy across file
+                # systems): the run's presence check looks at every one of them.
+                placed = setup.archive / "2024" / "03" / f"{folder.name}-{name}"
+                placed.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(folder / name, placed)
+                except OSError:
+                    shutil.copyfile(folder / name, placed)
                 store.record_archived(
                     item.id,
                     relative_path=f"2024/03/{folder.name}-{name}",
@@ -77,6 +86,7 @@ def _prepare_state(setup: common.RollkeeperSetup, phone_root: Path) -> None:
                     capture_source=None,
                     now=now,
                 )
+        record(store.archive_truth, setup.archive, write_marker(setup.archive))
     finally:
         store.close()
 

@@ -77,6 +77,16 @@ COMMANDS: tuple[Command, ...] = (
         "rollkeeper.commands.adopt",
     ),
     Command(
+        "archive",
+        "set up the archive folder on purpose (archive init)",
+        "rollkeeper.commands.archive",
+    ),
+    Command(
+        "forget",
+        "a file was deleted from the archive on purpose: never restore it",
+        "rollkeeper.commands.forget",
+    ),
+    Command(
         "find",
         "print archive paths of phone files by name (IMG_1234) or capture date",
         "rollkeeper.commands.find",

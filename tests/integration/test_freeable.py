@@ -178,3 +178,21 @@ async def test_a_file_verified_again_after_repair_is_listed_again(
     _, out = freeable(phone, capsys, "--json")
     names = [file["phone_path"] for asset in json.loads(out)["assets"] for file in asset["files"]]
     assert "/DCIM/100APPLE/IMG_0001.MOV" in names and "/DCIM/100APPLE/IMG_0001.HEIC" in names
+
+
+async def test_a_file_with_an_open_or_lost_finding_is_never_offered(
+    phone: Phone, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file the presence check found missing or damaged (open, or lost) is held back like
+    one in question, even when its last re-hash matched."""
+    store = StateStore.open(phone.state)
+    try:
+        path = str(phone.archived("IMG_0003.JPG").relative_to(phone.archive))
+        store.archive_truth.open_finding(path, "missing", "0" * 64, "", None)
+    finally:
+        store.close()
+    code, out = freeable(phone, capsys, "--json")
+    assert code == 0
+    names = [file["phone_path"] for asset in json.loads(out)["assets"] for file in asset["files"]]
+    assert "/DCIM/100APPLE/IMG_0003.JPG" not in names
+    assert json.loads(out)["held_back"]["missing_or_changed_in_archive"] == 1

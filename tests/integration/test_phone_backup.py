@@ -61,7 +61,8 @@ async def test_a_phone_turned_away_gets_no_run_and_an_admitted_one_is_backed_up(
 def test_backup_now_json_keeps_the_run_counts_beside_the_phone_fields() -> None:
     """``backup-now --json`` shows each phone's run counts as flat keys next to its other
     fields, exactly the keys it always had (and, since the Photos library, the originals only
-    in iCloud), though the outcome now holds a ``RunCounts``."""
+    in iCloud; since issue 13, the files restored and lost), though the outcome now holds a
+    ``RunCounts``."""
     counts = RunCounts(files_found=7, files_copied=5, bytes_copied=1234, files_not_on_phone=2)
     outcome = PhoneOutcome(udid="U1", name="Ann", outcome="complete", run_id=3, counts=counts)
     assert outcome.as_dict() == {
@@ -83,6 +84,8 @@ def test_backup_now_json_keeps_the_run_counts_beside_the_phone_fields() -> None:
         "files_failed": 0,
         "files_pending": 0,
         "items_rejected": 0,
+        "files_restored": 0,
+        "files_lost": 0,
     }
 
 

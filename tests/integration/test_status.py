@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from rollkeeper.archive.identity import record, write_marker
 from rollkeeper.cli import build_parser
 from rollkeeper.commands.status import run_status
 from rollkeeper.store import RunCounts, StateStore
@@ -65,7 +66,14 @@ class Setup:
         return code, text.strip()
 
     def store(self) -> StateStore:
-        return StateStore.open(self.state_path)
+        """The state, naming the archive folder (made, with its marker) as its archive, as a
+        first run does: the archive is there unless a test takes it away."""
+        store = StateStore.open(self.state_path)
+        archive = self.root / "archive"
+        if store.archive_truth.recorded_identity() is None:
+            archive.mkdir(exist_ok=True)
+            record(store.archive_truth, archive, write_marker(archive))
+        return store
 
 
 @pytest.fixture

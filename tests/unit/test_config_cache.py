@@ -121,10 +121,10 @@ def test_a_broken_config_is_never_cached_and_the_quick_load_fills_the_cache(
 def test_every_checked_path_of_the_schema_is_checked_again() -> None:
     """Each field the loader checks against the file system (writable folders and files, secret
     files) is in the list of checks a recalled config must pass again."""
-    from rollkeeper.config.field_types import _writable_file, _writable_folder
+    from rollkeeper.config.field_types import _archive_folder, _writable_file, _writable_folder
     from rollkeeper.config.offsite_settings import _secret_file
 
-    checked = {_writable_file, _writable_folder, _secret_file}
+    checked = {_archive_folder, _writable_file, _writable_folder, _secret_file}
     fields = {
         (section, key)
         for section, model in SECTIONS.items()

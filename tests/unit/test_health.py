@@ -193,3 +193,24 @@ def test_archive_check_findings() -> None:
     assert archive_check_findings(
         unresolved_damaged=0, archive_unreachable=True, checked_at=checked, latest_complete_at=NOW
     ) == ([], [])
+
+
+def test_backed_up_is_never_said_while_the_archive_is_in_question() -> None:
+    """A complete last run is "backed up" only while the archive is there and holds no open
+    or lost finding; the archive's own problems are critical (unavailable, lost files) or a
+    warning (files the next plug-in restores)."""
+    from rollkeeper.domain.health import archive_truth_findings
+
+    fine = assess_phone(_facts(), NOW, timedelta(days=7))
+    assert fine.verdict == "backed_up"
+    doubted = assess_phone(_facts(archive_in_question=True), NOW, timedelta(days=7))
+    assert doubted.verdict != "backed_up"
+    critical, warnings = archive_truth_findings(
+        unavailable_reason="archive /media/disk/photos not found: is the disk mounted?",
+        open_findings=2,
+        lost=1,
+    )
+    assert critical[0] == "archive /media/disk/photos not found: is the disk mounted?"
+    assert "1 archived file lost" in critical[1]
+    assert warnings == ["2 archived files missing or damaged, restored at the next plug-in"]
+    assert archive_truth_findings(unavailable_reason="", open_findings=0, lost=0) == ([], [])

@@ -51,6 +51,7 @@ from rollkeeper.archive.verify import (
     archive_is_reachable,
     check_entry,
 )
+from rollkeeper.domain.archive_state import ArchiveProblem
 from rollkeeper.store.archive_queries import (
     entries_inside_archive,
     largest_entry_size,
@@ -253,11 +254,21 @@ class ArchiveScrubber:
     def _run(self, store: StateStore, now: datetime) -> ScrubReport:
         # Only files recorded inside the archive folder depend on it being there; files adopted
         # from elsewhere are checked where they are.
-        if entries_inside_archive(store) > 0 and not archive_is_reachable(self.archive_root):
+        if entries_inside_archive(store) > 0 and not (
+            archive_is_reachable(self.archive_root) and self._identity_matches(store)
+        ):
             return self._unreachable(now)
         batch, budget = self.plan(store, now)
         priority, checks = self.check(batch)
         return self.record(store, now, budget, priority, checks)
+
+    def _identity_matches(self, store: StateStore) -> bool:
+        """The archive carries the state's marker (docs/archive-truth.md): another disk at the
+        path, or an empty mount point, is not checked file by file."""
+        from rollkeeper.archive.identity import ArchiveGuard
+
+        state = ArchiveGuard(self.archive_root).check(store.archive_truth)
+        return state.available or state.problem in (ArchiveProblem.NEW, ArchiveProblem.UPGRADE)
 
     def _unreachable(self, now: datetime) -> ScrubReport:
         # An unmounted disk would make every file "missing": say the one true thing instead,

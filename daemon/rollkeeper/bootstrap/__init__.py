@@ -29,6 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rollkeeper.bootstrap.archive import archive_availability, archive_guard
     from rollkeeper.bootstrap.command_config import (
         CONFIG_UNUSABLE,
         LoadedConfig,
@@ -70,6 +71,8 @@ if TYPE_CHECKING:
 #: Where each name lives: imported on first use (PEP 562), so importing this package
 #: costs nothing until a name is used.
 _HOMES: dict[str, str] = {
+    "archive_availability": "rollkeeper.bootstrap.archive",
+    "archive_guard": "rollkeeper.bootstrap.archive",
     "CONFIG_UNUSABLE": "rollkeeper.bootstrap.command_config",
     "LoadedConfig": "rollkeeper.bootstrap.command_config",
     "command_logging": "rollkeeper.bootstrap.command_config",
@@ -107,6 +110,8 @@ __all__ = [
     "ServiceHooks",
     "ServiceParts",
     "acquire_instance_lock",
+    "archive_availability",
+    "archive_guard",
     "backup_settings",
     "build_service_parts",
     "command_logging",

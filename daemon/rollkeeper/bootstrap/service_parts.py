@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from rollkeeper.notify.notifier import Notifier
     from rollkeeper.offsite.job import OffsiteJob
     from rollkeeper.offsite.schedule import OffsiteSchedule
+    from rollkeeper.service.archive_wait import ArchiveWaiter
     from rollkeeper.service.health import StaleNoticeLedger
     from rollkeeper.service.scheduler import BackupService
     from rollkeeper.store import StateStore
@@ -143,8 +144,8 @@ def offsite_job(
 ) -> OffsiteJob | None:
     """The offsite copy job for the config's ``[offsite]`` section (None when it is off), on
     the archive, alerting through ``alerts`` when a run fails."""
+    from rollkeeper.bootstrap.archive import archive_availability
     from rollkeeper.bootstrap.settings import offsite_plan
-    from rollkeeper.offsite.archive_check import archive_availability
     from rollkeeper.offsite.job import OffsiteJob
 
     plan = offsite_plan(config)
@@ -163,8 +164,8 @@ def offsite_job(
         store,
         Path(config.archive.path),
         sources=offsite_sources(config),
-        # Issue 13's archive identity check replaces this one when it lands (see the module).
-        archive_check=archive_availability,
+        # The archive identity check (docs/archive-truth.md): marker, id, file system.
+        archive_check=archive_availability(store),
         on_failure=on_failure,
         environ=os.environ if environ is None else environ,
     )
@@ -247,6 +248,7 @@ def build_service_parts(
         alert=alerts.alert,
         device_backups=DeviceBackups(device_backup_settings(config), store, alert=alerts.alert),
     )
+    backups.archive_waiter = _archive_waiter(backups, store)
     phone_events, unseen = _phone_events(config, backups, loop)
     watcher = None
     if config_path is not None:
@@ -272,6 +274,28 @@ def build_service_parts(
             lambda: offsite_job(current_config(), store, alerts, environment), store, scheduler
         ),
         web=web_server(config, config_path, environment),
+    )
+
+
+def _archive_waiter(backups: BackupService, store: StateStore) -> ArchiveWaiter:
+    """The wait for an unavailable archive: the identity check of the archive in force."""
+    from rollkeeper.archive.identity import ArchiveGuard, may_create_implicitly, truth_knows_files
+    from rollkeeper.domain.archive_state import ArchiveProblem
+    from rollkeeper.service.archive_wait import ArchiveWaiter
+
+    async def is_available() -> bool:
+        root = backups.settings.backup.archive_root
+        truth = store.archive_truth
+        recorded, known = truth.recorded_identity(), truth_knows_files(truth)
+        state = await asyncio.to_thread(ArchiveGuard(root).look, recorded, known)
+        if state.problem is ArchiveProblem.NEW:
+            return bool(state.marker_id) or may_create_implicitly(root)
+        return state.available or state.problem is ArchiveProblem.UPGRADE
+
+    return ArchiveWaiter(
+        is_available,
+        backups.archive_returned,
+        recheck_seconds=lambda: backups.settings.archive_recheck_seconds,
     )
 
 

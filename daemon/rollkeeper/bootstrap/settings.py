@@ -83,6 +83,7 @@ def service_settings(config: Config) -> ServiceSettings:
         retry_initial_seconds=schedule.retry_initial_seconds,
         retry_max_seconds=schedule.retry_max_seconds,
         attached_rescan_hours=schedule.attached_rescan_hours,
+        archive_recheck_seconds=schedule.archive_recheck_seconds,
         include_devices=tuple(config.filters.include_devices),
         exclude_devices=tuple(config.filters.exclude_devices),
     )

@@ -180,6 +180,11 @@ def run_init(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {target}")
     print("  edit it, then run: rollkeeper config check", file=sys.stderr)
+    print(
+        "  the archive folder is made by the first backup only under your home folder; on a"
+        " removable disk, mount it and run: rollkeeper archive init",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -108,8 +108,8 @@ def run_freeable(
     """The command with its clock, output and favourites injected (tests); by default the
     favourites are those the state keeps from each phone's last applied library read."""
     from rollkeeper.domain.freeable import freeable_assets
-    from rollkeeper.offsite.archive_check import archive_availability
     from rollkeeper.store import StateDamagedError
+    from rollkeeper.store.archive_truth import LOST, OPEN
 
     config = bootstrap.load_command_config(args.config)
     if config is None:
@@ -130,6 +130,11 @@ def run_freeable(
             print(f"rollkeeper: no phone {args.device!r} is known", file=sys.stderr)
             return 2
         rows = store.archive_repository.present_files_with_copies(udid)
+        # Files with an open or lost finding are in question: never offered (issue 13).
+        in_question = {
+            finding.relative_path for finding in store.archive_truth.findings([OPEN, LOST])
+        }
+        availability = bootstrap.archive_availability(store)(archive_root)
         if favourites is None:
             stored = {
                 phone: store.library_repository.favourite_paths(phone)
@@ -138,7 +143,6 @@ def run_freeable(
             favourites = stored.__getitem__
     finally:
         store.close()
-    availability = archive_availability(archive_root)
     if rows and not availability.available:
         print(
             f"rollkeeper: the archive is not there ({availability.reason}): nothing can be "
@@ -152,7 +156,10 @@ def run_freeable(
         if found is not None:
             known[phone] = found
     favourites_known = bool(rows) and all(row.udid in known for row in rows)
-    facts = [_facts(row, archive_root, known.get(row.udid)) for row in rows]
+    facts = [
+        _facts(row, archive_root, known.get(row.udid), row.archive_path in in_question)
+        for row in rows
+    ]
     report = freeable_assets(
         facts,
         now=now,
@@ -177,7 +184,9 @@ def _chosen_device(wanted: str | None, devices: dict[str, str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def _facts(row: Any, archive_root: Path, favourites: frozenset[str] | None) -> Any:
+def _facts(
+    row: Any, archive_root: Path, favourites: frozenset[str] | None, in_question: bool = False
+) -> Any:
     from rollkeeper.archive.locations import entry_location
     from rollkeeper.domain.freeable import PhoneFileFacts
     from rollkeeper.store.records import ARCHIVED, parse_timestamp
@@ -187,7 +196,7 @@ def _facts(row: Any, archive_root: Path, favourites: frozenset[str] | None) -> A
     )
     archived = row.status == ARCHIVED and row.archive_path is not None and row.archived_size
     whole = False
-    if archived:
+    if archived and not in_question:
         location = Path(entry_location(archive_root, row.archive_path))
         try:
             whole = os.stat(location).st_size == row.archived_size

@@ -146,13 +146,14 @@ def run_verify(args: argparse.Namespace) -> int:
             checks = check_entries(archive_root, entries, progress)
         tracked = [entry.relative_path for entry in store.archive_entries()]
         report = build_report(checks, find_untracked(archive_root, tracked))
+        lost = {finding.relative_path for finding in store.archive_truth.findings(["lost"])}
     finally:
         store.close()
     failed = [
         check.relative_path for check in (*report.missing, *report.changed, *report.unreadable)
     ]
     _note_matches(bootstrap.state_path(config), report.matched, failed)
-    return _print(report, args.json, archive_root)
+    return _print(report, args.json, archive_root, lost=lost)
 
 
 def _note_matches(state_path: Path, matched: list[str], failed: Sequence[str] = ()) -> None:
@@ -189,11 +190,18 @@ def _stamps_skipped(count: int, error: Exception) -> None:
     )
 
 
-def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = "") -> int:
+def _print(
+    report: VerifyReport,
+    as_json: bool,
+    archive_root: Path,
+    note: str = "",
+    lost: frozenset[str] | set[str] = frozenset(),
+) -> int:
     exit_code = EXIT_FINDINGS if report.has_damage else EXIT_OK
     if as_json:
         document = report.as_dict()
         document["archive"] = str(archive_root)
+        document["lost"] = sorted(lost)
         if note:
             document["note"] = note
         print(json.dumps(document, indent=2))
@@ -210,7 +218,8 @@ def _print(report: VerifyReport, as_json: bool, archive_root: Path, note: str = 
     # Archive paths are shown exactly (control characters escaped): the user looks for them.
     for check in report.missing:
         location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
-        print(f"MISSING    {location}")
+        tag = "LOST      " if check.relative_path in lost else "MISSING   "
+        print(f"{tag} {location}")
     for check in report.changed:
         location = printable(entry_location(archive_root, check.relative_path), None, escape=True)
         print(f"CHANGED    {location} ({check.detail})")

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from rollkeeper.config.field_types import Section, StrictText, WritableFolder
+from rollkeeper.config.field_types import ArchiveFolder, Section, StrictText
 from rollkeeper.config.suggest import did_you_mean
 from rollkeeper.domain.layout import LAYOUT_PLACEHOLDERS
 from rollkeeper.domain.layout import validate_layout as layout_problems
@@ -47,12 +47,16 @@ def validate_layout(layout: str) -> str:
 class ArchiveSettings(Section):
     section_help = "Where the backup goes and how files are filed in it."
 
-    path: WritableFolder = Field(
+    path: ArchiveFolder = Field(
         default=Path("~/Pictures/rollkeeper"),
         description=(
             "The archive folder: every photo and video is copied under it. ~ and $VARIABLES "
             "are expanded; a relative path is an error (the service does not run in your "
-            "working folder). It is created if missing; it must be writable."
+            "working folder). A missing or unreachable folder is not a config error: runs "
+            "fail as archive_unavailable, writing nothing, until it is there (an unmounted "
+            "disk). The first run creates it only under your home folder (or marks a folder "
+            "that exists outside /media, /mnt, /run/media, /Volumes); elsewhere run "
+            "`rollkeeper archive init`."
         ),
     )
     layout: Annotated[StrictText, AfterValidator(validate_layout)] = Field(

@@ -121,7 +121,7 @@ def _read(config_path: Path | None) -> bytes | None:
 def filesystem_checks(config: Config) -> list[list[str]]:
     """The file-system checks a cached ``config`` must pass again when used: (kind, path)."""
     checks = [
-        ["folder", str(config.archive.path)],
+        ["archive", str(config.archive.path)],
         ["file", str(config.state.path)],
         ["folder", str(config.device.pairing_dir)],
     ]

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, ValidationInfo
 
-from rollkeeper.config.filesystem import file_problem, folder_problem
+from rollkeeper.config.filesystem import archive_folder_problem, file_problem, folder_problem
 from rollkeeper.config.paths import UnsetVariableError, expand_home, expand_path
 
 __all__ = ["folder_problem"]  # moved to .filesystem; importable from here as before
@@ -78,6 +78,14 @@ def _writable_folder(value: Path, info: ValidationInfo) -> Path:
     return value
 
 
+def _archive_folder(value: Path, info: ValidationInfo) -> Path:
+    if check_filesystem(info):
+        problem = archive_folder_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
 def _writable_file(value: Path, info: ValidationInfo) -> Path:
     if check_filesystem(info):
         problem = file_problem(value)
@@ -89,6 +97,8 @@ def _writable_file(value: Path, info: ValidationInfo) -> Path:
 AbsolutePath = Annotated[Path, BeforeValidator(expand_path_value)]
 WritableFolder = Annotated[AbsolutePath, AfterValidator(_writable_folder)]
 WritableFile = Annotated[AbsolutePath, AfterValidator(_writable_file)]
+#: The archive folder: only a file in its way is a config error (see archive_folder_problem).
+ArchiveFolder = Annotated[AbsolutePath, AfterValidator(_archive_folder)]
 
 StrictText = Annotated[str, Strict()]
 StrictFlag = Annotated[bool, Strict()]

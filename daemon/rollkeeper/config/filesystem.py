@@ -36,6 +36,23 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
+def archive_folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` can never be the archive folder, or ``None``: only a file in its place
+    (or above it). A missing folder, or one not writable now, is not a config error but the
+    archive's runtime state (an unmounted disk, a privacy setting): the run and ``status``
+    say so (docs/archive-truth.md), and the service starts and waits for the disk."""
+    existing = folder
+    while not os.path.lexists(existing):
+        if existing.parent == existing:
+            return None
+        existing = existing.parent
+    if existing.is_dir():
+        return None
+    if existing == folder:
+        return f"'{folder}' is a file, not a folder"
+    return f"'{existing}' is a file, not a folder, so '{folder}' cannot be created"
+
+
 def file_problem(path: Path) -> str | None:
     """Why ``path`` cannot be written (or created) as a file by this user, or ``None``."""
     if path.is_dir():
@@ -60,4 +77,9 @@ def secret_file_problem(path: Path) -> str | None:
 
 
 #: Kind of check -> the check (the names the cache stores).
-CHECKS = {"folder": folder_problem, "file": file_problem, "secret": secret_file_problem}
+CHECKS = {
+    "archive": archive_folder_problem,
+    "folder": folder_problem,
+    "file": file_problem,
+    "secret": secret_file_problem,
+}

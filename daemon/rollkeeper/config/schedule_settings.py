@@ -81,6 +81,16 @@ class ScheduleSettings(Section):
         allow_inf_nan=False,
         description="The longest wait between retries (at least retry_initial_seconds).",
     )
+    archive_recheck_seconds: StrictNumber = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "While the archive is unavailable (its disk not mounted) and a phone waits: how "
+            "often to look again. On Linux a mount is noticed at once without this; the timer "
+            "is the fallback (macOS, or a folder that comes back without a mount)."
+        ),
+    )
     scrub_cron: Annotated[StrictText, AfterValidator(_validate_cron)] = Field(
         default="0 4 * * sun",
         description=(

@@ -174,6 +174,9 @@ class PhoneFacts:
     warn_icloud_only: bool = True
     #: The last library read was refused as suspect (it would have dropped albums).
     library_suspect: bool = False
+    #: The archive is unavailable, or holds files in question (open or lost findings):
+    #: "backed up" is then never said (docs/archive-truth.md).
+    archive_in_question: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,7 @@ def _phone_verdict(facts: PhoneFacts) -> str:
         facts.last_finished_outcome == OUTCOME_COMPLETE
         and facts.last_complete_at is not None
         and is_complete(facts.pending, facts.failed)
+        and not facts.archive_in_question
     ):
         return VERDICT_BACKED_UP
     if facts.last_complete_at is None:
@@ -386,6 +390,30 @@ def archive_check_findings(
         )
     if archive_unreachable and (latest_complete_at is None or latest_complete_at <= checked_at):
         warnings.append(f"the archive folder was unreachable at the archive check on {day}")
+    return critical, warnings
+
+
+def archive_truth_findings(
+    *, unavailable_reason: str, open_findings: int, lost: int
+) -> tuple[list[str], list[str]]:
+    """(critical, warnings) about the archive itself: not available (critical, in the check's
+    own words), files lost from it (critical), files missing or damaged that the next
+    plug-in of their phone restores (warning)."""
+    critical: list[str] = []
+    warnings: list[str] = []
+    if unavailable_reason:
+        critical.append(unavailable_reason)
+    if lost:
+        noun = "file" if lost == 1 else "files"
+        critical.append(
+            f"{lost} archived {noun} lost: missing from the archive and no longer on the phone"
+            " (rollkeeper forget PATH if removed on purpose)"
+        )
+    if open_findings:
+        noun = "file" if open_findings == 1 else "files"
+        warnings.append(
+            f"{open_findings} archived {noun} missing or damaged, restored at the next plug-in"
+        )
     return critical, warnings
 
 

@@ -18,12 +18,16 @@ the phone holds is pending or failed. It talks to the phone and the store only t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
+from rollkeeper.archive.identity import ArchiveGuard, truth_knows_files
+from rollkeeper.archive.presence import placed_stats
 from rollkeeper.device.errors import PhoneUnavailableError
+from rollkeeper.domain.archive_state import ARCHIVE_UNAVAILABLE, ArchiveProblem, ArchiveState
 from rollkeeper.importer.group_placement import ArchiveWriteError, GroupPlacer
 from rollkeeper.importer.ledger import Progress, RunLedger
 from rollkeeper.importer.library_records import StoredDates
@@ -31,8 +35,10 @@ from rollkeeper.importer.library_step import LibraryOutcome, LibraryStep, Librar
 from rollkeeper.importer.pipeline import DOWNLOAD_AHEAD_GROUPS, GroupPipeline, StopRequestedError
 from rollkeeper.importer.plan import plan_groups, select_files
 from rollkeeper.importer.reconcile import ManifestReconciler, ScanResult
+from rollkeeper.importer.restore import ArchiveHealer
 from rollkeeper.importer.settings import BackupSettings
 from rollkeeper.ports import BackupStore, Clock, PhoneConnection, system_clock
+from rollkeeper.store.archive_truth import ArchiveTruthRepository
 from rollkeeper.store.records import FAILED, PENDING, RunCounts
 
 __all__ = [
@@ -81,8 +87,17 @@ class BackupRun:
         on_progress: Callable[[Progress], None] | None = None,
         full_rescan: bool = False,
         library: LibraryStores | None = None,
+        archive_truth: ArchiveTruthRepository | None = None,
+        archive_guard: ArchiveGuard | None = None,
     ) -> None:
         self._store = store
+        #: The archive's identity and findings; None (the replay tests) skips the checks.
+        self._archive_truth = archive_truth
+        self._archive_guard = archive_guard or ArchiveGuard(settings.archive_root)
+        #: What the availability check said at the start of this run (None: not asked).
+        self.archive_state: ArchiveState | None = None
+        #: Findings a failed copy left open in this run: the run cannot be complete.
+        self._findings_left_open = 0
         self._library_stores = library
         #: What the library part of this run did, once it ran.
         self.library: LibraryOutcome | None = None
@@ -125,6 +140,10 @@ class BackupRun:
         )
         self._ledger.run_id = store.start_run(self._udid, self._clock())
         log.info("backup_started", udid=self._udid, run_id=self.run_id, device=self._device_name)
+        if self._archive_truth is not None:
+            unavailable = await self._check_archive()
+            if unavailable is not None:
+                return unavailable
         store.set_device_state(self._udid, "backing_up", "scanning", self._clock())
         try:
             await self._back_up()
@@ -141,6 +160,64 @@ class BackupRun:
             self._close_run("interrupted", f"{type(error).__name__}: {error}")
             raise
         return self._close_run(None, "")
+
+    async def _check_archive(self) -> RunResult | None:
+        """Ask whether the archive is there; when not, close the run as failed, having
+        written nothing anywhere (docs/archive-truth.md)."""
+        assert self._archive_truth is not None
+        truth = self._archive_truth
+        guard = self._archive_guard
+        try:
+            looked = await asyncio.to_thread(
+                guard.look, truth.recorded_identity(), truth_knows_files(truth)
+            )
+            state = guard.settle(truth, looked)
+        except OSError as error:
+            state = ArchiveState(
+                str(self._settings.archive_root),
+                problem=ArchiveProblem.UNREADABLE,
+                detail=error.strerror or str(error),
+            )
+        self.archive_state = state
+        if state.available:
+            return None
+        log.error(
+            "archive_unavailable",
+            udid=self._udid,
+            run_id=self.run_id,
+            root=state.root,
+            problem=state.problem.value if state.problem else "",
+            reason=state.reason,
+        )
+        return self._close_run("failed", f"{ARCHIVE_UNAVAILABLE}: {state.reason}")
+
+    async def _heal_archive(self) -> None:
+        """Check that every file counted as archived is there; heal what is not."""
+        if self._archive_truth is None:
+            return
+        healer = ArchiveHealer(
+            self._archive_truth,
+            self._store.set_file_status,
+            self._store.add_run_failure,
+            self._settings.archive_root,
+            self._session.files,
+            self._udid,
+            self.run_id,
+            self.counts,
+            self._clock,
+        )
+        await healer.heal()
+        self._findings_left_open = healer.still_open
+
+    def _stamp_placed(self) -> None:
+        """Record what lstat says of the files this run placed (the next check compares)."""
+        truth = self._archive_truth
+        if truth is None or self.archive_state is None or not self.archive_state.available:
+            return
+        if not (self.counts.files_copied or self.counts.files_deduplicated):
+            return  # nothing placed: a nothing-new re-plug pays no second pass over the state
+        paths = truth.unstamped_paths(self._udid)
+        truth.record_placed_stats(placed_stats(self._settings.archive_root, paths))
 
     async def _back_up(self) -> None:
         """Scan, select, group and copy: every step of the run between opening and closing."""
@@ -160,10 +237,12 @@ class BackupRun:
         log.info("scan_finished", udid=self._udid, run_id=self.run_id, **self.scan_figures)
         self._report_rejections(scan)
         self._unlistable_folders = scan.unlistable_folders
+        await self._heal_archive()
         counts = self.counts
         selection = select_files(scan.present, self._settings.file_filter)
         counts.files_found = len(scan.present) + scan.archived_folder_files
         counts.files_already_archived += scan.archived_folder_files + selection.already_archived
+        counts.files_already_archived -= counts.files_restored
         counts.files_excluded += selection.excluded
         for file_id, status, reason in selection.status_changes:
             self._store.set_file_status(file_id, status, reason)
@@ -227,6 +306,7 @@ class BackupRun:
     def _close_run(self, outcome: str | None, error: str) -> RunResult:
         """Count what the phone holds now and write the run's row."""
         counts = self.counts
+        self._stamp_placed()
         icloud_only, icloud_examples = self._icloud_only()
         statuses = self._store.status_counts(self._udid)
         counts.files_pending = statuses.get(PENDING, 0)
@@ -239,6 +319,7 @@ class BackupRun:
                 if counts.files_pending == 0
                 and counts.files_failed == 0
                 and not self._unlistable_folders
+                and self._findings_left_open == 0
                 else "incomplete"
             )
         if outcome == "incomplete" and self._unlistable_folders and not error:
@@ -267,6 +348,8 @@ class BackupRun:
             bytes_copied=counts.bytes_copied,
             files_failed=counts.files_failed,
             files_pending=counts.files_pending,
+            files_restored=counts.files_restored,
+            files_lost=counts.files_lost,
             originals_only_in_icloud=icloud_only,
         )
         return RunResult(

@@ -14,6 +14,7 @@ import errno
 import os
 from pathlib import Path
 
+from rollkeeper.archive.boundary import make_archive_folders
 from rollkeeper.host.durability import fsync_folder
 
 #: errno values meaning "this file system cannot hard-link", not "the name is taken".
@@ -27,18 +28,9 @@ class PlacementError(Exception):
 
 
 def make_folders(folder: Path) -> None:
-    """Create ``folder`` and its parents, fsync'ing each new entry's parent."""
-    missing: list[Path] = []
-    current = folder
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        fsync_folder(path.parent)
+    """Create ``folder`` and its parents inside the archive, never the archive itself
+    (:func:`~rollkeeper.archive.boundary.make_archive_folders`)."""
+    make_archive_folders(folder)
 
 
 def place_without_replacing(partial: Path, final: Path) -> None:

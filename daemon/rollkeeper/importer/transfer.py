@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from rollkeeper.archive.boundary import make_archive_folders
 from rollkeeper.importer.hashing import Hasher, hash_file, new_hasher
 from rollkeeper.ports import MAXIMUM_READ_BYTES, PhoneFiles
 
@@ -146,7 +147,7 @@ async def download_to_partial(
 def _start_partial(partial: Path, expected_size: int, hasher: Hasher) -> tuple[BinaryIO, int]:
     """The partial opened for appending after the prefix an earlier attempt left (already fed
     to ``hasher``), and that prefix's length; a partial longer than the file starts over."""
-    partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_archive_folders(partial.parent, private=True)
     existing = partial.stat().st_size if partial.exists() else 0
     if existing > expected_size:
         existing = 0

@@ -4,11 +4,11 @@ A disk that is not mounted leaves an empty folder (or none) where the archive wa
 would make an empty snapshot, and with a retention policy it could even push the real snapshots
 out. So a copy runs only when :func:`archive_availability` says yes.
 
-Today the check is: the folder exists, is a folder, and holds something besides rollkeeper's
-working folder (an unmounted mount point is an empty folder; an archive with nothing in it has
-nothing to copy either). The archive identity marker of the archive-truth work (issue 13) makes
-it exact; :data:`ArchiveCheck` is the one seam to wire it in: the composition root passes the
-check the service uses.
+The service's check is the archive identity check (:mod:`rollkeeper.archive.identity`: the
+marker, its id, the file system), built by ``bootstrap.archive_availability(store)`` and passed
+through :data:`ArchiveCheck`. :func:`archive_availability` below is the plain fallback for an
+``OffsiteJob`` built without it (tests of the job itself): the folder exists, is a folder, and
+holds something besides rollkeeper's working folder.
 """
 
 from __future__ import annotations

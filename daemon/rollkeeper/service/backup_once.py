@@ -25,6 +25,7 @@ from rollkeeper.device.events import (
 )
 from rollkeeper.device.recording import SessionRecorder
 from rollkeeper.device.session import PhoneInfo
+from rollkeeper.domain.archive_state import ARCHIVE_UNAVAILABLE
 from rollkeeper.domain.display import printable
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.host.permissions import set_private_umask
@@ -50,6 +51,8 @@ JSON_COUNTS: tuple[str, ...] = (
     "files_failed",
     "files_pending",
     "items_rejected",
+    "files_restored",
+    "files_lost",
 )
 
 
@@ -115,12 +118,21 @@ class BackupNowOutcome:
             label = phone.name or phone.udid
             counts = phone.counts
             if phone.outcome == "complete":
+                restored = (
+                    f"{counts.files_restored} restored (missing or damaged in the archive), "
+                    if counts.files_restored
+                    else ""
+                )
                 lines.append(
                     f"{label}: backed up — {counts.files_found} files on the phone, "
                     f"{counts.files_copied} copied ({counts.bytes_copied / 1e6:.1f} MB), "
+                    f"{restored}"
                     f"{counts.files_already_archived + counts.files_deduplicated} already in the "
                     f"archive, {counts.files_excluded} excluded by filters"
                 )
+            elif phone.problem.startswith(ARCHIVE_UNAVAILABLE + ":"):
+                reason = phone.problem.removeprefix(ARCHIVE_UNAVAILABLE + ":").strip()
+                lines.append(f"{label}: NOT backed up — {reason}")
             elif phone.outcome == "not_started":
                 lines.append(f"{label}: not backed up — {phone.problem}. {phone.hint}".rstrip())
             else:
@@ -142,12 +154,25 @@ class BackupNowOutcome:
                     f"{ICLOUD_ADVICE} (`rollkeeper status` names them)"
                 )
                 lines.extend(f"    {printable(name, 120)}" for name in phone.icloud_examples[:5])
-            if counts.items_rejected:
-                lines.append(
-                    f"  {counts.items_rejected} item(s) on the phone were refused as unsafe "
-                    "(see the log or `rollkeeper history --failed`)"
-                )
+            lines.extend(_notes(counts))
         return lines
+
+
+def _notes(counts: RunCounts) -> list[str]:
+    """The lines under a phone's summary about files lost from the archive and refused items."""
+    notes: list[str] = []
+    if counts.files_lost:
+        notes.append(
+            f"  {counts.files_lost} archived file(s) are LOST: missing from the archive "
+            "and no longer on the phone (`rollkeeper status` lists them; "
+            "`rollkeeper forget PATH` if removed on purpose)"
+        )
+    if counts.items_rejected:
+        notes.append(
+            f"  {counts.items_rejected} item(s) on the phone were refused as unsafe "
+            "(see the log or `rollkeeper history --failed`)"
+        )
+    return notes
 
 
 class _ProgressDisplay:

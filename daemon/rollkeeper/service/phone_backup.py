@@ -74,6 +74,7 @@ async def back_up_phone(
             on_progress=on_progress,
             full_rescan=full_rescan,
             library=store,
+            archive_truth=store.archive_truth,
         )
         if on_run_created is not None:
             on_run_created(run, info)

@@ -313,6 +313,12 @@ class ServiceRuntime:
         return asyncio.create_task(keep_alive(), name="sd-watchdog")
 
     async def _run_finished(self, result: RunResult) -> None:
+        if self._running_parts.backups.repeated_outage:
+            # The archive is still unavailable: the user was told at the outage's first run.
+            log.info("archive_outage_already_told", udid=result.udid, run_id=result.run_id)
+            for listener in self._run_listeners:
+                await listener(result)
+            return
         if result.outcome == "complete":
             # After each complete backup, a copy offsite (at most every N hours).
             self._running_parts.offsite.backup_completed()

@@ -32,9 +32,11 @@ from rollkeeper.device.errors import (
 from rollkeeper.device.events import AttachedPhone
 from rollkeeper.device.session import PhoneInfo, SessionSettings
 from rollkeeper.device_backup.coordinator import DeviceBackups
+from rollkeeper.domain.archive_state import ARCHIVE_UNAVAILABLE
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import STATE_DISCONNECTED, unseen_phone_state
 from rollkeeper.importer.job import BackupRun, BackupSettings, Progress, RunResult
+from rollkeeper.service.archive_wait import ArchiveWaiter
 from rollkeeper.service.phone_backup import back_up_phone
 from rollkeeper.store import StateStore
 
@@ -60,6 +62,7 @@ class ServiceSettings:
     retry_max_seconds: float = 300.0
     #: An attached phone is backed up again this often (``schedule.attached_rescan_hours``).
     attached_rescan_hours: float = 6.0
+    archive_recheck_seconds: float = 60.0
     include_devices: tuple[str, ...] = ()
     exclude_devices: tuple[str, ...] = ()
 
@@ -72,6 +75,8 @@ class _PhoneState:
     failures: int = 0
     incomplete_runs: int = 0
     trust_denied: bool = False
+    #: Its last run found the archive unavailable: run again when the archive is back.
+    waiting_for_archive: bool = False
     task: asyncio.Task[None] | None = None
     run: BackupRun | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -115,6 +120,12 @@ class BackupService:
         #: Set every time a run ends (tests and ``backup-now`` wait on it).
         self.run_finished = asyncio.Event()
         self.results: list[RunResult] = []
+        #: Waits for an unavailable archive to come back (set by the composition root).
+        self.archive_waiter: ArchiveWaiter | None = None
+        #: The archive is unavailable and the user has been told (once per outage).
+        self._archive_outage = False
+        #: The run being reported is another failure of an outage already told.
+        self.repeated_outage = False
 
     # -- settings --------------------------------------------------------------------------
 
@@ -332,6 +343,7 @@ class BackupService:
         """A run ended: tell whoever listens, and retry an incomplete one (a few times) while
         the phone stays attached."""
         state.failures = 0
+        self._note_archive_outage(state, result)
         self.results.append(result)
         self.run_finished.set()
         if self._on_run_finished is not None:
@@ -348,6 +360,26 @@ class BackupService:
                     self._settings.retry_max_seconds,
                 )
                 self._schedule(udid, delay, reason="incomplete")
+
+    def _note_archive_outage(self, state: _PhoneState, result: RunResult) -> None:
+        """A run that found the archive unavailable waits for it (docs/archive-truth.md)."""
+        if result.outcome == "failed" and result.error.startswith(ARCHIVE_UNAVAILABLE + ":"):
+            self.repeated_outage = self._archive_outage
+            self._archive_outage = True
+            state.waiting_for_archive = True
+            if self.archive_waiter is not None and not self._stopping:
+                self.archive_waiter.begin()
+            return
+        self.repeated_outage = False
+        if result.outcome != "interrupted":
+            self._archive_outage = False
+
+    def archive_returned(self) -> None:
+        """The archive is there again: back up every attached phone that waited for it."""
+        for udid, state in self._phones.items():
+            if state.waiting_for_archive and not self._stopping:
+                state.waiting_for_archive = False
+                self._schedule(udid, self._settings.debounce_seconds, reason="archive_available")
 
     def _phone_unavailable(self, udid: str, error: PhoneUnavailableError) -> None:
         # State first, then the log line: whoever reacts to the line finds the state written.
@@ -387,10 +419,9 @@ class BackupService:
         run, and nothing is ever left half-written under a final name.
         """
         self._stopping = True
-        for udid in list(self._phones):
-            for job in (job_id(udid), rescan_job_id(udid)):
-                with contextlib.suppress(JobLookupError):
-                    self._scheduler.remove_job(job)
+        if self.archive_waiter is not None:
+            await self.archive_waiter.stop()
+        self._remove_phone_jobs()
         if self.device_backups is not None:
             await self.device_backups.stop_all()
         running = [state for state in self._phones.values() if state.task is not None]
@@ -408,6 +439,13 @@ class BackupService:
                 await task
         if pending:
             log.warning("runs_cancelled_at_shutdown", count=len(pending))
+
+    def _remove_phone_jobs(self) -> None:
+        """Take every phone's backup and re-scan jobs off the scheduler (shutting down)."""
+        for udid in list(self._phones):
+            for job in (job_id(udid), rescan_job_id(udid)):
+                with contextlib.suppress(JobLookupError):
+                    self._scheduler.remove_job(job)
 
     def cancel_now(self) -> None:
         """Cancel every run at once (a second interrupt)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rollkeeper.status.archive_truth import ArchiveTruthStatus
 from rollkeeper.status.library import icloud_only_as_dict, library_as_dict
 from rollkeeper.status.report import (
     ArchiveCheckStatus,
@@ -113,10 +114,29 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
             "bytes": report.archive_bytes,
             "path": None if report.archive_path is None else str(report.archive_path),
             "free_bytes": report.archive_free_bytes,
+            **_archive_truth_dict(report.archive_truth),
         },
         "archive_check": _archive_check_dict(report.archive_check),
         "offsite": _offsite_dict(report.offsite),
         "devices": devices,
+    }
+
+
+def _archive_truth_dict(truth: ArchiveTruthStatus | None) -> dict[str, Any]:
+    """The archive's availability and findings (docs/archive-truth.md)."""
+    state = None if truth is None else truth.state
+    findings = {} if truth is None else truth.findings
+    return {
+        "available": None if state is None else state.available,
+        "problem": None if state is None or state.problem is None else state.problem.value,
+        "reason": "" if state is None else state.reason,
+        "archive_id": None if state is None else (state.archive_id or None),
+        "findings": {
+            name: findings.get(name, 0)
+            for name in ("open", "lost", "restored", "followed", "forgotten")
+        },
+        "open": [] if truth is None else truth.open_paths,
+        "lost": [] if truth is None else truth.lost_paths,
     }
 
 

@@ -24,6 +24,7 @@ from rollkeeper.domain.health import (
     DeviceBackupFacts,
     PhoneFacts,
     archive_check_findings,
+    archive_truth_findings,
     assess_device_backup,
     assess_phone,
     estimate_remaining,
@@ -31,6 +32,7 @@ from rollkeeper.domain.health import (
     overall_check,
 )
 from rollkeeper.host.single_instance import InstanceLock
+from rollkeeper.status.archive_truth import ArchiveTruthStatus, archive_truth_status
 from rollkeeper.status.library import LibraryStatus, library_status
 from rollkeeper.status.report import (
     ArchiveCheckStatus,
@@ -42,6 +44,7 @@ from rollkeeper.status.report import (
     ServiceStatus,
     StatusReport,
 )
+from rollkeeper.store.archive_truth import LOST, OPEN
 from rollkeeper.store.offsite_runs import CHECK, COMPLETE, COPY
 from rollkeeper.store.records import parse_required_timestamp
 from rollkeeper.store.reports import Reports, parse_timestamp
@@ -116,6 +119,7 @@ def _phone_status(
     stale_after: timedelta,
     config: Config | None,
     library: LibraryStatus | None = None,
+    archive_in_question: bool = False,
 ) -> PhoneStatus:
     state = device.state if service_running else STATE_DISCONNECTED
     counts = reports.file_counts(device.udid)
@@ -134,6 +138,7 @@ def _phone_status(
         icloud_only=library.counts.cloud_only if library is not None else 0,
         warn_icloud_only=config.library.warn_icloud_only if config is not None else True,
         library_suspect=library is not None and library.suspect,
+        archive_in_question=archive_in_question,
     )
     progress = None
     if state == STATE_BACKING_UP:
@@ -254,6 +259,7 @@ def gather_status(
     archive_files = archive_bytes = 0
     archive_check: ArchiveCheckStatus | None = None
     offsite: OffsiteStatus | None = None
+    truth: ArchiveTruthStatus | None = None
     if state_exists:
         try:
             store = bootstrap.open_state_read_only(state_path)
@@ -264,6 +270,9 @@ def gather_status(
         else:
             try:
                 reports = Reports.for_store(store)
+                truth = archive_truth_status(
+                    None if loaded.config is None else Path(loaded.config.archive.path), store
+                )
                 archive_files, archive_bytes = store.archive_size()
                 phones = [
                     _phone_status(
@@ -274,6 +283,7 @@ def gather_status(
                         stale_after,
                         loaded.config,
                         library_status(store, device.udid),
+                        truth.in_question,
                     )
                     for device in store.devices()
                 ]
@@ -298,6 +308,14 @@ def gather_status(
             checked_at=archive_check.checked_at,
             latest_complete_at=max(completes, default=None),
         )
+    if truth is not None:
+        truth_critical, truth_warnings = archive_truth_findings(
+            unavailable_reason="" if truth.state is None else truth.state.reason,
+            open_findings=truth.findings.get(OPEN, 0),
+            lost=truth.findings.get(LOST, 0),
+        )
+        archive_critical = truth_critical + archive_critical
+        archive_warnings = truth_warnings + archive_warnings
     if offsite is None and not state_exists:
         offsite = offsite_status(loaded.config, None, now)
     check = overall_check(
@@ -326,4 +344,5 @@ def gather_status(
         archive_path=archive_path,
         archive_free_bytes=archive_free_bytes(archive_path),
         check=check,
+        archive_truth=truth,
     )

@@ -13,6 +13,7 @@ from rollkeeper.domain.health import (
     PhoneAssessment,
     Staleness,
 )
+from rollkeeper.status.archive_truth import ArchiveTruthStatus
 from rollkeeper.status.library import LibraryStatus
 from rollkeeper.store.device_backups import DeviceBackupRecord
 from rollkeeper.store.offsite_runs import OffsiteRunRecord
@@ -127,3 +128,5 @@ class StatusReport:
     archive_path: Path | None = None
     archive_free_bytes: int | None = None
     check: CheckResult = field(default_factory=lambda: CheckResult(CheckLevel.OK, ""))
+    #: Whether the archive is there and what is in question in it (None: no state yet).
+    archive_truth: ArchiveTruthStatus | None = None

@@ -110,6 +110,7 @@ def _render_archive(report: StatusReport, write: Any) -> None:
         f"Archive:   {_plural(report.archive_files, 'file')}, "
         f"{format_bytes(report.archive_bytes)}{free}\n"
     )
+    _render_archive_truth(report, write)
     check = report.archive_check
     if check is None or check.checked_at is None or not check.unresolved:
         return
@@ -122,6 +123,32 @@ def _render_archive(report: StatusReport, write: Any) -> None:
         write(f"             {printable(path, 200, escape=True)}\n")
     if len(check.unresolved) > 10:
         write(f"             ... and {len(check.unresolved) - 10:,} more (--json)\n")
+
+
+def _render_archive_truth(report: StatusReport, write: Any) -> None:
+    """Whether the archive is there, and the files missing, damaged or lost in it."""
+    truth = report.archive_truth
+    if truth is None:
+        return
+    if truth.state is not None and not truth.state.available:
+        write(f"           NOT AVAILABLE: {printable(truth.state.reason, 400)}\n")
+    findings = truth.findings
+    if findings.get("open"):
+        write(
+            f"           {_plural(findings['open'], 'file')} missing or damaged, restored at"
+            " the next plug-in of its phone\n"
+        )
+        for path in truth.open_paths[:10]:
+            write(f"             {printable(path, 200, escape=True)}\n")
+    if findings.get("lost"):
+        write(
+            f"           {_plural(findings['lost'], 'file')} LOST (missing, no longer on the"
+            " phone; `rollkeeper forget PATH` if removed on purpose)\n"
+        )
+        for path in truth.lost_paths[:10]:
+            write(f"             {printable(path, 200, escape=True)}\n")
+    if findings.get("restored"):
+        write(f"           {_plural(findings['restored'], 'file')} restored so far\n")
 
 
 def _render_phone(phone: PhoneStatus, service_running: bool, write: Any) -> None:

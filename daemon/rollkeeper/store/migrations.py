@@ -251,6 +251,43 @@ MIGRATIONS: tuple[str, ...] = (
     -- periodic full check of schedule.full_check_days).
     ALTER TABLE devices ADD COLUMN full_check_at TEXT;
     """,
+    # 6 (issue 13): "backed up" is what the archive holds. The archive's identity (the marker
+    # in its working folder), what each placed file looked like on disk, findings about files
+    # that went missing or were damaged, and the restored and lost counts of each run.
+    """
+    -- The archive this state belongs to: the id its marker carries, and its file system.
+    CREATE TABLE archive_identity (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        archive_id TEXT NOT NULL,
+        root TEXT NOT NULL,               -- the archive folder when the id was recorded
+        filesystem TEXT NOT NULL,         -- uuid:..., fsid:... or dev:MAJOR:MINOR
+        created_at TEXT NOT NULL,         -- when the marker was made
+        recorded_at TEXT NOT NULL
+    );
+
+    -- What lstat said of the file right after it was placed (NULL: placed before issue 13,
+    -- or adopted; the first presence check records them).
+    ALTER TABLE archive_files ADD COLUMN placed_mtime_ns INTEGER;
+    ALTER TABLE archive_files ADD COLUMN placed_ctime_ns INTEGER;
+
+    -- Files of the archive found missing, resized or damaged, and what became of them.
+    CREATE TABLE archive_findings (
+        relative_path TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,               -- missing | resized | damaged | forgotten
+        -- open | restored | followed (moved: the record follows the file) | lost | forgotten
+        state TEXT NOT NULL,
+        content_hash TEXT NOT NULL,       -- the recorded hash the restored copy must have
+        detail TEXT NOT NULL DEFAULT '',
+        quarantine_path TEXT,             -- where the damaged copy went (working folder)
+        found_at TEXT NOT NULL,
+        closed_at TEXT,
+        run_id INTEGER                    -- the run that closed it
+    );
+    CREATE INDEX archive_findings_by_state ON archive_findings (state);
+
+    ALTER TABLE runs ADD COLUMN files_restored INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN files_lost INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -113,6 +113,8 @@ class RunRecord:
     files_not_on_phone: int
     items_rejected: int
     error: str
+    files_restored: int = 0
+    files_lost: int = 0
 
 
 @dataclass(slots=True)
@@ -129,6 +131,10 @@ class RunCounts:
     files_pending: int = 0
     files_not_on_phone: int = 0
     items_rejected: int = 0
+    #: Files missing or damaged in the archive, copied again from the phone and verified.
+    files_restored: int = 0
+    #: Files missing from the archive that the phone no longer holds (open findings).
+    files_lost: int = 0
 
 
 @dataclass(frozen=True, slots=True)

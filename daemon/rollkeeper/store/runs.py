@@ -34,7 +34,8 @@ class RunRepository:
             "UPDATE runs SET finished_at = ?, outcome = ?, files_found = ?, files_copied = ?,"
             " bytes_copied = ?, files_already_archived = ?, files_deduplicated = ?,"
             " files_excluded = ?, files_failed = ?, files_pending = ?,"
-            " files_not_on_phone = ?, items_rejected = ?, error = ? WHERE id = ?",
+            " files_not_on_phone = ?, items_rejected = ?, error = ?, files_restored = ?,"
+            " files_lost = ? WHERE id = ?",
             (
                 stamp,
                 outcome,
@@ -49,6 +50,8 @@ class RunRepository:
                 counts.files_not_on_phone,
                 counts.items_rejected,
                 error,
+                counts.files_restored,
+                counts.files_lost,
                 run_id,
             ),
         )

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rollkeeper.store.archive_files import ArchiveFileRepository
+from rollkeeper.store.archive_truth import ArchiveTruthRepository
 from rollkeeper.store.database import Database, StateDamagedError
 from rollkeeper.store.device_backups import DeviceBackupRepository
 from rollkeeper.store.devices import DeviceRepository
@@ -71,6 +72,7 @@ class StateStore:
         self.offsite_repository = OffsiteRunRepository(database)
         self.library_repository = LibraryRepository(database)
         self.sidecar_repository = SidecarRepository(database)
+        self.archive_truth = ArchiveTruthRepository(database)
 
     # -- opening ---------------------------------------------------------------------------
 
