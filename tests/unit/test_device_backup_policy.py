@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from rollkeeper.config.device_backup_settings import DeviceBackupSettings, device_backup_root
+from rollkeeper.domain.device_backup_health import DeviceBackupFacts as HealthFacts
+from rollkeeper.domain.device_backup_health import assess_device_backup
 from rollkeeper.domain.device_backup_policy import (
     COMMAND,
     PLUG_IN,
@@ -15,8 +17,6 @@ from rollkeeper.domain.device_backup_policy import (
     asks_for_passcode,
     refusal,
 )
-from rollkeeper.domain.health import DeviceBackupFacts as HealthFacts
-from rollkeeper.domain.health import assess_device_backup
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 

@@ -176,7 +176,7 @@ def test_estimate_remaining() -> None:
 def test_archive_check_findings() -> None:
     """A damaged file found by the archive check is critical and an unreachable archive a warning,
     which a complete backup after the check clears."""
-    from rollkeeper.domain.health import archive_check_findings
+    from rollkeeper.domain.archive_health import archive_check_findings
 
     checked = NOW - timedelta(hours=1)
     assert archive_check_findings(
@@ -199,7 +199,7 @@ def test_backed_up_is_never_said_while_the_archive_is_in_question() -> None:
     """A complete last run is "backed up" only while the archive is there and holds no open
     or lost finding; the archive's own problems are critical (unavailable, lost files) or a
     warning (files the next plug-in restores)."""
-    from rollkeeper.domain.health import archive_truth_findings
+    from rollkeeper.domain.archive_health import archive_truth_findings
 
     fine = assess_phone(_facts(), NOW, timedelta(days=7))
     assert fine.verdict == "backed_up"

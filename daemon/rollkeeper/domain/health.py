@@ -194,7 +194,8 @@ class PhoneAssessment:
     icloud_only: int = 0
 
 
-def _format_day(moment: datetime) -> str:
+def format_day(moment: datetime) -> str:
+    """A day as the messages name it (2024-05-01)."""
     return moment.strftime("%Y-%m-%d")
 
 
@@ -250,10 +251,10 @@ def _phone_problems(facts: PhoneFacts, label: str, stale: Staleness) -> tuple[li
         if stale.never_completed:
             warnings.append(
                 f"no complete backup of {label} since it was first seen "
-                f"on {_format_day(stale.since)}"
+                f"on {format_day(stale.since)}"
             )
         else:
-            warnings.append(f"no complete backup of {label} since {_format_day(stale.since)}")
+            warnings.append(f"no complete backup of {label} since {format_day(stale.since)}")
     return critical, warnings
 
 
@@ -366,57 +367,6 @@ def _all_is_well_summary(phones: Sequence[PhoneAssessment]) -> str:
     return "; ".join(parts)
 
 
-def archive_check_findings(
-    *,
-    unresolved_damaged: int,
-    archive_unreachable: bool,
-    checked_at: datetime,
-    latest_complete_at: datetime | None,
-) -> tuple[list[str], list[str]]:
-    """(critical, warnings) from the last archive check (scrub) that found something.
-
-    Damaged or missing files that nothing has verified since are critical: the archive is the
-    backup. An archive that was unreachable at the check is a warning, settled by any complete
-    backup after it (which wrote to the archive, so it was back).
-    """
-    day = _format_day(checked_at)
-    critical: list[str] = []
-    warnings: list[str] = []
-    if unresolved_damaged:
-        noun = "file" if unresolved_damaged == 1 else "files"
-        critical.append(
-            f"archive check on {day} found {unresolved_damaged} damaged or missing {noun}; "
-            "run `rollkeeper verify`"
-        )
-    if archive_unreachable and (latest_complete_at is None or latest_complete_at <= checked_at):
-        warnings.append(f"the archive folder was unreachable at the archive check on {day}")
-    return critical, warnings
-
-
-def archive_truth_findings(
-    *, unavailable_reason: str, open_findings: int, lost: int
-) -> tuple[list[str], list[str]]:
-    """(critical, warnings) about the archive itself: not available (critical, in the check's
-    own words), files lost from it (critical), files missing or damaged that the next
-    plug-in of their phone restores (warning)."""
-    critical: list[str] = []
-    warnings: list[str] = []
-    if unavailable_reason:
-        critical.append(unavailable_reason)
-    if lost:
-        noun = "file" if lost == 1 else "files"
-        critical.append(
-            f"{lost} archived {noun} lost: missing from the archive and no longer on the phone"
-            " (rollkeeper forget PATH if removed on purpose)"
-        )
-    if open_findings:
-        noun = "file" if open_findings == 1 else "files"
-        warnings.append(
-            f"{open_findings} archived {noun} missing or damaged, restored at the next plug-in"
-        )
-    return critical, warnings
-
-
 def offsite_findings(
     *,
     last_copy_at: datetime | None,
@@ -443,9 +393,9 @@ def offsite_findings(
         warnings.append(f"the last offsite copy {last_attempt_outcome}: {reason}")
     if stale.stale:
         if stale.never_completed:
-            warnings.append(f"no offsite copy since the first attempt on {_format_day(since)}")
+            warnings.append(f"no offsite copy since the first attempt on {format_day(since)}")
         else:
-            warnings.append(f"no offsite copy since {_format_day(stale.since)}")
+            warnings.append(f"no offsite copy since {format_day(stale.since)}")
     return stale, warnings
 
 
@@ -462,65 +412,3 @@ def estimate_remaining(bytes_done: int, bytes_total: int, elapsed: timedelta) ->
         return None
     rate = bytes_done / seconds
     return timedelta(seconds=(bytes_total - bytes_done) / rate)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceBackupFacts:
-    """What status knows of a phone's device backups (mobilebackup2 snapshots)."""
-
-    enabled: bool
-    every_hours: float
-    #: How the newest attempt ended (``running``, ``completed``, ``passcode_timeout`` ...).
-    last_outcome: str | None
-    last_completed_at: datetime | None
-    #: Of the newest completed snapshot: None when unknown.
-    encrypted: bool | None
-    camera_roll_files: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceBackupAssessment:
-    """The device-backup lines of ``status``: overdue or not, and what to know about restore."""
-
-    overdue: bool
-    age: timedelta | None
-    notes: tuple[str, ...]
-
-
-def assess_device_backup(facts: DeviceBackupFacts, now: datetime) -> DeviceBackupAssessment:
-    """Staleness (none completed in twice ``every_hours``) and the notes a user needs."""
-    age = None if facts.last_completed_at is None else now - facts.last_completed_at
-    overdue = facts.enabled and (age is None or age > timedelta(hours=2 * facts.every_hours))
-    notes: list[str] = []
-    if facts.last_outcome == "running":
-        notes.append(
-            "device backup under way: if the iPhone asks, enter your passcode on the iPhone "
-            "to start the device backup"
-        )
-    elif facts.last_outcome == "passcode_timeout":
-        notes.append(
-            "the last device backup waited for the passcode and gave up; it is tried again at "
-            "the next plug-in (enter your passcode on the iPhone when it asks)"
-        )
-    elif facts.last_outcome == "disk_full":
-        notes.append("the last device backup stopped: not enough free disk space for it")
-    elif facts.last_outcome in ("unplugged", "failed"):
-        notes.append(f"the last device backup did not finish ({facts.last_outcome})")
-    if facts.encrypted is True:
-        notes.append(
-            "encrypted on the iPhone (Encrypt local backup): restoring it needs that backup "
-            "password; rollkeeper never knows it"
-        )
-    elif facts.encrypted is False:
-        notes.append(
-            "not encrypted: saved passwords, Health and Wi-Fi data are not in it (turn on "
-            "Encrypt local backup on the iPhone via Finder or idevicebackup2 to include them)"
-        )
-    if facts.camera_roll_files == 0:
-        notes.append(
-            "the camera roll is not in it: with iCloud Photos on, the iPhone leaves it out of "
-            "computer backups; the photo archive holds the photos"
-        )
-    if overdue and facts.enabled:
-        notes.append("device backup overdue: plug the iPhone in and unlock it")
-    return DeviceBackupAssessment(overdue=overdue, age=age, notes=tuple(notes))

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollkeeper import bootstrap
+from rollkeeper.domain.archive_health import archive_check_findings, archive_truth_findings
+from rollkeeper.domain.device_backup_health import DeviceBackupFacts, assess_device_backup
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import (
     STATE_BACKING_UP,
     STATE_DISCONNECTED,
-    DeviceBackupFacts,
     PhoneFacts,
-    archive_check_findings,
-    archive_truth_findings,
-    assess_device_backup,
     assess_phone,
     estimate_remaining,
     offsite_findings,

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from rollkeeper.domain.device_backup_health import DeviceBackupAssessment
 from rollkeeper.domain.health import (
     CheckLevel,
     CheckResult,
-    DeviceBackupAssessment,
     PhoneAssessment,
     Staleness,
 )
