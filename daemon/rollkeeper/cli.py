@@ -209,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A $VARIABLE in --config or $ROLLKEEPER_CONFIG that is not set: a usage error.
         print(f"rollkeeper: the config path uses {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `rollkeeper status | head`: the reader left; no traceback, and none at exit either
+        # (stdout's buffer is pointed at /dev/null so the final flush cannot fail again).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return exit_code
 
 

@@ -200,3 +200,30 @@ def test_status_devices_and_config_check_of_an_unchanged_config_skip_pydantic(
         imported_after("--config", str(config), *command, environment=environment)  # fills
         heavy = imported_after("--config", str(config), *command, environment=environment)
         assert [name for name in heavy if "commands" not in name] == [], command
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`rollkeeper status | head -1`: when the reader has gone, the command stops quietly with
+    exit code 141 (a broken pipe, as the shell reports it), not with a BrokenPipeError
+    traceback on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    environment = os.environ | {
+        "HOME": str(tmp_path),
+        "ROLLKEEPER_STATE__PATH": str(tmp_path / "state" / "state.sqlite3"),
+        "ROLLKEEPER_ARCHIVE__PATH": str(tmp_path / "archive"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "rollkeeper", "status"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in finished.stderr.decode()
+    assert finished.returncode == 141

@@ -70,8 +70,9 @@ def archive_problem_words(state: ArchiveState) -> str:
         return ""
     words = {
         ArchiveProblem.NEW: (
-            f"archive {root} has not been set up (it is under a removable-media folder or its"
-            " parent is on another disk): run `rollkeeper archive init` to make it the archive"
+            f"archive {root} has not been set up (rollkeeper makes an archive folder by itself"
+            " only inside your home folder, on its disk): run `rollkeeper archive init` to make"
+            " it the archive"
         ),
         ArchiveProblem.UPGRADE: f"archive {root} has no identity marker yet",
         ArchiveProblem.MISSING_ROOT: f"archive {root} not found: is the disk mounted?",
