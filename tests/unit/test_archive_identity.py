@@ -117,7 +117,7 @@ def test_only_two_different_uuids_are_another_disk() -> None:
 
 def test_permission_denied_is_not_called_missing(tmp_path: Path) -> None:
     """EACCES on the way to the archive is "not allowed", with the fix, never "not found"
-    (as root, asked by a child process running as nobody: root is never denied)."""
+    (as root, asked by a child process without CAP_DAC_OVERRIDE: root is never denied)."""
     locked = tmp_path / "locked"
     archive = locked / "photos"
     archive.mkdir(parents=True)
