@@ -20,6 +20,7 @@ import structlog
 from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.device.errors import PhoneNotRespondingError
 from rollkeeper.domain.grouping import MediaGroup
+from rollkeeper.host.durability import fsync_file
 from rollkeeper.importer.group_placement import (
     DownloadedMember,
     GroupPlacer,
@@ -28,7 +29,7 @@ from rollkeeper.importer.group_placement import (
 from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.importer.ledger import RunLedger
 from rollkeeper.importer.plan import PlannedGroup
-from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial, fsync_file
+from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial
 from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError
 from rollkeeper.store.library import IO_ERROR_REASON
 from rollkeeper.store.records import ManifestEntry
