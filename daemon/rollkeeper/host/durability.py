@@ -23,13 +23,15 @@ falling back to ``fsync`` on file systems that refuse it (some network shares, F
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import errno
 import fcntl
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: ``SYNC_FILE_RANGE_WRITE`` from <linux/fs.h>: start writing the range's dirty pages, no wait.
@@ -96,8 +98,36 @@ def fsync_file(path: Path) -> None:
         os.close(descriptor)
 
 
+#: Folders whose fsync the current batch of placements makes once at its end (see below).
+_deferred_folders: contextvars.ContextVar[set[Path] | None] = contextvars.ContextVar(
+    "deferred_folder_syncs", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_folder_syncs() -> Iterator[set[Path]]:
+    """Collect the folders :func:`fsync_folder` is asked for, instead of fsync'ing each.
+
+    For the importer's batches (:mod:`rollkeeper.importer.group_durability`): every
+    placement of the batch asks for its folders as usual, and the caller fsyncs each folder of
+    the returned set once, before it records anything. It applies to this context (the task
+    and the worker threads it starts with ``asyncio.to_thread``), nowhere else.
+    """
+    folders: set[Path] = set()
+    token = _deferred_folders.set(folders)
+    try:
+        yield folders
+    finally:
+        _deferred_folders.reset(token)
+
+
 def fsync_folder(folder: Path) -> None:
-    """Make a folder's entries durable (no-op where folders cannot be opened, e.g. Windows)."""
+    """Make a folder's entries durable (no-op where folders cannot be opened, e.g. Windows);
+    inside :func:`deferred_folder_syncs`, note the folder for the caller to fsync instead."""
+    deferred = _deferred_folders.get()
+    if deferred is not None:
+        deferred.add(folder)
+        return
     try:
         descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:

@@ -37,6 +37,8 @@ class Database:
         self._connection = connection
         self.path = path
         self.read_only = read_only
+        #: Transactions open on this connection (an inner one is a savepoint of the outer).
+        self._transaction_depth = 0
 
     @classmethod
     def open(cls, path: Path, *, read_only: bool = False) -> Database:
@@ -114,14 +116,42 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic write: committed on success, rolled back on any exception."""
+        """One atomic write: committed on success, rolled back on any exception.
+
+        Inside another transaction of this connection (the importer records a whole group of
+        placed files in one, and the per-file records inside it open their own), it is a
+        savepoint: its own writes roll back alone on an exception, and commit with the outer
+        transaction, never before.
+        """
+        if self._transaction_depth:
+            yield from self._savepoint()
+            return
         self._connection.execute("BEGIN IMMEDIATE")
+        self._transaction_depth = 1
         try:
             yield
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
-        self._connection.execute("COMMIT")
+        else:
+            self._connection.execute("COMMIT")
+        finally:
+            self._transaction_depth = 0
+
+    def _savepoint(self) -> Iterator[None]:
+        name = f"nested_{self._transaction_depth}"
+        self._connection.execute(f"SAVEPOINT {name}")
+        self._transaction_depth += 1
+        try:
+            yield
+        except BaseException:
+            self._connection.execute(f"ROLLBACK TO {name}")
+            self._connection.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._connection.execute(f"RELEASE {name}")
+        finally:
+            self._transaction_depth -= 1
 
     def execute(self, statement: str, parameters: Parameters = ()) -> sqlite3.Cursor:
         """Run one statement; the cursor gives its rows (or ``rowcount`` / ``lastrowid``)."""
