@@ -103,14 +103,17 @@ class Database:
         """
         self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
-    def integrity_check(self) -> str:
+    def integrity_check(self, *, quick: bool = False) -> str:
         """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found.
 
-        A file damaged badly enough (e.g. truncated) makes the check itself fail with
-        "database disk image is malformed": that is a verdict too, not a crash.
+        ``quick``: ``PRAGMA quick_check``, which reads every page and checks the b-trees but not
+        that every index matches its table (O(N) instead of O(N log N): a fraction of the time
+        at 100,000 rows). A file damaged badly enough (e.g. truncated) makes the check itself
+        fail with "database disk image is malformed": that is a verdict too, not a crash.
         """
+        pragma = "quick_check" if quick else "integrity_check"
         try:
-            return str(self._connection.execute("PRAGMA integrity_check").fetchone()[0])
+            return str(self._connection.execute(f"PRAGMA {pragma}").fetchone()[0])
         except sqlite3.DatabaseError as error:
             return str(error)
 
