@@ -120,7 +120,9 @@ class GroupPipeline:
         self._stop_requested = stop_requested
         self._download_ahead = max(1, download_ahead)
         self._store = store
-        #: Set each time the placer takes a download (a large group waits for it).
+        #: Downloads started and not yet taken by the placer (what "ahead" counts).
+        self._unplaced = 0
+        #: Set each time the placer takes a download (a download waiting for room waits on it).
         self._taken = asyncio.Event()
 
     async def copy(self, groups: list[PlannedGroup]) -> None:
@@ -130,10 +132,8 @@ class GroupPipeline:
         A stop request ends the run (:class:`StopRequestedError`) after the files being read
         and the groups already downloaded.
         """
-        queue: asyncio.Queue[Download | None] = asyncio.Queue(
-            maxsize=self._download_ahead * SMALL_AHEAD_FACTOR
-        )
-        downloads: list[Download] = []
+        queue: asyncio.Queue[Download | None] = asyncio.Queue()  # bounded by _wait_for_room
+        downloads: set[Download] = set()  # the unfinished ones (cancelled if the run ends)
         stopped_early = False
 
         async def download_all() -> None:
@@ -174,7 +174,6 @@ class GroupPipeline:
         while True:
             while not ended and (not pending or not queue.empty()):
                 item = await queue.get()
-                self._taken.set()
                 if item is None:
                     ended = True
                 else:
@@ -183,20 +182,26 @@ class GroupPipeline:
                 return
             batch: list[ReadyGroup] = []
             try:
-                downloaded = await pending.popleft()
+                downloaded = await self._take(pending)
                 batch.extend([downloaded] if downloaded is not None else [])
                 while pending and pending[0].done() and len(batch) < BATCH_GROUPS:
-                    downloaded = pending.popleft().result()
+                    downloaded = self._take(pending).result()
                     batch.extend([downloaded] if downloaded is not None else [])
             finally:
                 if batch:
                     await durability.place_batch(batch)
 
+    def _take(self, pending: collections.deque[Download]) -> Download:
+        """The next download in plan order, taken for placing: room for one more ahead."""
+        self._unplaced -= 1
+        self._taken.set()
+        return pending.popleft()
+
     async def _start_downloads(
         self,
         groups: list[PlannedGroup],
         queue: asyncio.Queue[Download | None],
-        downloads: list[Download],
+        downloads: set[Download],
     ) -> bool:
         """Start each group's download, in plan order, into ``queue``; True when a stop request
         ended it early. Stops starting new ones once a download failed (the placer then ends
@@ -213,18 +218,19 @@ class GroupPipeline:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 if any(task.cancelled() or task.exception() is not None for task in done):
                     return False
-            if not small:
-                await self._wait_for_room(queue)
+            await self._wait_for_room(self._download_ahead * (SMALL_AHEAD_FACTOR if small else 1))
             task = asyncio.ensure_future(self._download_group(group, entries))
-            downloads.append(task)
+            downloads.add(task)
+            task.add_done_callback(downloads.discard)
             in_flight.add(task)
+            self._unplaced += 1
             small_in_flight = small
             await queue.put(task)
         return False
 
-    async def _wait_for_room(self, queue: asyncio.Queue[Download | None]) -> None:
-        """Wait until fewer than ``download_ahead`` downloads wait for the placer."""
-        while queue.qsize() >= self._download_ahead:
+    async def _wait_for_room(self, ahead: int) -> None:
+        """Wait until fewer than ``ahead`` downloads wait for the placer."""
+        while self._unplaced >= ahead:
             self._taken.clear()
             await self._taken.wait()
 

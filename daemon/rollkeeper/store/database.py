@@ -39,6 +39,8 @@ class Database:
         self.read_only = read_only
         #: Transactions open on this connection (an inner one is a savepoint of the outer).
         self._transaction_depth = 0
+        #: A checkpoint was asked for inside a transaction: made once it commits.
+        self._checkpoint_after_commit = False
 
     @classmethod
     def open(cls, path: Path, *, read_only: bool = False) -> Database:
@@ -99,8 +101,13 @@ class Database:
 
         With ``synchronous = NORMAL`` a commit is durable only at the next checkpoint; the
         store calls this when a run closes, so a finished run's records survive a power cut
-        (one fsync per run, not one per file). PASSIVE: it never waits for readers.
+        (one fsync per run, not one per file). PASSIVE: it never waits for readers. Inside a
+        transaction (another phone's batch of records, on the service's one connection) a
+        checkpoint cannot run: it runs right after that transaction commits.
         """
+        if self._transaction_depth:
+            self._checkpoint_after_commit = True
+            return
         self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def integrity_check(self, *, quick: bool = False) -> str:
@@ -140,6 +147,9 @@ class Database:
             self._connection.execute("COMMIT")
         finally:
             self._transaction_depth = 0
+        if self._checkpoint_after_commit:
+            self._checkpoint_after_commit = False
+            self.checkpoint()
 
     def _savepoint(self) -> Iterator[None]:
         name = f"nested_{self._transaction_depth}"
