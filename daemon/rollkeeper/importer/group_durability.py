@@ -34,6 +34,7 @@ from typing import Protocol
 
 from rollkeeper.domain.grouping import MediaGroup
 from rollkeeper.host.durability import deferred_folder_syncs, fsync_file, fsync_folder
+from rollkeeper.importer.commit_hooks import collect_after_commit
 from rollkeeper.importer.group_placement import DownloadedMember, archive_write_error
 
 #: Groups made durable and recorded together at most (the downloader rarely has more ready).
@@ -108,7 +109,7 @@ class GroupDurability:
         await fsync_partials([member for _, ready in batch for member in ready])
         lock = _batch_locks.setdefault(self._store, asyncio.Lock())
         async with lock:
-            with self._store.transaction():
+            with collect_after_commit() as after_commit, self._store.transaction():
                 with deferred_folder_syncs() as folders:
                     for group, ready in batch:
                         await self._place(group, ready)
@@ -116,3 +117,5 @@ class GroupDurability:
                     await asyncio.to_thread(_fsync_folders, folders)
                 except OSError as error:
                     raise archive_write_error(error, next(iter(folders))) from error
+        for action in after_commit:
+            action()  # the file_archived events, now that their records are committed

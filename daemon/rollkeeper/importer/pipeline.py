@@ -250,7 +250,7 @@ class GroupPipeline:
         """Copy one member into its partial; False (recorded as failed) for file-level errors."""
         entry = member.entry
         ledger = self._ledger
-        ledger.publish_progress(entry.phone_path)
+        ledger.start_file(entry.phone_path)
         try:
             outcome = await download_to_partial(
                 self._files,
