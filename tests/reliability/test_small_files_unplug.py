@@ -46,8 +46,8 @@ async def test_an_unplug_among_small_files_in_flight_rereads_at_most_a_chunk(
 ) -> None:
     """With several small files in flight, an unplug at a random byte makes the phone send
     again at most SMALL_GROUPS_IN_FLIGHT files of at most SMALL_FILE_BYTES (one 4 MiB chunk) in
-    all; files after the cut one were being read at the cut (they really were in flight), and
-    the next run completes every file with the phone's hash."""
+    all; files were opened and not yet read at the cut (they really were in flight together),
+    and the next run completes every file with the phone's hash."""
     assert SMALL_GROUPS_IN_FLIGHT * SMALL_FILE_BYTES <= CHUNK_BYTES
     folder = tmp_path / "phone" / "DCIM" / "100APPLE"
     sizes: dict[str, int] = {}
@@ -78,7 +78,14 @@ async def test_an_unplug_among_small_files_in_flight_rereads_at_most_a_chunk(
             after = _progress(store, archive)
             again = sum(served[path] - after[path] for path in sizes)
             assert 0 <= again <= SMALL_GROUPS_IN_FLIGHT * SMALL_FILE_BYTES, (trial, again)
-            overlapped += sum(1 for path in sizes if path > target and served[path])
+            # One file at a time, every file opened is read before the next open; with files in
+            # flight together, files were opened whose READ had not come when the phone went.
+            opened = simulator.afc_request_counts(UDID)["FILE_OPEN"]
+            read = 0
+            for path in sizes:
+                if served[path]:
+                    read += 1
+            overlapped += opened - read
             simulator.set_faults(UDID, AfcFaults())
             simulator.plug(UDID)
             result = await run_backup(store, archive, UDID, session)

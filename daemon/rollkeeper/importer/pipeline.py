@@ -97,6 +97,19 @@ def partial_path(archive_root: Path, udid: str, entry: ManifestEntry) -> Path:
     return archive_root / WORKING_FOLDER_NAME / "partial" / device_key / f"{key}.partial"
 
 
+def _finished(downloads: set[Download]) -> Callable[[Download], None]:
+    """A done-callback: forget a finished download and mark its error seen (the placer still
+    raises it when it reaches that download; one it never reaches, after an earlier failure,
+    is not an unretrieved error)."""
+
+    def forget(task: Download) -> None:
+        downloads.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return forget
+
+
 class GroupPipeline:
     """Copies the groups of one run: downloads ahead, places in order, in batches."""
 
@@ -152,12 +165,15 @@ class GroupPipeline:
         try:
             await self._place_all(queue)
             await downloader
+        except asyncio.CancelledError:
+            for task in downloads:
+                task.cancel()
+            raise
         finally:
             if not downloader.done():
                 downloader.cancel()
-            for task in downloads:
-                if not task.done():
-                    task.cancel()
+            # The files still in flight (small ones, at most four) end by themselves: done, or
+            # failed with the connection; cancelling them could orphan a reply's future.
             await asyncio.gather(downloader, *downloads, return_exceptions=True)
         if stopped_early:
             raise StopRequestedError("rollkeeper is stopping")
@@ -221,7 +237,7 @@ class GroupPipeline:
             await self._wait_for_room(self._download_ahead * (SMALL_AHEAD_FACTOR if small else 1))
             task = asyncio.ensure_future(self._download_group(group, entries))
             downloads.add(task)
-            task.add_done_callback(downloads.discard)
+            task.add_done_callback(_finished(downloads))
             in_flight.add(task)
             self._unplaced += 1
             small_in_flight = small
