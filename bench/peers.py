@@ -8,11 +8,17 @@ for all three), CPU seconds and peak RSS come from wait4. ``sync`` runs (untimed
 run so one side's dirty pages are not written back during the other's. rollkeeper also hashes
 (BLAKE3), fsyncs every file and folder and records every file in SQLite; pull does none of
 that; dcimport records in SQLite but neither hashes nor fsyncs.
+
+``--before DIR`` adds a side running an older tree's ``backup-now`` (``git archive REV | tar -x
+-C DIR``) on the same roll, so a change is measured against the code before it in the same run;
+``--dd`` adds a side writing the roll's bytes with ``dd bs=4M conv=fsync``: the disk's durable
+write rate in the same run, the ceiling for any tool that waits for the disk.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +34,11 @@ SIZES: dict[str, dict[str, Any]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", type=int, help="photos of 2-5 MB (30%% Live Photos)")
+    parser.add_argument("--photo-mb", type=float, nargs=2, help="photo size range in MB (2 5)")
+    parser.add_argument("--live-share", type=float, help="share of Live Photos (0.3)")
+    parser.add_argument("--tree-name", default="roll", help="the phone tree's folder: phone-NAME")
+    parser.add_argument("--before", type=Path, help="an older tree: a rollkeeper_before side")
+    parser.add_argument("--dd", action="store_true", help="a dd conv=fsync side (durable rate)")
     parser.add_argument("--videos", type=int, help="videos")
     parser.add_argument("--video-mb", type=int, nargs=2, help="video size range in MB")
     parser.add_argument("--rounds", type=int, help="alternating rounds (median reported)")
@@ -39,9 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     size = {**SIZES[args.size], **{k: v for k, v in vars(args).items() if v is not None}}
     video_mb = size["video_mb"]
+    photo_mb = size.get("photo_mb") or (2, 5)
     tree = roll.realistic_roll(
-        work / "phone-roll",
+        work / f"phone-{args.tree_name}",
         photos=size["photos"],
+        photo_bytes=(int(photo_mb[0] * common.MB), int(photo_mb[1] * common.MB)),
+        live_share=size.get("live_share", 0.3),
         videos=size["videos"],
         video_bytes=(video_mb[0] * common.MB, video_mb[1] * common.MB),
     )
@@ -91,6 +105,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             return figures
 
         sides: dict[str, common.Side] = {"rollkeeper": rollkeeper}
+        sides.update(_extra_sides(args, work, setup, tree, environment))
         if "pull" in peers:
             sides["pull"] = pull
         if "dcimport" in peers:
@@ -102,6 +117,51 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     summary = _summary(tree, runs)
     _print_summary(summary, size["rounds"])
     return summary
+
+
+def _extra_sides(
+    args: argparse.Namespace,
+    work: Path,
+    setup: common.RollkeeperSetup,
+    tree: dict[str, Any],
+    environment: dict[str, str],
+) -> dict[str, common.Side]:
+    """The older tree's ``backup-now`` (``--before``) and ``dd conv=fsync`` (``--dd``) sides."""
+
+    def before_side(_: int) -> dict[str, Any]:
+        assert args.before is not None
+        setup.wipe()
+        code = args.before.resolve()
+        command = [sys.executable, "-m", "rollkeeper", "--config", str(setup.config)]
+        command += ["backup-now", "--json", "--no-progress"]
+        subprocess.run(["sync"], check=False)
+        paths = os.pathsep.join([str(code / "daemon"), str(code)])
+        result = common.run_measured(command, {**environment, "PYTHONPATH": paths}, cwd=code)
+        common.require_ok(result, "rollkeeper backup-now (before)")
+        files, _total = common.tree_bytes(setup.archive)
+        setup.wipe()
+        figures = _figures(result, tree["bytes"], files)
+        figures.pop("_stdout")
+        return figures
+
+    def dd_side(_: int) -> dict[str, Any]:
+        target = work / "dd-durable.bin"
+        blocks = -(-tree["bytes"] // (4 << 20))
+        command = ["dd", "if=/dev/zero", f"of={target}", "bs=4M", f"count={blocks}"]
+        subprocess.run(["sync"], check=False)
+        result = common.run_measured([*command, "conv=fsync"], environment)
+        target.unlink(missing_ok=True)
+        common.require_ok(result, "dd conv=fsync")
+        figures = _figures(result, tree["bytes"], 1)
+        figures.pop("_stdout")
+        return figures
+
+    sides: dict[str, common.Side] = {}
+    if args.before is not None:
+        sides["rollkeeper_before"] = before_side
+    if args.dd:
+        sides["dd_fsync"] = dd_side
+    return sides
 
 
 #: The figures each side's median is reported for, in the table's column order.
@@ -116,8 +176,9 @@ def _summary(tree: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> dic
         summary["medians"][name] = {
             key: round(common.median([r[key] for r in results]), 3) for key in MEDIAN_KEYS
         }
-    peers = [name for name in runs if name != "rollkeeper"]
-    for peer in peers:
+    others = [name for name in runs if name != "rollkeeper"]
+    peers = [name for name in others if name in ("pull", "dcimport")]
+    for peer in others:
         summary["ratios"][f"rollkeeper_vs_{peer}"] = common.ratio_of_medians(
             runs, "mb_per_second", "rollkeeper", peer
         )

@@ -4,12 +4,14 @@ commits, not bytes, decide the time.
 Sides, alternating, each from an empty destination: ``rollkeeper backup-now``, ``pymobiledevice3
 afc pull`` and ``dcimport`` (when installed). The simulator is bench.sim_server in its own
 process (the same Simulator as ``rollkeeper simulate``) so the AFC requests per file can be
-counted. Time is the client process's wall time, start-up included.
+counted. Time is the client process's wall time, start-up included. ``--before DIR`` adds an
+older tree's ``backup-now`` (``git archive REV | tar -x -C DIR``) as a side of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files", type=int, help="files on the phone (5000)")
     parser.add_argument("--file-kb", type=int, help="size of each in KB (100)")
     parser.add_argument("--rounds", type=int, help="alternating rounds (median reported)")
+    parser.add_argument("--before", type=Path, help="an older tree: a rollkeeper_before side")
     parser.add_argument(
         "--peers", nargs="+", default=["pull", "dcimport"], help="peers to run (pull dcimport)"
     )
@@ -44,10 +47,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with common.SimulatorProcess(Path(tree["root"]), counting=True) as simulator:
         environment = common.client_environment(simulator.address)
 
-        def measured(name: str, command: list[str]) -> dict[str, Any]:
+        def measured(
+            name: str, command: list[str], extra: dict[str, str] | None = None
+        ) -> dict[str, Any]:
             subprocess.run(["sync"], check=False)
             simulator.reset()
-            result = common.run_measured(command, environment)
+            result = common.run_measured(command, {**environment, **(extra or {})})
             common.require_ok(result, name)
             requests = sum(simulator.counts().values())
             return {
@@ -64,6 +69,18 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             command = common.rollkeeper_command(setup, "backup-now", "--json", "--no-progress")
             return measured("rollkeeper backup-now", command)
 
+        def before_side(_: int) -> dict[str, Any]:
+            assert args.before is not None
+            setup.wipe()
+            code = args.before.resolve()
+            command = [sys.executable, "-m", "rollkeeper", "--config", str(setup.config)]
+            paths = os.pathsep.join([str(code / "daemon"), str(code)])
+            return measured(
+                "rollkeeper backup-now (before)",
+                [*command, "backup-now", "--json", "--no-progress"],
+                {"PYTHONPATH": paths},
+            )
+
         def pull(_: int) -> dict[str, Any]:
             common.drop_tree(pulled)
             pulled.mkdir(parents=True)
@@ -75,6 +92,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             return measured("dcimport", [str(dcimport), str(imported)])
 
         sides: dict[str, common.Side] = {"rollkeeper": rollkeeper}
+        if args.before is not None:
+            sides["rollkeeper_before"] = before_side
         if "pull" in args.peers:
             sides["pull"] = pull
         if "dcimport" in args.peers and dcimport.exists():

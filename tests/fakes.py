@@ -11,10 +11,12 @@ end with real parts in tests/e2e and tests/reliability.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import itertools
 import posixpath
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -213,6 +215,16 @@ class FakeStore(FakeFolderSummaries):
         self._ids = itertools.count(1)
         self._run_ids = itertools.count(1)
         FakeFolderSummaries.__init__(self)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside is undone on an exception (nested: only the inner ones)."""
+        saved = copy.deepcopy((self._files, self._archive, self._devices, self._runs))
+        try:
+            yield
+        except BaseException:
+            self._files, self._archive, self._devices, self._runs = saved
+            raise
 
     # -- the manifest ------------------------------------------------------------------------
 

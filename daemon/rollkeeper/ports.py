@@ -16,6 +16,7 @@ The phone's replies are untrusted: :class:`PhoneFiles` returns them raw (:class:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -218,6 +219,11 @@ class ScanStore(ManifestStore, FolderSummaryStore, Protocol):
 
 class BackupStore(ScanStore, Protocol):
     """Everything a backup run calls on the store: the manifest, the archive, runs, phones."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic write around many calls: committed when it ends, rolled back on an
+        exception; inside another transaction, a savepoint that commits with the outer one."""
+        ...
 
     def record_device_seen(
         self,

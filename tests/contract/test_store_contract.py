@@ -178,6 +178,35 @@ def test_recording_a_file_archived_vouches_for_its_path(store: StoreUnderTest) -
     assert store.status_counts(PHONE) == {ARCHIVED: 2}
 
 
+class _Abort(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+def test_a_transaction_records_many_files_at_once_and_rolls_back_whole(
+    store: StoreUnderTest,
+) -> None:
+    """Records made inside one transaction are seen inside it (a later group dedups against
+    an earlier one) and kept when it ends; an exception undoes every one of them, and an inner
+    transaction that fails undoes only its own writes."""
+    observe(store, FOLDER, ("A.JPG", 10, 1), ("B.JPG", 10, 2), ("C.JPG", 10, 3))
+    present = store.present_files(PHONE, FOLDER)
+    with store.transaction():
+        archive(store, present["A.JPG"], "2024/A.JPG", "hash-a")
+        assert store.archive_entry_by_hash("hash-a") is not None
+        with pytest.raises(_Abort), store.transaction():
+            archive(store, present["B.JPG"], "2024/B.JPG", "hash-b")
+            raise _Abort
+        assert store.archive_entry("2024/B.JPG") is None
+    assert store.status_counts(PHONE) == {ARCHIVED: 1, PENDING: 2}
+    with pytest.raises(_Abort), store.transaction():
+        archive(store, present["C.JPG"], "2024/C.JPG", "hash-c")
+        archive(store, present["B.JPG"], "2024/B.JPG", "hash-b")
+        raise _Abort
+    assert store.archive_entry("2024/C.JPG") is None
+    assert store.archive_entry_by_hash("hash-b") is None
+    assert store.status_counts(PHONE) == {ARCHIVED: 1, PENDING: 2}
+
+
 def test_status_counts_count_only_files_on_the_phone(store: StoreUnderTest) -> None:
     """status_counts groups present files by status; absent files are not counted."""
     observe(store, FOLDER, ("A.JPG", 1, 1), ("B.JPG", 2, 2), ("C.JPG", 3, 3))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rollkeeper import bootstrap
+from rollkeeper.bootstrap import state as state_module
 from rollkeeper.cli import main
 from rollkeeper.config import Config, ConfigError
 from rollkeeper.importer.job import RunResult
@@ -181,3 +182,53 @@ def test_read_only_and_writing_stores_open_the_same_database(tmp_path: Path) -> 
         assert reader.read_only is True
     finally:
         reader.close()
+
+
+def _damage_an_index_quietly(path: Path) -> None:
+    """Give a table an index whose entries no longer match its rows: the page structure stays
+    sound (``quick_check`` passes), only ``integrity_check`` compares index and table."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("CREATE TABLE scratch (number INTEGER, text TEXT)")
+        connection.execute("CREATE INDEX scratch_number ON scratch (number)")
+        connection.executemany(
+            "INSERT INTO scratch VALUES (?, ?)", [(n, str(n)) for n in range(50)]
+        )
+        connection.commit()
+        connection.execute("PRAGMA writable_schema = ON")
+        connection.execute(
+            "UPDATE sqlite_master SET sql = 'CREATE INDEX scratch_number ON scratch (text)' "
+            "WHERE name = 'scratch_number'"
+        )
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def test_opening_the_state_runs_the_quick_check_and_the_full_one_weekly(tmp_path: Path) -> None:
+    """Every open of the service's state runs ``quick_check``; the full ``integrity_check``
+    (index against table) runs when the last passing one is a week old: a damage only the full
+    check sees is left alone by an open the day after a full check, and moved aside (a new
+    state started) by the open after the week."""
+    state = tmp_path / "state" / "state.sqlite3"
+    (tmp_path / "archive").mkdir()
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        f'[archive]\npath = "{tmp_path / "archive"}"\n\n[state]\npath = "{state}"\n'
+    )
+    config = bootstrap.load_command_config(str(config_path), dict(os.environ))
+    assert config is not None
+    bootstrap.open_state(config).close()
+    stamp = state.with_name(state.name + state_module.FULL_CHECK_SUFFIX)
+    assert stamp.exists() and stamp.stat().st_mode & 0o777 == 0o600
+    _damage_an_index_quietly(state)
+    store = bootstrap.open_state(config)  # within the week: the quick check only
+    store.close()
+    assert not list(state.parent.glob("*.damaged-*"))
+    week_ago = datetime.now(UTC).timestamp() - state_module.FULL_CHECK_INTERVAL_SECONDS - 60
+    os.utime(stamp, (week_ago, week_ago))
+    bootstrap.open_state(config).close()
+    moved = sorted(path.name for path in state.parent.glob("state.sqlite3.damaged-*"))
+    assert len(moved) >= 1 and moved[0].endswith("Z"), moved

@@ -35,6 +35,12 @@ LOCK_SUFFIX = ".lock"
 #: Appended to the state database's name: the findings of the last scrub that found something.
 SCRUB_REPORT_SUFFIX = ".scrub.json"
 THUMBNAIL_CACHE_SUFFIX = ".thumbnails"
+#: Appended to the state database's name: an empty file whose time is the last full check.
+FULL_CHECK_SUFFIX = ".checked"
+#: How often opening the service's state runs the full ``integrity_check`` (every open runs
+#: ``quick_check``): the full check compares every index with its table, 0.9 s at 100,000
+#: files where the quick one takes a fraction of that.
+FULL_CHECK_INTERVAL_SECONDS = 7 * 24 * 3600
 
 
 def state_path(state: Config | Path) -> Path:
@@ -92,7 +98,7 @@ def open_state(config: Config) -> StateStore:
     existed = path.exists() and path.stat().st_size > 0
     try:
         store = StateStore.open(path)
-        verdict = store.integrity_check()
+        verdict = _check(store, path)
         if verdict == "ok":
             if not existed:
                 log.info(
@@ -119,6 +125,24 @@ def open_state(config: Config) -> StateStore:
         action="starting a new state database; archived files are recognised by their hash",
     )
     return StateStore.open(path)
+
+
+def _check(store: StateStore, path: Path) -> str:
+    """``quick_check`` on every open; the full ``integrity_check`` when the last one that
+    passed (the time of ``<state db>.checked``) is a week old or more, or never ran."""
+    stamp = path.with_name(path.name + FULL_CHECK_SUFFIX)
+    try:
+        age = datetime.now(UTC).timestamp() - stamp.stat().st_mtime
+    except OSError:
+        age = float("inf")
+    if 0 <= age < FULL_CHECK_INTERVAL_SECONDS:
+        return store.integrity_check(quick=True)
+    verdict = store.integrity_check()
+    if verdict == "ok":
+        descriptor = os.open(stamp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(descriptor)
+        os.utime(stamp)
+    return verdict
 
 
 def open_state_read_only(state: Config | Path) -> StateStore:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from rollkeeper.domain.collisions import (
 from rollkeeper.domain.files import media_kind
 from rollkeeper.domain.grouping import MediaGroup
 from rollkeeper.domain.layout import CaptureDate, render_destination
+from rollkeeper.importer.commit_hooks import after_commit
 from rollkeeper.importer.hashing import hash_file
 from rollkeeper.importer.ledger import RunLedger
 from rollkeeper.importer.metadata import capture_date_fallback, read_capture_date
@@ -162,13 +164,16 @@ class GroupPlacer:
             member.entry, str(target), member.content_hash, capture, "backup"
         )
         self._ledger.counts.files_copied += 1
-        log.info(
-            "file_archived",
-            udid=self._udid,
-            run_id=self._ledger.run_id,
-            phone_path=member.entry.phone_path,
-            path=str(target),
-            bytes=member.entry.size,
+        after_commit(
+            functools.partial(
+                log.info,
+                "file_archived",
+                udid=self._udid,
+                run_id=self._ledger.run_id,
+                phone_path=member.entry.phone_path,
+                path=str(target),
+                bytes=member.entry.size,
+            )
         )
 
     # -- the date and the names ----------------------------------------------------------------

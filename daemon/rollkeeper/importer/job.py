@@ -270,6 +270,7 @@ class BackupRun:
             placer,
             stop_requested=lambda: self._stop_requested,
             download_ahead=self.download_ahead,
+            store=self._store,
         )
         await pipeline.copy(plan.groups)
         await self._library_part()

@@ -122,6 +122,17 @@ class RunLedger:
         self.files_done += 1
         self.publish_progress("")
 
+    def start_file(self, current: str) -> None:
+        """A file's download begins: the caller hears at once, the store at most once a
+        second (each record saves the counts; a save here per file was one SQLite commit per
+        file, most of a small file's cost)."""
+        self._current = current
+        now = time.monotonic()
+        if now - self._progress_saved_at >= PROGRESS_SAVE_INTERVAL_SECONDS:
+            self._progress_saved_at = now
+            self._save_progress()
+        self._notify_progress(current)
+
     def publish_progress(self, current: str) -> None:
         """Store the progress (for ``status``) and tell the caller; once per file."""
         self._current = current

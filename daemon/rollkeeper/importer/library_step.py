@@ -191,6 +191,7 @@ class LibraryStep:
             self._ledger,
             placer,
             stop_requested=self._stop_requested,
+            store=self._store,
         )
         await pipeline.copy(planned)
 

@@ -1,17 +1,26 @@
 """Download the planned groups from the phone while the groups already downloaded are placed.
 
 Making a group durable and placing it (fsync of each file, the capture date, collision checks,
-link, folder fsyncs, one transaction per file) does not need the phone: done one group at a time
-after the download, it leaves the link idle and waits for the disk. Here a downloader reads the
-next groups (at most ``download_ahead`` ahead) while a placer finishes the earlier ones. Only
-one file is read from the phone at any moment, so an unplug costs at most the chunk in flight;
-placement stays sequential and in plan order, so collisions and dedup decide exactly as they
-would one group at a time.
+link, folder fsyncs, the records) does not need the phone: done one group at a time after the
+download, it leaves the link idle and waits for the disk. Here a downloader reads the next
+groups while a placer finishes the earlier ones, taking whatever is downloaded as one batch
+(:mod:`.group_durability`: one round of concurrent fsyncs, one fsync per folder, one
+transaction). Placement stays sequential and in plan order, so collisions and dedup decide
+exactly as they would one group at a time.
+
+What an unplug can cost stays one chunk: a group with a file over :data:`SMALL_FILE_BYTES`
+downloads alone (one file read at a time, at most the 4 MiB chunk in flight is read again),
+and groups of small files download up to :data:`SMALL_GROUPS_IN_FLIGHT` at once (their round
+trips overlap), so at most that many files of at most 1 MiB are in flight: 4 MiB again. Groups
+of large files are downloaded at most ``download_ahead`` ahead of the placer (their partials
+wait on disk, not in RAM), groups of small files up to :data:`SMALL_AHEAD_FACTOR` times more,
+which is what lets their batches grow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +29,12 @@ import structlog
 from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.device.errors import PhoneNotRespondingError
 from rollkeeper.domain.grouping import MediaGroup
+from rollkeeper.importer.group_durability import (
+    BATCH_GROUPS,
+    GroupDurability,
+    ReadyGroup,
+    TransactionalStore,
+)
 from rollkeeper.importer.group_placement import (
     DownloadedMember,
     GroupPlacer,
@@ -28,7 +43,7 @@ from rollkeeper.importer.group_placement import (
 from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.importer.ledger import RunLedger
 from rollkeeper.importer.plan import PlannedGroup
-from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial, fsync_file
+from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial
 from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError
 from rollkeeper.store.library import IO_ERROR_REASON
 from rollkeeper.store.records import ManifestEntry
@@ -38,6 +53,19 @@ log = structlog.get_logger("rollkeeper.backup")
 #: Groups downloaded ahead of the one being placed, at most: a few are enough to keep the link
 #: busy while the disk catches up; partials wait on disk, not in RAM.
 DOWNLOAD_AHEAD_GROUPS = 4
+
+#: A file this small is one READ (under the 4 MiB chunk): groups of such files may download
+#: several at once.
+SMALL_FILE_BYTES = 1024 * 1024
+
+#: Groups of small files downloading at once, at most (x 1 MiB: still one chunk on an unplug).
+SMALL_GROUPS_IN_FLIGHT = 4
+
+#: Groups of small files may be downloaded this many times ``download_ahead`` ahead.
+SMALL_AHEAD_FACTOR = 8
+
+#: One group's download: the group with its members that arrived whole, or None.
+Download = asyncio.Task[ReadyGroup | None]
 
 
 class StopRequestedError(Exception):
@@ -69,8 +97,21 @@ def partial_path(archive_root: Path, udid: str, entry: ManifestEntry) -> Path:
     return archive_root / WORKING_FOLDER_NAME / "partial" / device_key / f"{key}.partial"
 
 
+def _finished(downloads: set[Download]) -> Callable[[Download], None]:
+    """A done-callback: forget a finished download and mark its error seen (the placer still
+    raises it when it reaches that download; one it never reaches, after an earlier failure,
+    is not an unretrieved error)."""
+
+    def forget(task: Download) -> None:
+        downloads.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return forget
+
+
 class GroupPipeline:
-    """Copies the groups of one run: downloads ahead, places in order."""
+    """Copies the groups of one run: downloads ahead, places in order, in batches."""
 
     def __init__(
         self,
@@ -81,6 +122,8 @@ class GroupPipeline:
         placer: GroupPlacer,
         stop_requested: Callable[[], bool],
         download_ahead: int = DOWNLOAD_AHEAD_GROUPS,
+        *,
+        store: TransactionalStore,
     ) -> None:
         self._files = files
         self._archive_root = archive_root
@@ -88,74 +131,142 @@ class GroupPipeline:
         self._ledger = ledger
         self._placer = placer
         self._stop_requested = stop_requested
-        self._download_ahead = download_ahead
+        self._download_ahead = max(1, download_ahead)
+        self._store = store
+        #: Downloads started and not yet taken by the placer (what "ahead" counts).
+        self._unplaced = 0
+        #: Set each time the placer takes a download (a download waiting for room waits on it).
+        self._taken = asyncio.Event()
 
     async def copy(self, groups: list[PlannedGroup]) -> None:
-        """Download the groups one file at a time while the groups already downloaded are made
-        durable and placed, in plan order.
+        """Download the groups while the groups already downloaded are made durable and
+        placed, in plan order, a batch at a time.
 
-        A stop request ends the run (:class:`StopRequestedError`) after the file being read and
-        the groups already downloaded.
+        A stop request ends the run (:class:`StopRequestedError`) after the files being read
+        and the groups already downloaded.
         """
-        ready_groups: asyncio.Queue[tuple[MediaGroup, list[DownloadedMember]] | None] = (
-            asyncio.Queue(maxsize=max(1, self._download_ahead))
-        )
+        queue: asyncio.Queue[Download | None] = asyncio.Queue()  # bounded by _wait_for_room
+        downloads: set[Download] = set()  # the unfinished ones (cancelled if the run ends)
         stopped_early = False
 
         async def download_all() -> None:
             nonlocal stopped_early
             cancelled = False
             try:
-                for group, entries in groups:
-                    if self._stop_requested():
-                        stopped_early = True
-                        break
-                    ready = await self._download_group(entries)
-                    if ready:
-                        await ready_groups.put((group, ready))
+                stopped_early = await self._start_downloads(groups, queue, downloads)
             except asyncio.CancelledError:
                 cancelled = True
                 raise
             finally:
                 if not cancelled:
-                    await ready_groups.put(None)  # the end (the placer then awaits our error)
+                    await queue.put(None)  # the end (the placer then awaits our error)
 
         downloader = asyncio.ensure_future(download_all())
         try:
-            while (item := await ready_groups.get()) is not None:
-                group, ready = item
-                await self._make_durable(ready)
-                await self._placer.place(group, ready)
+            await self._place_all(queue)
             await downloader
+        except asyncio.CancelledError:
+            for task in downloads:
+                task.cancel()
+            raise
         finally:
             if not downloader.done():
                 downloader.cancel()
-            await asyncio.gather(downloader, return_exceptions=True)
+            # The files still in flight (small ones, at most four) end by themselves: done, or
+            # failed with the connection; cancelling them could orphan a reply's future.
+            await asyncio.gather(downloader, *downloads, return_exceptions=True)
         if stopped_early:
             raise StopRequestedError("rollkeeper is stopping")
 
-    async def _make_durable(self, ready: list[DownloadedMember]) -> None:
-        """fsync each downloaded partial (the placement that follows vouches for its bytes)."""
-        for member in ready:
-            try:
-                await asyncio.to_thread(fsync_file, member.partial)
-            except OSError as error:
-                raise archive_write_error(error, member.partial) from error
+    async def _place_all(self, queue: asyncio.Queue[Download | None]) -> None:
+        """Take the downloads in plan order; place the first with every later one already
+        downloaded as one batch (at most :data:`BATCH_GROUPS`).
 
-    async def _download_group(self, entries: list[ManifestEntry]) -> list[DownloadedMember]:
-        """Copy every member of a group into its partial; the members that arrived whole."""
+        A download that failed ends the run, after the groups downloaded before it are placed.
+        """
+        durability = GroupDurability(self._store, self._placer.place)
+        pending: collections.deque[Download] = collections.deque()
+        ended = False
+        while True:
+            while not ended and (not pending or not queue.empty()):
+                item = await queue.get()
+                if item is None:
+                    ended = True
+                else:
+                    pending.append(item)
+            if not pending:
+                return
+            batch: list[ReadyGroup] = []
+            try:
+                downloaded = await self._take(pending)
+                batch.extend([downloaded] if downloaded is not None else [])
+                while pending and pending[0].done() and len(batch) < BATCH_GROUPS:
+                    downloaded = self._take(pending).result()
+                    batch.extend([downloaded] if downloaded is not None else [])
+            finally:
+                if batch:
+                    await durability.place_batch(batch)
+
+    def _take(self, pending: collections.deque[Download]) -> Download:
+        """The next download in plan order, taken for placing: room for one more ahead."""
+        self._unplaced -= 1
+        self._taken.set()
+        return pending.popleft()
+
+    async def _start_downloads(
+        self,
+        groups: list[PlannedGroup],
+        queue: asyncio.Queue[Download | None],
+        downloads: set[Download],
+    ) -> bool:
+        """Start each group's download, in plan order, into ``queue``; True when a stop request
+        ended it early. Stops starting new ones once a download failed (the placer then ends
+        the run with that failure).
+        """
+        in_flight: set[Download] = set()
+        small_in_flight = True  # whether every download in flight is of a small group
+        for group, entries in groups:
+            if self._stop_requested():
+                return True
+            small = all(entry.size <= SMALL_FILE_BYTES for entry in entries)
+            limit = SMALL_GROUPS_IN_FLIGHT if small and small_in_flight else 1
+            while len(in_flight) >= limit:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                if any(task.cancelled() or task.exception() is not None for task in done):
+                    return False
+            await self._wait_for_room(self._download_ahead * (SMALL_AHEAD_FACTOR if small else 1))
+            task = asyncio.ensure_future(self._download_group(group, entries))
+            downloads.add(task)
+            task.add_done_callback(_finished(downloads))
+            in_flight.add(task)
+            self._unplaced += 1
+            small_in_flight = small
+            await queue.put(task)
+        return False
+
+    async def _wait_for_room(self, ahead: int) -> None:
+        """Wait until fewer than ``ahead`` downloads wait for the placer."""
+        while self._unplaced >= ahead:
+            self._taken.clear()
+            await self._taken.wait()
+
+    async def _download_group(
+        self, group: MediaGroup, entries: list[ManifestEntry]
+    ) -> ReadyGroup | None:
+        """Copy every member of a group into its partial; the group with the members that
+        arrived whole (None when none did)."""
         ready: list[DownloadedMember] = []
         for entry in entries:
             member = DownloadedMember(entry, partial_path(self._archive_root, self._udid, entry))
             if await self._download(member):
                 ready.append(member)
-        return ready
+        return (group, ready) if ready else None
 
     async def _download(self, member: DownloadedMember) -> bool:
         """Copy one member into its partial; False (recorded as failed) for file-level errors."""
         entry = member.entry
         ledger = self._ledger
-        ledger.publish_progress(entry.phone_path)
+        ledger.start_file(entry.phone_path)
         try:
             outcome = await download_to_partial(
                 self._files,

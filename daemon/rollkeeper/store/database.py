@@ -37,6 +37,10 @@ class Database:
         self._connection = connection
         self.path = path
         self.read_only = read_only
+        #: Transactions open on this connection (an inner one is a savepoint of the outer).
+        self._transaction_depth = 0
+        #: A checkpoint was asked for inside a transaction: made once it commits.
+        self._checkpoint_after_commit = False
 
     @classmethod
     def open(cls, path: Path, *, read_only: bool = False) -> Database:
@@ -97,31 +101,70 @@ class Database:
 
         With ``synchronous = NORMAL`` a commit is durable only at the next checkpoint; the
         store calls this when a run closes, so a finished run's records survive a power cut
-        (one fsync per run, not one per file). PASSIVE: it never waits for readers.
+        (one fsync per run, not one per file). PASSIVE: it never waits for readers. Inside a
+        transaction (another phone's batch of records, on the service's one connection) a
+        checkpoint cannot run: it runs right after that transaction commits.
         """
+        if self._transaction_depth:
+            self._checkpoint_after_commit = True
+            return
         self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
-    def integrity_check(self) -> str:
+    def integrity_check(self, *, quick: bool = False) -> str:
         """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found.
 
-        A file damaged badly enough (e.g. truncated) makes the check itself fail with
-        "database disk image is malformed": that is a verdict too, not a crash.
+        ``quick``: ``PRAGMA quick_check``, which reads every page and checks the b-trees but not
+        that every index matches its table (O(N) instead of O(N log N): a fraction of the time
+        at 100,000 rows). A file damaged badly enough (e.g. truncated) makes the check itself
+        fail with "database disk image is malformed": that is a verdict too, not a crash.
         """
+        pragma = "quick_check" if quick else "integrity_check"
         try:
-            return str(self._connection.execute("PRAGMA integrity_check").fetchone()[0])
+            return str(self._connection.execute(f"PRAGMA {pragma}").fetchone()[0])
         except sqlite3.DatabaseError as error:
             return str(error)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic write: committed on success, rolled back on any exception."""
+        """One atomic write: committed on success, rolled back on any exception.
+
+        Inside another transaction of this connection (the importer records a whole group of
+        placed files in one, and the per-file records inside it open their own), it is a
+        savepoint: its own writes roll back alone on an exception, and commit with the outer
+        transaction, never before.
+        """
+        if self._transaction_depth:
+            yield from self._savepoint()
+            return
         self._connection.execute("BEGIN IMMEDIATE")
+        self._transaction_depth = 1
         try:
             yield
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
-        self._connection.execute("COMMIT")
+        else:
+            self._connection.execute("COMMIT")
+        finally:
+            self._transaction_depth = 0
+        if self._checkpoint_after_commit:
+            self._checkpoint_after_commit = False
+            self.checkpoint()
+
+    def _savepoint(self) -> Iterator[None]:
+        name = f"nested_{self._transaction_depth}"
+        self._connection.execute(f"SAVEPOINT {name}")
+        self._transaction_depth += 1
+        try:
+            yield
+        except BaseException:
+            self._connection.execute(f"ROLLBACK TO {name}")
+            self._connection.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._connection.execute(f"RELEASE {name}")
+        finally:
+            self._transaction_depth -= 1
 
     def execute(self, statement: str, parameters: Parameters = ()) -> sqlite3.Cursor:
         """Run one statement; the cursor gives its rows (or ``rowcount`` / ``lastrowid``)."""

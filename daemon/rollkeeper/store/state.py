@@ -91,9 +91,10 @@ class StateStore:
         """Close the connection (checkpointing the WAL when this is the last writer)."""
         self._database.close()
 
-    def integrity_check(self) -> str:
-        """``PRAGMA integrity_check``'s verdict: ``"ok"`` or the first problem found."""
-        return self._database.integrity_check()
+    def integrity_check(self, *, quick: bool = False) -> str:
+        """``PRAGMA integrity_check``'s verdict (``quick``: ``quick_check``'s): ``"ok"`` or the
+        first problem found."""
+        return self._database.integrity_check(quick=quick)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
