@@ -28,6 +28,7 @@ from rollkeeper.cli import build_parser
 from rollkeeper.commands.status import run_status
 from rollkeeper.config import load_config
 from rollkeeper.store import StateStore
+from rollkeeper.web.page_data import page_document as build_page_document
 from rollkeeper.web.server import WebServer
 from tests.web_helpers import (
     TOKEN,
@@ -335,6 +336,64 @@ async def test_the_page_document_has_the_newest_photos_months_and_failing_files(
         {"phone_path": "/DCIM/100APPLE/IMG_0006.MOV", "size": 99, "reason": "read_error"}
     ]
     assert document["words"]["verdicts"]["backed_up"] == "backed up"
+
+
+def _asset(uuid: str, name: str, created_utc: str, offset: int, trashed: bool = False) -> Any:
+    """A library asset of the test phone (only what the month chart reads matters)."""
+    from rollkeeper.store.library import StoredAsset
+
+    return StoredAsset(
+        uuid=uuid,
+        phone_folder="/DCIM/100APPLE",
+        phone_name=name,
+        original_filename=name,
+        created_utc=created_utc,
+        utc_offset_seconds=offset,
+        favorite=False,
+        hidden=False,
+        trashed=trashed,
+        original_local=True,
+        albums=(),
+    )
+
+
+async def test_the_month_chart_sets_the_librarys_photos_beside_the_archives(
+    start_page: StartPage, photos: ArchivedPhotos
+) -> None:
+    """Once the phone's library has been read, each month carries the library's photos of that
+    month of capture (local time of capture: a photo taken on 1 March at 00:30 in UTC+2 is
+    February's in UTC but March's where it was taken), videos and Recently Deleted left out;
+    before any applied read the months say nothing of the library."""
+    from rollkeeper.store.library import LibraryReadRecord
+
+    store = StateStore.open(photos.state_path)
+    try:
+        library = store.library_repository
+        library.replace_assets(
+            UDID,
+            [
+                _asset("A", "IMG_0001.HEIC", "2024-01-09T11:00:00+00:00", 3600),
+                _asset("B", "IMG_0010.JPG", "2024-02-29T22:30:00+00:00", 7200),
+                _asset("C", "IMG_0011.HEIC", "2024-03-09T12:00:00+00:00", 0),
+                _asset("D", "IMG_0012.MOV", "2024-03-09T12:00:00+00:00", 0),
+                _asset("E", "IMG_0013.HEIC", "2024-03-10T12:00:00+00:00", 0, trashed=True),
+            ],
+        )
+        document = build_page_document(photos.state_path)
+        assert document["devices"][0]["library_read"] is False
+        library.record_read(
+            LibraryReadRecord(0, UDID, "", "copied", None, "applied", "", "", (), 5, 0, 0, 0, 0)
+        )
+    finally:
+        store.close()
+    server = await start_page()
+    [device] = (await get(server, "/api/page")).json()["devices"]
+    assert device["library_read"] is True
+    assert device["months"] == [
+        {"month": "2024-01", "archived": 1, "library": 1},
+        {"month": "2024-02", "archived": 0, "library": 0},
+        {"month": "2024-03", "archived": 3, "library": 2},
+    ]
 
 
 async def test_the_live_stream_sends_the_document_again_when_progress_moves(

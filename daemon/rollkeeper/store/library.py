@@ -9,7 +9,7 @@ date of its own. The sidecars and album links are :mod:`.library_sidecars`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -304,6 +304,29 @@ class LibraryRepository:
             (udid,),
         ).fetchone()
         return LibraryCounts(int(row[0]), int(row[1]), int(row[2]))
+
+    def photos_per_month(self, udid: str, extensions: Sequence[str]) -> dict[str, int] | None:
+        """``YYYY-MM`` -> how many photos the phone's library holds from that month of capture
+        (local time of capture, as the archive's months are counted), or None when no read of
+        its library was ever applied. Photos are assets whose name ends in ``.EXT`` for one of
+        ``extensions``; Recently Deleted is left out, as Photos leaves it out of the library."""
+        applied = self._database.execute(
+            "SELECT 1 FROM library_reads WHERE udid = ? AND outcome = 'applied' LIMIT 1", (udid,)
+        ).fetchone()
+        if applied is None:
+            return None
+        if not extensions:
+            return {}
+        name = "coalesce(a.phone_name, a.original_filename, '')"
+        matches = " OR ".join(f"{name} LIKE ?" for _ in extensions)
+        rows = self._database.execute(
+            "SELECT strftime('%Y-%m', a.created_utc,"
+            " printf('%+d seconds', coalesce(a.utc_offset_seconds, 0))) AS month, count(*)"
+            f" FROM library_assets a WHERE a.udid = ? AND a.trashed = 0 AND ({matches})"
+            " AND month IS NOT NULL GROUP BY month",
+            (udid, *(f"%.{extension}" for extension in extensions)),
+        )
+        return {str(month): int(count) for month, count in rows}
 
     # -- reads -------------------------------------------------------------------------------
 

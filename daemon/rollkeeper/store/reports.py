@@ -45,6 +45,7 @@ class Reports:
         self._archive = store.archive_repository
         self._devices = store.device_repository
         self._device_backups = store.device_backup_repository
+        self._library = store.library_repository
 
     @classmethod
     def for_store(cls, store: StateStore) -> Reports:
@@ -113,6 +114,13 @@ class Reports:
         """Some archive record with this content, or None (the status page's thumbnails are
         asked for by content hash, never by a path from the URL)."""
         return self._archive.archive_entry_by_hash(content_hash)
+
+    def library_photos_per_month(
+        self, udid: str, extensions: Sequence[str]
+    ) -> dict[str, int] | None:
+        """The phone's Photos library's photos per month of capture, or None when its library
+        was never read (:meth:`rollkeeper.store.library.LibraryRepository.photos_per_month`)."""
+        return self._library.photos_per_month(udid, extensions)
 
     def archived_per_month(self, udid: str, extensions: Sequence[str]) -> list[tuple[str, int]]:
         """(``YYYY-MM``, count) of the phone's archived ``*.EXT`` files by month of capture,

@@ -6,10 +6,11 @@ the newest photos of the archive (by archive id, for the thumbnails), archived p
 of capture for each phone, the files failing now with their reasons (the same query as
 ``history --json``'s ``failing_now``), and the words ``status`` uses for states and verdicts.
 
-The phone's library counts per month are the other half of the chart. They come from reading
-the phone's Photos library, which rollkeeper does not do yet: :data:`LibraryMonths` is the
-seam, and until something fills it every month's ``library`` is null and the page draws the
-archive alone (a gap between the two only means something once both are known).
+The phone's library counts per month are the other half of the chart: the photos of the
+phone's Photos library (its last applied read, docs/library.md) by month of capture. Until the
+library has been read every month's ``library`` is null and the page draws the archive alone
+(a gap between the two only means something once both are known). :data:`LibraryMonths` is
+the seam the tests replace.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ PHOTO_EXTENSIONS = extensions_of_kind(MediaKind.PHOTO)
 LibraryMonths = Callable[[Reports, str], Mapping[str, int] | None]
 
 
-def library_not_read(reports: Reports, udid: str) -> Mapping[str, int] | None:
-    """No library counts: rollkeeper does not read the phone's Photos library yet."""
-    return None
+def library_photo_months(reports: Reports, udid: str) -> Mapping[str, int] | None:
+    """The library's photos per month of capture, counted by the archive's own photo kinds;
+    None when the phone's library was never read."""
+    return reports.library_photos_per_month(udid, PHOTO_EXTENSIONS)
 
 
 def thumbnail_url(archive_id: str) -> str:
@@ -86,7 +88,7 @@ def _month_range(first: str, last: str) -> list[str]:
 
 
 def page_document(
-    state_path: Path, library_months: LibraryMonths = library_not_read
+    state_path: Path, library_months: LibraryMonths = library_photo_months
 ) -> dict[str, Any]:
     """The page document (docs/web.md). Reads the state read-only; never raises for a missing
     or unreadable state (``error`` says why, and the lists are empty)."""
