@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import stat
 from pathlib import Path
@@ -110,6 +111,37 @@ def test_garbage_file_is_reported_as_damaged(tmp_path: Path) -> None:
     with pytest.raises(StateDamagedError) as caught:
         StateStore.open(path)
     assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pages_overwritten_with_garbage_are_damaged_never_a_crash(
+    tmp_path: Path, seed: int
+) -> None:
+    """A state whose pages were overwritten with random bytes opens as a store or is reported
+    damaged (StateDamagedError, which the service moves aside); never another exception, even
+    when SQLite's message quotes bytes that are not UTF-8 ("malformed database schema ... near
+    <garbage>": two of these seeds), which Python cannot decode."""
+    path = tmp_path / "state.sqlite3"
+    store = StateStore.open(path)
+    for number in range(40):
+        store.record_device_seen(f"00008110-{number:016X}", name=f"phone {number}")
+    store.close()
+    randomness = random.Random(seed)
+    size = path.stat().st_size
+    with path.open("r+b") as stream:
+        # 300 random bytes in every KiB after the first page's header (the schema's text
+        # among them, where SQLite's message quotes what it could not parse)
+        for offset in range(1024 + 100, size, 1024):
+            stream.seek(offset)
+            stream.write(randomness.randbytes(300))
+    try:
+        damaged = StateStore.open(path)
+    except StateDamagedError as error:
+        assert error.reason
+        return
+    verdicts = (damaged.integrity_check(), damaged.integrity_check(quick=True))
+    damaged.close()
+    assert all(isinstance(verdict, str) and verdict for verdict in verdicts)
 
 
 def test_reports_and_archive_queries_run_on_the_stores_own_connection(tmp_path: Path) -> None:

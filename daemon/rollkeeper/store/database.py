@@ -87,6 +87,11 @@ class Database:
         except sqlite3.DatabaseError as error:
             connection.close()
             raise StateDamagedError(path, str(error)) from error
+        except UnicodeDecodeError as error:
+            # SQLite quoted the damaged bytes in its message ("malformed database schema ...
+            # near <garbage>"), and Python could not decode that message: damaged all the same.
+            connection.close()
+            raise StateDamagedError(path, _undecodable_message(error)) from error
         except BaseException:
             connection.close()
             raise
@@ -123,6 +128,8 @@ class Database:
             return str(self._connection.execute(f"PRAGMA {pragma}").fetchone()[0])
         except sqlite3.DatabaseError as error:
             return str(error)
+        except UnicodeDecodeError as error:
+            return _undecodable_message(error)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -173,3 +180,9 @@ class Database:
     def executemany(self, statement: str, rows: Iterable[Parameters]) -> sqlite3.Cursor:
         """Run one statement once per row of parameters (one prepared statement)."""
         return self._connection.executemany(statement, rows)
+
+
+def _undecodable_message(error: UnicodeDecodeError) -> str:
+    """SQLite's message about a damaged file, when it quotes bytes that are not UTF-8."""
+    quoted = error.object if isinstance(error.object, bytes) else b""
+    return quoted.decode("utf-8", errors="replace") or "the database is malformed"
