@@ -226,8 +226,8 @@ def test_a_corrupt_or_missing_library_still_backs_up_every_dcim_file(
     tmp_path: Path,
     library: str,
 ) -> None:
-    """A Photos.sqlite that is garbage, or none at all, is reported, and every DCIM file is
-    still backed up: the run is complete."""
+    """A Photos.sqlite that is garbage, or none at all, is reported (each reason once), and
+    every DCIM file is still backed up: the run is complete."""
     roll = media.make_camera_roll(tmp_path / "phone")
     if library == "corrupt":
         folder = tmp_path / "phone" / "PhotoData"
@@ -242,6 +242,9 @@ def test_a_corrupt_or_missing_library_still_backs_up_every_dcim_file(
     assert finished["files_copied"] == len(roll.files)
     read = service.wait_for("library_read", udid=UDID)[0]
     assert read["outcome"] == "unreadable" and read["detail"]
+    # The reason is said once, even where the snapshot and the read give the same one.
+    reasons = read["detail"].split("; ")
+    assert len(reasons) == len(set(reasons)), read["detail"]
     stored = {path.name for path in (tmp_path / "archive").rglob("*") if path.is_file()}
     assert {item.name for item in roll.files} <= stored
     status = json_of(config, simulator, "status", "--json")

@@ -300,7 +300,10 @@ class LibraryStep:
         numbers: tuple[int, int, int, int] = (0, 0, 0, 0),
     ) -> LibraryOutcome:
         outcome.outcome = verdict
-        outcome.detail = "; ".join(part for part in (snapshot.detail, detail) if part)
+        # The read's reason is often the snapshot's own (no library on the phone): said once.
+        outcome.detail = "; ".join(
+            dict.fromkeys(part for part in (snapshot.detail, detail) if part)
+        )
         written, left_alone, dropping, total = numbers
         self._library.record_read(
             LibraryReadRecord(
