@@ -7,10 +7,10 @@ import random
 from pathlib import Path
 
 from rollkeeper.device.errors import PhoneDisconnectedError
-from rollkeeper.importer.pipeline import SMALL_FILE_BYTES, SMALL_GROUPS_IN_FLIGHT, partial_path
+from rollkeeper.importer.pipeline import SMALL_FILE_BYTES, SMALL_GROUPS_IN_FLIGHT
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
-from rollkeeper.store import ARCHIVED, StateStore
+from rollkeeper.store import StateStore
 from tests import media
 from tests.reliability.harness import (
     CHUNK_BYTES,
@@ -19,6 +19,7 @@ from tests.reliability.harness import (
     run_backup,
     session_settings,
 )
+from tests.reliability.unplug import safe_progress
 
 UDID = "00008110-00AA0000000000C7"
 
@@ -27,18 +28,6 @@ FILES = 24
 FILE_BYTES = 300 * 1024
 
 TRIALS = 8
-
-
-def _progress(store: StateStore, archive: Path) -> dict[str, int]:
-    """Bytes of each phone file already safe: its size if archived, else its partial's length."""
-    done: dict[str, int] = {}
-    for entry in store.manifest(UDID, present_only=True):
-        if entry.status == ARCHIVED:
-            done[entry.phone_path] = entry.size
-            continue
-        partial = partial_path(archive, UDID, entry)
-        done[entry.phone_path] = partial.stat().st_size if partial.exists() else 0
-    return done
 
 
 async def test_an_unplug_among_small_files_in_flight_rereads_at_most_a_chunk(
@@ -75,7 +64,7 @@ async def test_an_unplug_among_small_files_in_flight_rereads_at_most_a_chunk(
                 await run_backup(store, archive, UDID, session)
             simulator.wait_for("detached", UDID, after=mark, timeout=30)
             served = simulator.afc_bytes_served(UDID)
-            after = _progress(store, archive)
+            after = safe_progress(store, archive, UDID)
             again = sum(served[path] - after[path] for path in sizes)
             assert 0 <= again <= SMALL_GROUPS_IN_FLIGHT * SMALL_FILE_BYTES, (trial, again)
             # One file at a time, every file opened is read before the next open; with files in

@@ -54,14 +54,14 @@ def make_phone(media_root: Path) -> dict[str, int]:
     return sizes
 
 
-def _progress(store: StateStore, archive: Path) -> dict[str, int]:
+def safe_progress(store: StateStore, archive: Path, udid: str = UDID) -> dict[str, int]:
     """Bytes of each phone file already safe: its size if archived, else its partial's length."""
     done: dict[str, int] = {}
-    for entry in store.manifest(UDID, present_only=True):
+    for entry in store.manifest(udid, present_only=True):
         if entry.status == ARCHIVED:
             done[entry.phone_path] = entry.size
             continue
-        partial = partial_path(archive, UDID, entry)
+        partial = partial_path(archive, udid, entry)
         done[entry.phone_path] = partial.stat().st_size if partial.exists() else 0
     return done
 
@@ -96,7 +96,7 @@ async def unplug_campaign(simulator: SimulatorThread, work: Path, trials: int, s
                     await run_backup(store, archive, UDID, session)
                 simulator.wait_for("detached", UDID, after=mark, timeout=30)
                 served = simulator.afc_bytes_served(UDID)
-                after = _progress(store, archive)
+                after = safe_progress(store, archive)
                 for path in sizes:
                     again = served[path] - (after[path] - before[path])
                     allowed = CHUNK_BYTES if path == target else 0
