@@ -7,7 +7,8 @@ import random
 from pathlib import Path
 
 from rollkeeper.device.errors import PhoneDisconnectedError
-from rollkeeper.importer.pipeline import SMALL_FILE_BYTES, SMALL_GROUPS_IN_FLIGHT
+from rollkeeper.importer.pipeline import SMALL_GROUPS_IN_FLIGHT
+from rollkeeper.importer.small_transfer import SMALL_FILE_BYTES
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from rollkeeper.store import StateStore

@@ -15,6 +15,7 @@ move a file out of the archive.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,8 +76,12 @@ class CaptureDate:
             raise ValueError(f"UTC offset out of range: {self.utc_offset}")
 
 
-def _tokens(layout: str) -> list[tuple[str, str]]:
-    """(kind, text) pairs: kind is "placeholder", "literal" or "stray" (an unmatched brace)."""
+@functools.lru_cache(maxsize=64)
+def _tokens(layout: str) -> tuple[tuple[str, str], ...]:
+    """(kind, text) pairs: kind is "placeholder", "literal" or "stray" (an unmatched brace).
+
+    Cached: a run renders every file's destination from the same few layout components.
+    """
     tokens = []
     for match in _TOKEN.finditer(layout):
         placeholder, literal, stray = match.groups()
@@ -86,7 +91,7 @@ def _tokens(layout: str) -> list[tuple[str, str]]:
             tokens.append(("literal", literal))
         else:
             tokens.append(("stray", stray))
-    return tokens
+    return tuple(tokens)
 
 
 def _split_components(layout: str) -> list[str]:
@@ -129,6 +134,12 @@ def validate_layout(layout: str) -> list[str]:
             "so each file keeps its own name"
         )
     return problems
+
+
+@functools.lru_cache(maxsize=16)
+def _layout_problems(layout: str) -> tuple[str, ...]:
+    """:func:`validate_layout`, cached: a run renders every destination with one layout."""
+    return tuple(validate_layout(layout))
 
 
 def _clean_value(value: str) -> str:
@@ -193,7 +204,7 @@ def render_destination(
     relative, has no ``.``/``..``/empty/hidden component and no component over 255 UTF-8 bytes;
     the file name keeps 8 bytes free for a collision suffix.
     """
-    problems = validate_layout(layout)
+    problems = _layout_problems(layout)
     if problems:
         raise LayoutError("; ".join(problems))
     values = placeholder_values(capture, name, device_name, udid)

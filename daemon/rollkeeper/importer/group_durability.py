@@ -68,14 +68,41 @@ def _fsync_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def _fsync_each(partials: Sequence[Path]) -> list[BaseException | None]:
+    """fsync each file in turn; what each fsync raised (None when it succeeded)."""
+    results: list[BaseException | None] = []
+    for partial in partials:
+        try:
+            fsync_file(partial)
+        except Exception as error:  # noqa: BLE001 - handed back to the caller, in order
+            results.append(error)
+        else:
+            results.append(None)
+    return results
+
+
 async def fsync_partials(members: Sequence[DownloadedMember]) -> None:
-    """fsync every member's partial, several at once; the first failure stops the run."""
+    """fsync every member's partial, several at once; the first failure stops the run.
+
+    The members are dealt round-robin into :data:`FSYNC_THREADS` slices, one pool call per
+    slice (not one per file: a batch of small files costs a few thread hops, not one each).
+    """
     loop = asyncio.get_running_loop()
     pool = _fsync_pool()
-    results = await asyncio.gather(
-        *(loop.run_in_executor(pool, fsync_file, member.partial) for member in members),
+    slices = [members[start::FSYNC_THREADS] for start in range(FSYNC_THREADS)]
+    slices = [part for part in slices if part]
+    answers = await asyncio.gather(
+        *(
+            loop.run_in_executor(pool, _fsync_each, [member.partial for member in part])
+            for part in slices
+        ),
         return_exceptions=True,
     )
+    by_member: dict[int, BaseException | None] = {}
+    for part, answer in zip(slices, answers, strict=True):
+        for index, member in enumerate(part):
+            by_member[id(member)] = answer if isinstance(answer, BaseException) else answer[index]
+    results = [by_member[id(member)] for member in members]
     for member, result in zip(members, results, strict=True):
         if isinstance(result, OSError):
             raise archive_write_error(result, member.partial) from result

@@ -73,6 +73,12 @@ class DownloadedMember:
     partial: Path
     content_hash: str = ""
     base_target: PurePosixPath | None = None
+    #: Whether the download read the capture date from the bytes (``capture`` None then says
+    #: the file has none), so placing does not read the partial again for it.
+    capture_read: bool = False
+    capture: CaptureDate | None = None
+    #: An earlier run left this member's partial (the download resumes it).
+    resumable: bool = False
 
 
 class GroupPlacer:
@@ -120,6 +126,9 @@ class GroupPlacer:
         self, group: MediaGroup, to_write: list[DownloadedMember], capture: CaptureDate
     ) -> None:
         bases = [self._base(member) for member in to_write]
+        settled = self._settled_suffix(group, capture)
+        if not settled and await self._place_where_free(to_write, bases, capture):
+            return
         # What each destination asked about holds: asked once, hashed at most once.
         occupants: dict[tuple[int, PurePosixPath], str] = {}
 
@@ -129,9 +138,7 @@ class GroupPlacer:
             return verdict == OTHER
 
         try:
-            suffix = await choose_group_suffix_async(
-                bases, taken_by_other, self._settled_suffix(group, capture)
-            )
+            suffix = await choose_group_suffix_async(bases, taken_by_other, settled)
         except NoFreeSuffix as error:
             for member in to_write:
                 self._ledger.fail(member.entry, "destination_taken", str(error))
@@ -160,6 +167,43 @@ class GroupPlacer:
             return
         except OSError as error:
             raise archive_write_error(error, final) from error
+        self._placed(member, target, capture)
+
+    async def _place_where_free(
+        self, to_write: list[DownloadedMember], bases: list[PurePosixPath], capture: CaptureDate
+    ) -> bool:
+        """Move every member to its destination without a suffix, in one worker-thread call,
+        when every one of those names is free; False (nothing moved) when any is taken, and the
+        suffix is then chosen as usual.
+
+        This is the first try of :func:`choose_group_suffix_async` (no suffix, asked before
+        any other when the group has no settled suffix) with the checks and the moves of the
+        whole group in one call: the usual case, a name nobody has, costs one hop, not two
+        per file. A name that appears between the check and the move still fails only its
+        member (``destination_taken``), as in :meth:`_move_into_place`.
+        """
+        root = self._settings.archive_root
+        moves = [
+            (member.partial, root / base) for member, base in zip(to_write, bases, strict=True)
+        ]
+        outcome = await asyncio.to_thread(_move_all_if_free, moves)
+        if outcome is None:
+            return False
+        placed, failure = outcome
+        for member, base, done in zip(to_write, bases, placed, strict=False):
+            if done:
+                self._placed(member, base, capture)
+            else:
+                self._ledger.fail(member.entry, "destination_taken", str(base))
+        if failure is not None:
+            error, final = failure
+            raise archive_write_error(error, final) from error
+        return True
+
+    def _placed(
+        self, member: DownloadedMember, target: PurePosixPath, capture: CaptureDate
+    ) -> None:
+        """Record a member moved into place at ``target`` (committed with its batch)."""
         self._ledger.record_archived(
             member.entry, str(target), member.content_hash, capture, "backup"
         )
@@ -188,20 +232,23 @@ class GroupPlacer:
         """
         primary_path = group.primary.path
         ready_by_path = {member.entry.phone_path: member for member in ready}
-        sources: list[tuple[str, Path]] = []
+        sources: list[tuple[str, Path, DownloadedMember | None]] = []
         for member in sorted(group.members, key=lambda member: member.path != primary_path):
             copied = ready_by_path.get(member.path)
             if copied is not None:
-                sources.append((copied.entry.name, copied.partial))
+                sources.append((copied.entry.name, copied.partial, copied))
                 continue
             settled = self._settled_file(member.path)
             if settled is not None:
-                sources.append(settled)
-        for name, path in sources:
+                sources.append((*settled, None))
+        for name, path, copied in sources:
             kind = media_kind(name)
             if kind is None:
                 continue
-            found = await asyncio.to_thread(read_capture_date, path, kind)
+            if copied is not None and copied.capture_read:
+                found = copied.capture  # read from the bytes as they arrived
+            else:
+                found = await asyncio.to_thread(read_capture_date, path, kind)
             if found is not None:
                 return found
         hinted = self._hints.capture_date(primary_path) if self._hints is not None else None
@@ -268,6 +315,29 @@ class GroupPlacer:
             return SAME if known.content_hash == content_hash else OTHER
         on_disk = await asyncio.to_thread(hash_file, full)
         return SAME if on_disk == content_hash else OTHER
+
+
+#: What :func:`_move_all_if_free` did: whether each member was moved, in order (as far as it
+#: got), and the write error that stopped it, with the name it was writing.
+MovesDone = tuple[list[bool], tuple[OSError, Path] | None]
+
+
+def _move_all_if_free(moves: list[tuple[Path, Path]]) -> MovesDone | None:
+    """Move each (partial, final) into place when no final name exists (not even a dangling
+    link); None, with nothing moved, when one does. Runs in a worker thread."""
+    if any(os.path.lexists(final) for _, final in moves):
+        return None
+    placed: list[bool] = []
+    for partial, final in moves:
+        try:
+            place_without_replacing(partial, final)
+        except PlacementError:
+            placed.append(False)
+        except OSError as error:
+            return placed, (error, final)
+        else:
+            placed.append(True)
+    return placed, None
 
 
 def _kind_on_disk(path: Path) -> str:

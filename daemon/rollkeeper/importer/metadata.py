@@ -1,4 +1,4 @@
-"""Capture dates from a complete file on disk: when was this photo or video taken?
+"""Capture dates from a complete file (on disk, or just read into memory): when was it taken?
 
 The date decides the archive folder (``{year}/{year}-{month}/``), in the local time of capture:
 
@@ -68,7 +68,7 @@ class _BudgetExceeded(Exception):
 class _BudgetedReader(io.RawIOBase):
     """A read-only file wrapper that caps the bytes read and the calls made by a parser."""
 
-    def __init__(self, raw: io.BufferedReader) -> None:
+    def __init__(self, raw: io.BufferedIOBase) -> None:
         super().__init__()
         self._raw = raw
         self._bytes_left = MAX_READ_BYTES
@@ -211,8 +211,12 @@ def _tag_text(tag: Any) -> str | None:
 
 def _read_exif(path: Path) -> CaptureDate | None:
     with path.open("rb") as raw:
-        reader = io.BufferedReader(_BudgetedReader(raw), buffer_size=8192)
-        tags = exifread.process_file(reader, details=False, extract_thumbnail=False)
+        return _exif_from(raw)
+
+
+def _exif_from(raw: io.BufferedIOBase) -> CaptureDate | None:
+    reader = io.BufferedReader(_BudgetedReader(raw), buffer_size=8192)
+    tags = exifread.process_file(reader, details=False, extract_thumbnail=False)
     for date_key, offset_key in (
         ("EXIF DateTimeOriginal", "EXIF OffsetTimeOriginal"),
         ("EXIF DateTimeDigitized", "EXIF OffsetTimeDigitized"),
@@ -294,31 +298,35 @@ def _apple_creation_date_or_none(atom: Any) -> CaptureDate | None:
 
 
 def _read_quicktime(path: Path, zone: tzinfo | None) -> CaptureDate | None:
+    with path.open("rb") as raw:
+        return _quicktime_from(raw, f"file:{path}", zone)
+
+
+def _quicktime_from(raw: io.BufferedIOBase, source: str, zone: tzinfo | None) -> CaptureDate | None:
     from hachoir.parser.container.mp4 import MP4File
     from hachoir.stream import InputIOStream
 
     _quiet_hachoir()
-    with path.open("rb") as raw:
-        reader = _BudgetedReader(raw)
-        stream = InputIOStream(reader, source=f"file:{path}", tags=[])
-        parser = MP4File(stream)
-        if parser.validate() is not True:
-            return None
-        mvhd_date: datetime | None = None
-        for top in _bounded(parser):
-            movie = _atom_payload(top, "movie")
-            if movie is None:
-                continue
-            for child in _bounded(movie):
-                header = _atom_payload(child, "movie_hdr")
-                if header is not None and "creation_date" in header:
-                    value = header["creation_date"].value
-                    if isinstance(value, datetime) and value != _QUICKTIME_EPOCH:
-                        mvhd_date = value
-                apple = _apple_creation_date_or_none(child)
-                if apple is not None:
-                    return apple
-            break  # one moov per file
+    reader = _BudgetedReader(raw)
+    stream = InputIOStream(reader, source=source, tags=[])
+    parser = MP4File(stream)
+    if parser.validate() is not True:
+        return None
+    mvhd_date: datetime | None = None
+    for top in _bounded(parser):
+        movie = _atom_payload(top, "movie")
+        if movie is None:
+            continue
+        for child in _bounded(movie):
+            header = _atom_payload(child, "movie_hdr")
+            if header is not None and "creation_date" in header:
+                value = header["creation_date"].value
+                if isinstance(value, datetime) and value != _QUICKTIME_EPOCH:
+                    mvhd_date = value
+            apple = _apple_creation_date_or_none(child)
+            if apple is not None:
+                return apple
+        break  # one moov per file
     if mvhd_date is None:
         return None
     return _from_utc(mvhd_date, "quicktime", zone)
@@ -346,6 +354,28 @@ def read_capture_date(
         log.debug(
             "capture_date_unreadable",
             path=str(path),
+            kind=str(kind),
+            error=type(error).__name__,
+            detail=str(error)[:200],
+        )
+        return None
+
+
+def read_capture_date_from_bytes(
+    data: bytes, kind: MediaKind, *, zone: tzinfo | None = None
+) -> CaptureDate | None:
+    """:func:`read_capture_date` of a complete file held in memory (a small file just read from
+    the phone), with the same parsers, budgets and "never raises" rule."""
+    try:
+        if kind is MediaKind.PHOTO:
+            return _exif_from(io.BytesIO(data))
+        if kind is MediaKind.VIDEO:
+            return _quicktime_from(io.BytesIO(data), "memory", zone)
+        return None
+    except Exception as error:  # noqa: BLE001 - the parsers raise any type on a hostile file
+        log.debug(
+            "capture_date_unreadable",
+            path="<memory>",
             kind=str(kind),
             error=type(error).__name__,
             detail=str(error)[:200],

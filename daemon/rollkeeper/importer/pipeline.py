@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import structlog
 
 from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.device.errors import PhoneNotRespondingError
+from rollkeeper.domain.files import media_kind
 from rollkeeper.domain.grouping import MediaGroup
 from rollkeeper.importer.group_durability import (
     BATCH_GROUPS,
@@ -43,7 +45,8 @@ from rollkeeper.importer.group_placement import (
 from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.importer.ledger import RunLedger
 from rollkeeper.importer.plan import PlannedGroup
-from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial
+from rollkeeper.importer.small_transfer import SMALL_FILE_BYTES, download_small
+from rollkeeper.importer.transfer import SizeMismatchError, TransferOutcome, download_to_partial
 from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError
 from rollkeeper.store.library import IO_ERROR_REASON
 from rollkeeper.store.records import ManifestEntry
@@ -53,10 +56,6 @@ log = structlog.get_logger("rollkeeper.backup")
 #: Groups downloaded ahead of the one being placed, at most: a few are enough to keep the link
 #: busy while the disk catches up; partials wait on disk, not in RAM.
 DOWNLOAD_AHEAD_GROUPS = 4
-
-#: A file this small is one READ (under the 4 MiB chunk): groups of such files may download
-#: several at once.
-SMALL_FILE_BYTES = 1024 * 1024
 
 #: Groups of small files downloading at once, at most (x 1 MiB: still one chunk on an unplug).
 SMALL_GROUPS_IN_FLIGHT = 4
@@ -89,12 +88,28 @@ def _text_hash(text: str) -> str:
     return hasher.hexdigest()
 
 
+def partial_folder(archive_root: Path, udid: str) -> Path:
+    """The folder of one phone's work files; its name is derived, never device-supplied."""
+    return archive_root / WORKING_FOLDER_NAME / "partial" / _text_hash(udid)[:16]
+
+
 def partial_path(archive_root: Path, udid: str, entry: ManifestEntry) -> Path:
     """The work file of one phone file identity; its name is derived, never device-supplied."""
+    return partial_folder(archive_root, udid) / partial_name(udid, entry)
+
+
+def partial_name(udid: str, entry: ManifestEntry) -> str:
+    """The name of :func:`partial_path` in :func:`partial_folder`."""
     identity = f"{udid}\0{entry.folder}\0{entry.name}\0{entry.size}\0{entry.birth_time_ns}"
-    key = _text_hash(identity)[:40]
-    device_key = _text_hash(udid)[:16]
-    return archive_root / WORKING_FOLDER_NAME / "partial" / device_key / f"{key}.partial"
+    return f"{_text_hash(identity)[:40]}.partial"
+
+
+def _names_in(folder: Path) -> frozenset[str]:
+    """The names in ``folder``; none when it does not exist (yet)."""
+    try:
+        return frozenset(os.listdir(folder))
+    except FileNotFoundError:
+        return frozenset()
 
 
 def _finished(downloads: set[Download]) -> Callable[[Download], None]:
@@ -137,6 +152,10 @@ class GroupPipeline:
         self._unplaced = 0
         #: Set each time the placer takes a download (a download waiting for room waits on it).
         self._taken = asyncio.Event()
+        #: The phone's partial folder, and the partials earlier runs left in it (read once by
+        #: :meth:`copy`): a small file with one resumes it instead of reading it whole again.
+        self._partial_folder = partial_folder(archive_root, udid)
+        self._earlier_partials: frozenset[str] = frozenset()
 
     async def copy(self, groups: list[PlannedGroup]) -> None:
         """Download the groups while the groups already downloaded are made durable and
@@ -145,6 +164,7 @@ class GroupPipeline:
         A stop request ends the run (:class:`StopRequestedError`) after the files being read
         and the groups already downloaded.
         """
+        self._earlier_partials = await asyncio.to_thread(_names_in, self._partial_folder)
         queue: asyncio.Queue[Download | None] = asyncio.Queue()  # bounded by _wait_for_room
         downloads: set[Download] = set()  # the unfinished ones (cancelled if the run ends)
         stopped_early = False
@@ -257,25 +277,47 @@ class GroupPipeline:
         arrived whole (None when none did)."""
         ready: list[DownloadedMember] = []
         for entry in entries:
-            member = DownloadedMember(entry, partial_path(self._archive_root, self._udid, entry))
-            if await self._download(member):
+            name = partial_name(self._udid, entry)
+            member = DownloadedMember(entry, self._partial_folder / name)
+            member.resumable = name in self._earlier_partials
+            if await self._download(member, primary=entry.phone_path == group.primary.path):
                 ready.append(member)
         return (group, ready) if ready else None
 
-    async def _download(self, member: DownloadedMember) -> bool:
-        """Copy one member into its partial; False (recorded as failed) for file-level errors."""
+    async def _download(self, member: DownloadedMember, primary: bool = False) -> bool:
+        """Copy one member into its partial; False (recorded as failed) for file-level errors.
+
+        A small file takes :func:`download_small` (one worker-thread call; the group's primary
+        also has its capture date read from the bytes in memory), unless an earlier run left
+        its partial (resumed, not read whole again: what an unplug costs stays one chunk);
+        any other file takes the general path.
+        """
         entry = member.entry
         ledger = self._ledger
         ledger.start_file(entry.phone_path)
+        outcome: TransferOutcome
         try:
-            outcome = await download_to_partial(
-                self._files,
-                entry.phone_path,
-                entry.size,
-                member.partial,
-                on_bytes=ledger.count_bytes,
-                durable=False,  # fsync'ed by the placer, while the next file downloads
-            )
+            if entry.size <= SMALL_FILE_BYTES and not member.resumable:
+                small = await download_small(
+                    self._files,
+                    entry.phone_path,
+                    entry.size,
+                    member.partial,
+                    on_bytes=ledger.count_bytes,
+                    capture_kind=media_kind(entry.name) if primary else None,
+                )
+                outcome = small.transfer
+                member.capture_read = small.capture_read
+                member.capture = small.capture
+            else:
+                outcome = await download_to_partial(
+                    self._files,
+                    entry.phone_path,
+                    entry.size,
+                    member.partial,
+                    on_bytes=ledger.count_bytes,
+                    durable=False,  # fsync'ed by the placer, while the next file downloads
+                )
         except SizeMismatchError as error:
             ledger.fail(entry, "size_mismatch", str(error))
             return False
