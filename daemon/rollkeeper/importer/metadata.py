@@ -30,7 +30,7 @@ import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import exifread
 import structlog
@@ -100,6 +100,36 @@ class _BudgetedReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._raw.tell()
+
+
+class _BudgetedBytes(io.BytesIO):
+    """A file held in memory with :class:`_BudgetedReader`'s budgets, read without a buffer in
+    between (through one, each seek of a parser refilled 8 KB: most of a small photo's cost)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self._bytes_left = MAX_READ_BYTES
+        self._calls_left = MAX_READ_CALLS
+
+    def _spend(self, count: int) -> None:
+        self._calls_left -= 1
+        self._bytes_left -= count
+        if self._calls_left < 0 or self._bytes_left < 0:
+            raise _BudgetExceeded("too many reads or bytes")
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self._spend(len(chunk))
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        count = super().readinto(buffer)
+        self._spend(count)
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._spend(0)
+        return super().seek(offset, whence)
 
 
 def _quiet_hachoir() -> None:
@@ -211,11 +241,11 @@ def _tag_text(tag: Any) -> str | None:
 
 def _read_exif(path: Path) -> CaptureDate | None:
     with path.open("rb") as raw:
-        return _exif_from(raw)
+        return _exif_from(io.BufferedReader(_BudgetedReader(raw), buffer_size=8192))
 
 
-def _exif_from(raw: io.BufferedIOBase) -> CaptureDate | None:
-    reader = io.BufferedReader(_BudgetedReader(raw), buffer_size=8192)
+def _exif_from(reader: BinaryIO) -> CaptureDate | None:
+    """The EXIF capture date read through ``reader``, a budgeted file."""
     tags = exifread.process_file(reader, details=False, extract_thumbnail=False)
     for date_key, offset_key in (
         ("EXIF DateTimeOriginal", "EXIF OffsetTimeOriginal"),
@@ -299,15 +329,15 @@ def _apple_creation_date_or_none(atom: Any) -> CaptureDate | None:
 
 def _read_quicktime(path: Path, zone: tzinfo | None) -> CaptureDate | None:
     with path.open("rb") as raw:
-        return _quicktime_from(raw, f"file:{path}", zone)
+        return _quicktime_from(_BudgetedReader(raw), f"file:{path}", zone)
 
 
-def _quicktime_from(raw: io.BufferedIOBase, source: str, zone: tzinfo | None) -> CaptureDate | None:
+def _quicktime_from(reader: io.IOBase, source: str, zone: tzinfo | None) -> CaptureDate | None:
+    """The QuickTime capture date read through ``reader``, a budgeted file."""
     from hachoir.parser.container.mp4 import MP4File
     from hachoir.stream import InputIOStream
 
     _quiet_hachoir()
-    reader = _BudgetedReader(raw)
     stream = InputIOStream(reader, source=source, tags=[])
     parser = MP4File(stream)
     if parser.validate() is not True:
@@ -368,9 +398,9 @@ def read_capture_date_from_bytes(
     the phone), with the same parsers, budgets and "never raises" rule."""
     try:
         if kind is MediaKind.PHOTO:
-            return _exif_from(io.BytesIO(data))
+            return _exif_from(_BudgetedBytes(data))
         if kind is MediaKind.VIDEO:
-            return _quicktime_from(io.BytesIO(data), "memory", zone)
+            return _quicktime_from(_BudgetedBytes(data), "memory", zone)
         return None
     except Exception as error:  # noqa: BLE001 - the parsers raise any type on a hostile file
         log.debug(
