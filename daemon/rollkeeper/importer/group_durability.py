@@ -25,6 +25,7 @@ file again, finds the same content at the destination and records it as ``rebuil
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -68,41 +69,41 @@ def _fsync_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def _fsync_each(partials: Sequence[Path]) -> list[BaseException | None]:
-    """fsync each file in turn; what each fsync raised (None when it succeeded)."""
-    results: list[BaseException | None] = []
-    for partial in partials:
+def _fsync_taken(
+    work: collections.deque[tuple[int, Path]], results: list[BaseException | None]
+) -> None:
+    """fsync the files taken from ``work`` until none is left, putting what each fsync raised
+    (None when it succeeded) at its index in ``results``. Several threads share one ``work``:
+    a slow fsync holds back only its own thread, the others take the rest."""
+    while True:
+        try:
+            index, partial = work.popleft()  # thread-safe: each file is taken once
+        except IndexError:
+            return
         try:
             fsync_file(partial)
         except Exception as error:  # noqa: BLE001 - handed back to the caller, in order
-            results.append(error)
-        else:
-            results.append(None)
-    return results
+            results[index] = error
 
 
 async def fsync_partials(members: Sequence[DownloadedMember]) -> None:
     """fsync every member's partial, several at once; the first failure stops the run.
 
-    The members are dealt round-robin into :data:`FSYNC_THREADS` slices, one pool call per
-    slice (not one per file: a batch of small files costs a few thread hops, not one each).
+    :data:`FSYNC_THREADS` pool calls share the batch's files (one call per thread, not one per
+    file: a batch of small files costs a few thread hops, not one each).
     """
     loop = asyncio.get_running_loop()
     pool = _fsync_pool()
-    slices = [members[start::FSYNC_THREADS] for start in range(FSYNC_THREADS)]
-    slices = [part for part in slices if part]
+    work = collections.deque(enumerate(member.partial for member in members))
+    results: list[BaseException | None] = [None] * len(members)
+    threads = min(FSYNC_THREADS, len(members))
     answers = await asyncio.gather(
-        *(
-            loop.run_in_executor(pool, _fsync_each, [member.partial for member in part])
-            for part in slices
-        ),
+        *(loop.run_in_executor(pool, _fsync_taken, work, results) for _ in range(threads)),
         return_exceptions=True,
     )
-    by_member: dict[int, BaseException | None] = {}
-    for part, answer in zip(slices, answers, strict=True):
-        for index, member in enumerate(part):
-            by_member[id(member)] = answer if isinstance(answer, BaseException) else answer[index]
-    results = [by_member[id(member)] for member in members]
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
     for member, result in zip(members, results, strict=True):
         if isinstance(result, OSError):
             raise archive_write_error(result, member.partial) from result
