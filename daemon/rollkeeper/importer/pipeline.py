@@ -11,7 +11,10 @@ exactly as they would one group at a time.
 What an unplug can cost stays one chunk: a group with a file over :data:`SMALL_FILE_BYTES`
 downloads alone (one file read at a time, at most the 4 MiB chunk in flight is read again),
 and groups of small files download up to :data:`SMALL_GROUPS_IN_FLIGHT` at once (their round
-trips overlap), so at most that many files of at most 1 MiB are in flight: 4 MiB again. Groups
+trips overlap), so at most that many files of at most 1 MiB are in flight: 4 MiB again. A small
+file is read whole before anything is written (:mod:`.small_transfer`), unless an earlier run
+left its partial: that one resumes, so a file downloaded but not placed before an unplug is
+not read again. Groups
 of large files are downloaded at most ``download_ahead`` ahead of the placer (their partials
 wait on disk, not in RAM), groups of small files up to :data:`SMALL_AHEAD_FACTOR` times more,
 which is what lets their batches grow.
