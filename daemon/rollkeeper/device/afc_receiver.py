@@ -60,6 +60,11 @@ class AfcReceiver(asyncio.BufferedProtocol):
         self._eof = False
         self._exception: BaseException | None = None
 
+    @property
+    def paused(self) -> bool:
+        """True while the receive area is full and the socket is not read."""
+        return self._paused
+
     # -- the transport's side ----------------------------------------------------------------
 
     def get_buffer(self, sizehint: int) -> memoryview:
