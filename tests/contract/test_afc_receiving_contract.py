@@ -82,10 +82,12 @@ async def test_the_handover_waits_for_requests_in_flight(
         files = session.files
         stats = [files.stat(path) for path in [BIG, SMALL] * 20]
         reads = [read_whole(files, path) for path in (BIG, SMALL, BIG)]
-        results = await asyncio.gather(*stats, *reads)
-        sizes = [raw.integer("st_size") for raw in results[: len(stats)]]
+        stat_results, read_results = await asyncio.gather(
+            asyncio.gather(*stats), asyncio.gather(*reads)
+        )
+        sizes = [raw.integer("st_size") for raw in stat_results]
         assert sizes == [len(contents[BIG]), len(contents[SMALL])] * 20
-        read_back = [b"".join(chunks) for chunks in results[len(stats) :]]
+        read_back = [b"".join(chunks) for chunks in read_results]
         assert read_back == [contents[BIG], contents[SMALL], contents[BIG]]
 
 

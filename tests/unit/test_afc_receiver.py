@@ -11,12 +11,18 @@ import asyncio
 import itertools
 import os
 import socket
+import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
-from rollkeeper.device.afc_receiver import DIRECT_BYTES, RECEIVE_AREA_BYTES, AfcReceiver
+from rollkeeper.device.afc_receiver import (
+    DIRECT_BYTES,
+    LARGEST_BUFFER_BYTES,
+    RECEIVE_AREA_BYTES,
+    AfcReceiver,
+)
 
 
 @dataclass
@@ -139,3 +145,33 @@ async def test_the_writing_side_still_works_after_the_takeover(connection: Conne
         assert await loop.sock_recv(connection.phone, 100) == b"request"
         await connection.send(b"reply")
         assert await connection.receiver.readexactly(5) == b"reply"
+
+
+async def test_a_read_longer_than_any_reply_allocates_only_what_arrives(
+    connection: Connection,
+) -> None:
+    """A header announcing a 4 GiB reply (a hostile phone) makes no 4 GiB buffer: memory grows
+    with the bytes that arrive, and the read fails with exactly them when the phone hangs up."""
+    sent = os.urandom(LARGEST_BUFFER_BYTES + 5000)
+    tracemalloc.start()
+    try:
+        reading = asyncio.create_task(connection.receiver.readexactly(1 << 32))
+        async with asyncio.timeout(10):
+            await connection.send(sent)
+            connection.phone.shutdown(socket.SHUT_WR)
+            with pytest.raises(asyncio.IncompleteReadError) as raised:
+                await reading
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert raised.value.partial == sent
+    assert peak < 8 * LARGEST_BUFFER_BYTES
+
+
+async def test_a_long_read_in_pieces_is_whole(connection: Connection) -> None:
+    """A read longer than LARGEST_BUFFER_BYTES (a huge folder's listing) gives back all of it."""
+    payload = os.urandom(2 * LARGEST_BUFFER_BYTES + 123)
+    sending = asyncio.create_task(connection.send(payload))
+    async with asyncio.timeout(10):
+        assert await connection.receiver.readexactly(len(payload)) == payload
+        await sending

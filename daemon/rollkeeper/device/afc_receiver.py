@@ -27,13 +27,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["DIRECT_BYTES", "RECEIVE_AREA_BYTES", "AfcReceiver"]
+__all__ = ["DIRECT_BYTES", "LARGEST_BUFFER_BYTES", "RECEIVE_AREA_BYTES", "AfcReceiver"]
 
 #: Bytes the socket may be read into at a time when no large read is waiting: as much as
 #: asyncio's transports read per ``recv``.
 RECEIVE_AREA_BYTES = 256 * 1024
 #: Reads of at least this many bytes are received into a buffer of their own.
 DIRECT_BYTES = 64 * 1024
+#: The largest buffer allocated before its bytes arrive (a READ reply is at most 4 MiB). A
+#: longer read, which only a listing of a huge folder or a hostile phone's header asks for, is
+#: received in pieces of this size and joined, so memory grows only as bytes really arrive.
+LARGEST_BUFFER_BYTES = 8 * 1024 * 1024
 
 
 class AfcReceiver(asyncio.BufferedProtocol):
@@ -130,6 +134,8 @@ class AfcReceiver(asyncio.BufferedProtocol):
         connection's error) when the connection ends first, as ``StreamReader`` does."""
         if self._waiter is not None:
             raise RuntimeError("readexactly is already waiting on this connection")
+        if count > LARGEST_BUFFER_BYTES:
+            return await self._read_in_pieces(count)
         if count >= DIRECT_BYTES:
             return await self._read_direct(count)
         while self._end - self._start < count:
@@ -141,6 +147,17 @@ class AfcReceiver(asyncio.BufferedProtocol):
         self._start += count
         self._resume()
         return data
+
+    async def _read_in_pieces(self, count: int) -> bytearray:
+        """A read longer than :data:`LARGEST_BUFFER_BYTES`, one buffer's worth at a time."""
+        whole = bytearray()
+        while len(whole) < count:
+            piece = min(count - len(whole), LARGEST_BUFFER_BYTES)
+            try:
+                whole += await self._read_direct(piece)
+            except asyncio.IncompleteReadError as error:
+                raise asyncio.IncompleteReadError(bytes(whole) + error.partial, count) from error
+        return whole
 
     async def _read_direct(self, count: int) -> bytearray:
         buffer = bytearray(count)

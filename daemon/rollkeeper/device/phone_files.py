@@ -149,22 +149,27 @@ async def receive_directly(afc: AfcService) -> str:
         or transport.is_closing()
     ):
         return _Takeover.IMPOSSIBLE
-    if service._afc_pending:  # noqa: SLF001 - see the docstring
-        return _Takeover.PENDING
     old_task: asyncio.Task[None] | None = service._afc_reader_task  # noqa: SLF001 - see the docstring
+    if (
+        service._afc_pending  # noqa: SLF001 - see the docstring
+        or old_task is None
+        or old_task.done()
+        or service._afc_terminated.is_set()  # noqa: SLF001 - see the docstring
+    ):
+        # Replies outstanding, or pymobiledevice3's own reader not running (it restarts it,
+        # and reports an ended connection, at the next request): not now.
+        return _Takeover.PENDING
     receiver = AfcReceiver(transport, transport.get_protocol())
-    if old_task is not None:
-        old_task.cancel()
+    old_task.cancel()
     connection.reader = receiver
     transport.set_protocol(receiver)
     service._afc_reader_task = asyncio.create_task(  # noqa: SLF001 - see the docstring
         service._afc_reader_loop(),  # noqa: SLF001 - see the docstring
         name="afc-reader",
     )
-    if old_task is not None:
-        await asyncio.wait([old_task])
-        if not transport.is_closing():
-            service._afc_terminated.clear()  # noqa: SLF001 - see the docstring
+    await asyncio.wait([old_task])
+    if not transport.is_closing():
+        service._afc_terminated.clear()  # noqa: SLF001 - see the docstring
     return _Takeover.DONE
 
 
