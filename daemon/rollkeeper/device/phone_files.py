@@ -281,9 +281,11 @@ class PhoneFilesystem:
 
         A chunk of 64 KiB or more is the bytearray it was received into (nothing else holds
         it), not a copy of it."""
+        count = min(size, MAXIMUM_READ_BYTES)
+        if count <= 0:
+            return b""  # as fread: nothing asked, nothing sent
         if self._takeover == _Takeover.PENDING:
             self._takeover = await receive_directly(self._afc)
-        count = min(size, MAXIMUM_READ_BYTES)
         return await self._bounded(_read_request(self._afc, handle, count), "READ")
 
     async def close(self, handle: int) -> None:
