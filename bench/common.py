@@ -154,7 +154,8 @@ def paired_rounds(rounds: int, sides: Mapping[str, Side]) -> dict[str, list[dict
 
 
 def _short(figures: dict[str, Any]) -> str:
-    keys = ("seconds", "mb_per_second", "cpu_seconds", "peak_rss_mb", "afc_requests")
+    keys: tuple[str, ...] = ("seconds", "mb_per_second", "cpu_seconds", "peak_rss_mb")
+    keys += ("afc_requests", "cpu_seconds_per_gb", "simulator_cpu_seconds_per_gb")
     return ", ".join(f"{key}={figures[key]}" for key in keys if key in figures)
 
 

@@ -98,9 +98,11 @@ class PhoneFiles(Protocol):
         """Move a handle to ``offset`` bytes from the start (to resume a partial file)."""
         ...
 
-    async def read(self, handle: int, size: int) -> bytes:
+    async def read(self, handle: int, size: int) -> bytes | bytearray:
         """Up to ``size`` (at most :data:`MAXIMUM_READ_BYTES`) bytes at the handle's position;
-        ``b""`` at the end of the file."""
+        ``b""`` at the end of the file. A ``bytearray`` is the buffer the bytes were received
+        into, handed over (nothing else holds or changes it), so a chunk is never copied just
+        to become ``bytes``."""
         ...
 
     async def close(self, handle: int) -> None:

@@ -125,7 +125,7 @@ async def test_a_file_reads_whole_in_bounded_pieces_then_empty(
     path = "/DCIM/100APPLE/IMG_0002.MOV"
     handle = await files.open(path)
     try:
-        pieces: list[bytes] = []
+        pieces: list[bytes | bytearray] = []
         while piece := await files.read(handle, 2 * MAXIMUM_READ_BYTES):
             assert len(piece) <= MAXIMUM_READ_BYTES
             pieces.append(piece)

@@ -51,7 +51,7 @@ class FolderVanishesAfterTopListing:
         """The real seek."""
         await self._files.seek(handle, offset)
 
-    async def read(self, handle: int, size: int) -> bytes:
+    async def read(self, handle: int, size: int) -> bytes | bytearray:
         """The real read."""
         return await self._files.read(handle, size)
 

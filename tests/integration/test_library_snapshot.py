@@ -72,7 +72,7 @@ class HookedFiles:
     async def seek(self, handle: int, offset: int) -> None:
         await self._files.seek(handle, offset)
 
-    async def read(self, handle: int, size: int) -> bytes:
+    async def read(self, handle: int, size: int) -> bytes | bytearray:
         data = await self._files.read(handle, size)
         if self._hook is not None and self._handles.get(handle) == self._path:
             self.fired += 1

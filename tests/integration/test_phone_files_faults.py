@@ -53,7 +53,7 @@ async def test_open_files_are_bounded_below_the_phones_file_slots(
     async with open_session(UDID, settings_for(simulator, tmp_path)) as session:
         files = session.files
 
-        async def read_whole(path: str) -> bytes:
+        async def read_whole(path: str) -> bytes | bytearray:
             # All twelve opens are sent at once (each awaits the phone's reply): unbounded, the
             # fifth would find the slots taken.
             handle = await files.open(path)

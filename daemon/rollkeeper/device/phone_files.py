@@ -12,6 +12,12 @@ Open files are bounded: at most :data:`MAX_OPEN_FILES` handles per AFC connectio
 "No file slots" (libimobiledevice #284), and that limit is not published, so rollkeeper keeps far
 below any plausible value (it reads one file at a time). A phone that refuses anyway
 (:class:`PhoneOutOfFileSlotsError`) ends the run without blaming the file.
+
+READ replies are received with one copy per byte: at the first READ the connection's
+receiving side is handed to :class:`~rollkeeper.device.afc_receiver.AfcReceiver`
+(:func:`receive_directly`), so a 4 MiB reply lands in a buffer of its own straight from the
+socket instead of going through asyncio's stream buffer (three copies, and most of the client's
+CPU at 300 MB/s). pymobiledevice3's reply matching and error handling stay as they are.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import asyncio
 import contextlib
 import functools
 import os
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService
 
+from rollkeeper.device.afc_receiver import AfcReceiver
 from rollkeeper.device.errors import (
     PhoneDisconnectedError,
     PhoneNotRespondingError,
@@ -54,6 +62,9 @@ _Result = TypeVar("_Result")
 #: Files open at once on one AFC connection, at most (see the module docstring).
 MAX_OPEN_FILES = 4
 
+#: A READ request's payload: the handle and the byte count, little-endian.
+_READ_REQUEST = struct.Struct("<QQ")
+
 
 #: ``ListedName`` from a ``(raw, text)`` pair without a Python-level call.
 _new_listed_name = cast(
@@ -76,8 +87,90 @@ async def send_afc_request(afc: AfcService, opcode: AfcOpcode, payload: bytes) -
     contract tests (tests/contract/) run it against the simulator with the installed version.
     """
     service: Any = afc
-    data: bytes = await service._do_operation(opcode, payload)  # noqa: SLF001 - no public raw AFC request; see the docstring
+    data: bytes | bytearray = await service._do_operation(opcode, payload)  # noqa: SLF001 - no public raw AFC request; see the docstring
+    # A large reply comes in a bytearray of its own (AfcReceiver); every reply but READ's is
+    # parsed, and its parts kept, as bytes.
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+async def _read_request(afc: AfcService, handle: int, size: int) -> bytes | bytearray:
+    """One READ and its payload, as received (a large one in the bytearray it arrived in).
+
+    The same request as pymobiledevice3's ``fread`` for at most 4 MiB, through the same private
+    request path as :func:`send_afc_request`, but without ``fread``'s ``data += chunk``, which
+    copies a bytearray reply into a new ``bytes``. A failure status raises ``AfcException``
+    with it, as ``fread`` does (``_do_operation`` would make "object not found" a
+    ``AfcFileNotFoundError``, which a READ on an open handle does not mean).
+    """
+    service: Any = afc
+    try:
+        data: bytes | bytearray = await service._do_operation(  # noqa: SLF001 - no public READ without a copy; see the docstring
+            AfcOpcode.READ, _READ_REQUEST.pack(handle, size)
+        )
+    except AfcFileNotFoundError as error:
+        raise AfcException("Failed to read from the file.", error.status) from error
     return data
+
+
+class _Takeover:
+    """Whether a connection's receiving side is :class:`AfcReceiver`'s yet, or cannot be."""
+
+    PENDING = "pending"
+    DONE = "done"
+    IMPOSSIBLE = "impossible"
+
+
+async def receive_directly(afc: AfcService) -> str:
+    """Put :class:`AfcReceiver` on ``afc``'s connection in place of asyncio's stream reader.
+
+    pymobiledevice3 reads AFC replies in one background task (``_afc_reader_loop``) through
+    ``ServiceConnection.recvall``, i.e. ``reader.readexactly``, and matches each to its waiting
+    request by packet number (``_afc_pending``). The handover, when no reply is outstanding
+    (nothing can then be half-read in the stream's buffer: a phone sends nothing unasked):
+    stop that task, make the receiver the connection's reader and the transport's protocol,
+    and start the task again, so replies are matched and errors passed on exactly as before.
+    The stopped task marks the connection as ended on its way out (``_afc_terminated``); the
+    mark is cleared again while the connection is in fact alive. Returns ``"done"``,
+    ``"pending"`` (requests in flight: try at a later READ) or ``"impossible"`` (not a plain
+    socket on a selector loop: the stream reader stays). These are pymobiledevice3 privates,
+    reached here only; tests/contract/ runs this against the installed version.
+    """
+    service: Any = afc
+    connection = service.service
+    if isinstance(connection.reader, AfcReceiver):
+        return _Takeover.DONE
+    writer: asyncio.StreamWriter = connection.writer
+    transport = writer.transport
+    if (
+        not isinstance(asyncio.get_running_loop(), asyncio.SelectorEventLoop)
+        or not isinstance(transport, asyncio.Transport)
+        or writer.get_extra_info("ssl_object") is not None
+        or writer.get_extra_info("socket") is None
+        or transport.is_closing()
+    ):
+        return _Takeover.IMPOSSIBLE
+    old_task: asyncio.Task[None] | None = service._afc_reader_task  # noqa: SLF001 - see the docstring
+    if (
+        service._afc_pending  # noqa: SLF001 - see the docstring
+        or old_task is None
+        or old_task.done()
+        or service._afc_terminated.is_set()  # noqa: SLF001 - see the docstring
+    ):
+        # Replies outstanding, or pymobiledevice3's own reader not running (it restarts it,
+        # and reports an ended connection, at the next request): not now.
+        return _Takeover.PENDING
+    receiver = AfcReceiver(transport, transport.get_protocol())
+    old_task.cancel()
+    connection.reader = receiver
+    transport.set_protocol(receiver)
+    service._afc_reader_task = asyncio.create_task(  # noqa: SLF001 - see the docstring
+        service._afc_reader_loop(),  # noqa: SLF001 - see the docstring
+        name="afc-reader",
+    )
+    await asyncio.wait([old_task])
+    if not transport.is_closing():
+        service._afc_terminated.clear()  # noqa: SLF001 - see the docstring
+    return _Takeover.DONE
 
 
 class PhoneFilesystem:
@@ -89,6 +182,7 @@ class PhoneFilesystem:
         self.timeout_seconds = timeout_seconds
         self._file_slots = asyncio.Semaphore(MAX_OPEN_FILES)
         self._open_handles: set[int] = set()
+        self._takeover = _Takeover.PENDING
 
     async def _bounded(self, operation: Awaitable[_Result], what: str) -> _Result:
         try:
@@ -182,9 +276,17 @@ class PhoneFilesystem:
         """Move a handle to ``offset`` bytes from the start (to resume a partial file)."""
         await self._bounded(self._afc.fseek(handle, offset, os.SEEK_SET), "SEEK")
 
-    async def read(self, handle: int, size: int) -> bytes:
-        """Up to ``size`` (at most 4 MiB) bytes at the handle's position; b"" at the end."""
-        return await self._bounded(self._afc.fread(handle, min(size, MAXIMUM_READ_BYTES)), "READ")
+    async def read(self, handle: int, size: int) -> bytes | bytearray:
+        """Up to ``size`` (at most 4 MiB) bytes at the handle's position; b"" at the end.
+
+        A chunk of 64 KiB or more is the bytearray it was received into (nothing else holds
+        it), not a copy of it."""
+        count = min(size, MAXIMUM_READ_BYTES)
+        if count <= 0:
+            return b""  # as fread: nothing asked, nothing sent
+        if self._takeover == _Takeover.PENDING:
+            self._takeover = await receive_directly(self._afc)
+        return await self._bounded(_read_request(self._afc, handle, count), "READ")
 
     async def close(self, handle: int) -> None:
         """Close a handle; a failure to close a handle on a dead connection is not an error."""

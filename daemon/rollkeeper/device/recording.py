@@ -197,7 +197,7 @@ class RecordingPhoneFiles:
             lambda _none: None,
         )
 
-    async def read(self, handle: int, size: int) -> bytes:
+    async def read(self, handle: int, size: int) -> bytes | bytearray:
         """READ, recorded as the size and hash of what came."""
         return await self._call(
             "read",

@@ -54,7 +54,7 @@ _RUNS = re.compile(r"[A-Za-z]+|\d+|[^A-Za-z\d]+")
 _EXTENSION = re.compile(r"^[A-Za-z0-9]{1,5}$")
 
 
-def content_summary(data: bytes) -> dict[str, Any]:
+def content_summary(data: bytes | bytearray) -> dict[str, Any]:
     """Bytes as a recording keeps them: their size and SHA-256."""
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 

@@ -79,7 +79,7 @@ class _PartialSink:
         #: Where the next writeback starts: everything before it was handed to the disk.
         self._writeback_from = start
 
-    def __call__(self, chunk: bytes) -> None:
+    def __call__(self, chunk: bytes | bytearray) -> None:
         # An unbuffered write may take only part of the chunk (a disk filling up takes what
         # fits and says so by the count, not by an error): write the rest, whose failure then
         # raises (ENOSPC). Hash only what is on disk, so the partial stays an exact prefix.

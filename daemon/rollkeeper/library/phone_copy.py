@@ -38,7 +38,7 @@ def _open_for_append(target: Path, keep_bytes: int) -> int:
     return descriptor
 
 
-def _write_all(descriptor: int, chunk: bytes) -> None:
+def _write_all(descriptor: int, chunk: bytes | bytearray) -> None:
     view = memoryview(chunk)
     while view:
         view = view[os.write(descriptor, view) :]
@@ -94,6 +94,6 @@ async def read_head(files: PhoneFiles, phone_path: str, size: int) -> bytes:
     """The first ``size`` bytes (at most) of a phone file, in one READ."""
     handle = await files.open(phone_path)
     try:
-        return await files.read(handle, min(size, MAXIMUM_READ_BYTES))
+        return bytes(await files.read(handle, min(size, MAXIMUM_READ_BYTES)))
     finally:
         await files.close(handle)
