@@ -2,10 +2,11 @@
 
 pymobiledevice3's ``listdir`` stops at the first name that is not UTF-8 and ``stat`` raises
 ``KeyError`` on a reply with a missing key and rounds times through floats. A phone is untrusted
-input, so this adapter sends READ_DIR and GET_FILE_INFO itself (:func:`send_afc_request`, the one
-place that reaches into pymobiledevice3's AFC service) and returns raw values that the scanner
-checks. Every request has a deadline: a phone that stops answering
-becomes :class:`PhoneNotRespondingError`, never a hung job.
+input, so this adapter sends READ_DIR and GET_FILE_INFO itself (:func:`send_afc_request` and,
+for many stats at once, :mod:`rollkeeper.device.afc_batch`: the two places that reach into
+pymobiledevice3's AFC service) and returns raw values that the scanner checks. Every request has
+a deadline (a batch: one per window of requests): a phone that stops answering becomes
+:class:`PhoneNotRespondingError`, never a hung job.
 
 Open files are bounded: at most :data:`MAX_OPEN_FILES` handles per AFC connection, a further
 ``open`` waits for a ``close``. afcd refuses opens beyond its own per-connection limit with
