@@ -25,8 +25,8 @@ log = structlog.get_logger("rollkeeper.scan")
 
 #: Folder listings in flight at once.
 LISTING_CONCURRENCY = 8
-#: GET_FILE_INFO requests in flight at once through :meth:`PhoneStats.stat` (AFC matches
-#: replies by packet number); a batch (:meth:`PhoneStats.stat_many`) is windowed by the port.
+#: What callers pass as :class:`PhoneStats`' ``concurrency`` (no longer used: stats go out in
+#: batches the port windows, see :mod:`rollkeeper.device.afc_batch`).
 STAT_CONCURRENCY = 64
 #: Folders whose batches of stats a survey keeps in flight at once.
 SURVEY_FOLDERS_IN_FLIGHT = 2
@@ -252,26 +252,17 @@ def _outcome_of_reply(
 
 
 class PhoneStats:
-    """Stats of phone files, at most ``concurrency`` in flight, checked, and counted."""
+    """Stats of phone files, sent in batches (``PhoneFiles.stat_many``), checked, and counted.
+
+    ``concurrency`` is accepted for the callers that pass it and no longer used: the port
+    windows a batch itself (``device.afc_batch.WINDOW``).
+    """
 
     def __init__(self, files: PhoneFiles, concurrency: int = STAT_CONCURRENCY) -> None:
         self._files = files
-        self._concurrency = concurrency
-        self._limit = asyncio.Semaphore(concurrency)
+        del concurrency
         #: GET_FILE_INFO requests sent so far.
         self.requests = 0
-
-    async def stat(self, folder: str, name: str) -> StatOutcome:
-        """The checked stat of one file (a file gone meanwhile is rejected as :data:`VANISHED`)."""
-        async with self._limit:
-            self.requests += 1
-            try:
-                raw = await self._files.stat(f"{folder}/{name}")
-            except FileNotOnPhoneError:
-                return StatOutcome(name, rejection=VANISHED)
-            except PhoneReadError as error:
-                return StatOutcome(name, rejection="stat_failed", detail=str(error))
-        return check_stat(name, raw)
 
     async def stat_many(self, paths: list[tuple[str, str]]) -> list[StatOutcome]:
         """The checked stats of ``(folder, name)`` pairs, in their order: one
