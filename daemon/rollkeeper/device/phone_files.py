@@ -86,7 +86,7 @@ async def send_afc_request(afc: AfcService, opcode: AfcOpcode, payload: bytes) -
     return data
 
 
-def _raw_stat(data: bytes) -> RawStat:
+def raw_stat_of(data: bytes) -> RawStat:
     """A GET_FILE_INFO reply's NUL-separated key/value pairs (undecodable bytes replaced, an
     odd key without a value dropped)."""
     parts = data.decode("utf-8", errors="replace").split("\x00")
@@ -95,10 +95,10 @@ def _raw_stat(data: bytes) -> RawStat:
     return RawStat(dict(zip(parts[0::2], parts[1::2], strict=False)))
 
 
-def _stat_reply_of(path: str, status: object, data: bytes) -> StatReply:
+def stat_reply_of(path: str, status: object, data: bytes) -> StatReply:
     """One reply of a batch as the port gives it: the stat, or the path's refusal."""
     if status == AfcError.SUCCESS:
-        return _raw_stat(data)
+        return raw_stat_of(data)
     if status == AfcError.OBJECT_NOT_FOUND:
         return FileNotOnPhoneError(f"STAT {path}")
     return PhoneReadError(f"STAT {path}: the phone answered {status}", status)
@@ -170,7 +170,7 @@ class PhoneFilesystem:
     async def stat(self, path: str) -> RawStat:
         """GET_FILE_INFO of a path, unparsed beyond its key/value pairs."""
         data = await self._request(AfcOpcode.GET_FILE_INFO, _encode_path(path), f"STAT {path}")
-        return _raw_stat(data)
+        return raw_stat_of(data)
 
     async def stat_many(self, paths: Sequence[str]) -> list[StatReply]:
         """GET_FILE_INFO of every path, pipelined: the port's ``stat_many``.
@@ -202,7 +202,7 @@ class PhoneFilesystem:
             translate_or_raise(error)
             raise  # pragma: no cover - translate_or_raise always raises
         return [
-            _stat_reply_of(path, status, data)
+            stat_reply_of(path, status, data)
             for path, (status, data) in zip(paths, replies, strict=True)
         ]
 
