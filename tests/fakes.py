@@ -16,7 +16,7 @@ import copy
 import itertools
 import posixpath
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from rollkeeper.ports import (
     PhoneFiles,
     PhoneReadError,
     RawStat,
+    stats_one_by_one,
 )
 from rollkeeper.store.records import (
     ARCHIVED,
@@ -157,6 +158,12 @@ class FakePhoneFiles:
             fields = {"st_size": str(32 * (entries + 2)), "st_nlink": str(entries + 2)}
             return RawStat({**fields, "st_ifmt": "S_IFDIR", "st_mtime": mtime})
         raise FileNotOnPhoneError(f"STAT {path}")
+
+    async def stat_many(
+        self, paths: Sequence[str]
+    ) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+        """The stat of each path, in order (one GET_FILE_INFO counted per path)."""
+        return await stats_one_by_one(self.stat, paths)
 
     async def open(self, path: str) -> int:
         """A handle on a file, positioned at its start."""

@@ -15,7 +15,7 @@ The phone's replies are untrusted: :class:`PhoneFiles` returns them raw (:class:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,6 +76,21 @@ class PhoneReadError(Exception):
         self.status = status
 
 
+async def stats_one_by_one(
+    stat: Callable[[str], Awaitable[RawStat]], paths: Sequence[str]
+) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+    """``stat_many`` from a one-path ``stat``, one request after another: for a
+    :class:`PhoneFiles` that answers from memory (the fake, a replay), where nothing is in
+    flight."""
+    replies: list[RawStat | FileNotOnPhoneError | PhoneReadError] = []
+    for path in paths:
+        try:
+            replies.append(await stat(path))
+        except (FileNotOnPhoneError, PhoneReadError) as refusal:
+            replies.append(refusal)
+    return replies
+
+
 class PhoneFiles(Protocol):
     """Read-only access to the phone's media folder (``/DCIM/100APPLE/IMG_0001.HEIC``)."""
 
@@ -87,6 +102,16 @@ class PhoneFiles(Protocol):
     async def stat(self, path: str) -> RawStat:
         """The phone's stat of a path (``st_ifmt``, ``st_size``, ``st_birthtime``, ``st_mtime``
         in nanoseconds, ...); :class:`FileNotOnPhoneError` when it does not exist."""
+        ...
+
+    async def stat_many(
+        self, paths: Sequence[str]
+    ) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+        """The stat of every path, in order, the requests in flight together (a re-plug's
+        folders and rotating check, a scan's files): each path's :class:`RawStat`, or its
+        refusal as a :class:`FileNotOnPhoneError` / :class:`PhoneReadError` value (returned,
+        not raised). A phone that stops answering or goes away raises for the whole batch, as
+        :meth:`stat` does."""
         ...
 
     async def open(self, path: str) -> int:

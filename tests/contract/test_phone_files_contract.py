@@ -15,7 +15,13 @@ import pytest
 
 from rollkeeper.device.scan import survey_media_files
 from rollkeeper.device.session import SessionSettings, open_session
-from rollkeeper.ports import MAXIMUM_READ_BYTES, FileNotOnPhoneError, PhoneFiles, PhoneReadError
+from rollkeeper.ports import (
+    MAXIMUM_READ_BYTES,
+    FileNotOnPhoneError,
+    PhoneFiles,
+    PhoneReadError,
+    RawStat,
+)
 from tests import media
 from tests.fakes import FakePhoneFiles
 
@@ -182,3 +188,29 @@ async def test_a_survey_lists_and_stats_every_file_and_refuses_bad_names(
     ]
     assert survey.folders == ["/DCIM/100APPLE", "/DCIM/101APPLE"]
     assert (survey.listing_requests, survey.stat_requests) == (3, 3)
+
+
+async def test_a_batch_of_stats_answers_each_path_as_a_single_stat_does(
+    phone: tuple[PhoneFiles, dict[str, bytes]],
+) -> None:
+    """``stat_many`` gives, in the order asked, what ``stat`` gives for each path: a file's
+    fields, a folder's kind, and a missing path's "not on the phone" as a value, not raised; a
+    batch longer than the adapter's window (300 paths) keeps that order; an empty batch is
+    empty."""
+    files, _ = phone
+    paths = [*FILES, "/DCIM/100APPLE/IMG_9999.JPG", "/DCIM/100APPLE"]
+    replies = await files.stat_many(paths)
+    assert len(replies) == len(paths)
+    for path, reply in zip(paths[:3], replies[:3], strict=True):
+        assert isinstance(reply, RawStat)
+        assert reply.fields == (await files.stat(path)).fields
+    assert isinstance(replies[3], FileNotOnPhoneError)
+    assert isinstance(replies[4], RawStat) and replies[4].kind == "S_IFDIR"
+
+    many = [list(FILES)[index % len(FILES)] for index in range(300)]
+    sizes = [
+        reply.integer("st_size") if isinstance(reply, RawStat) else None
+        for reply in await files.stat_many(many)
+    ]
+    assert sizes == [FILES[path][0] for path in many]
+    assert await files.stat_many([]) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from rollkeeper.audit.classify import FAILED, PENDING, PhoneAudit, PhoneEntry, classify
@@ -17,7 +18,7 @@ from rollkeeper.audit.listing import entries_of_survey, list_media_afresh
 from rollkeeper.audit.text import render_text
 from rollkeeper.device.scan import PhoneSurvey, RejectedItem
 from rollkeeper.device.session import SessionSettings, open_session
-from rollkeeper.ports import ListedName, PhoneFiles, RawStat
+from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
 from rollkeeper.simulator import SimulatorThread
 from tests import media
 
@@ -42,6 +43,12 @@ class FolderVanishesAfterTopListing:
     async def stat(self, path: str) -> RawStat:
         """The real stat."""
         return await self._files.stat(path)
+
+    async def stat_many(
+        self, paths: Sequence[str]
+    ) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+        """The real stats."""
+        return await self._files.stat_many(paths)
 
     async def open(self, path: str) -> int:
         """The real open."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from rollkeeper.library.snapshot import (
     UNCHANGED,
     LibrarySnapshots,
 )
-from rollkeeper.ports import ListedName, PhoneFiles, RawStat
+from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from tests.photos_library import (
@@ -63,6 +63,11 @@ class HookedFiles:
 
     async def stat(self, path: str) -> RawStat:
         return await self._files.stat(path)
+
+    async def stat_many(
+        self, paths: Sequence[str]
+    ) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+        return await self._files.stat_many(paths)
 
     async def open(self, path: str) -> int:
         handle = await self._files.open(path)

@@ -2,10 +2,11 @@
 
 pymobiledevice3's ``listdir`` stops at the first name that is not UTF-8 and ``stat`` raises
 ``KeyError`` on a reply with a missing key and rounds times through floats. A phone is untrusted
-input, so this adapter sends READ_DIR and GET_FILE_INFO itself (:func:`send_afc_request`, the one
-place that reaches into pymobiledevice3's AFC service) and returns raw values that the scanner
-checks. Every request has a deadline: a phone that stops answering
-becomes :class:`PhoneNotRespondingError`, never a hung job.
+input, so this adapter sends READ_DIR and GET_FILE_INFO itself (:func:`send_afc_request` and,
+for many stats at once, :mod:`rollkeeper.device.afc_batch`: the two places that reach into
+pymobiledevice3's AFC service) and returns raw values that the scanner checks. Every request has
+a deadline (a batch: one per window of requests): a phone that stops answering becomes
+:class:`PhoneNotRespondingError`, never a hung job.
 
 Open files are bounded: at most :data:`MAX_OPEN_FILES` handles per AFC connection, a further
 ``open`` waits for a ``close``. afcd refuses opens beyond its own per-connection limit with
@@ -27,12 +28,13 @@ import contextlib
 import functools
 import os
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService
 
+from rollkeeper.device import afc_batch
 from rollkeeper.device.afc_receiver import AfcReceiver
 from rollkeeper.device.errors import (
     PhoneDisconnectedError,
@@ -55,7 +57,11 @@ __all__ = [
     "PhoneFilesystem",
     "PhoneReadError",
     "RawStat",
+    "StatReply",
 ]
+
+#: One path's answer in :meth:`PhoneFilesystem.stat_many`.
+StatReply = RawStat | FileNotOnPhoneError | PhoneReadError
 
 _Result = TypeVar("_Result")
 
@@ -173,6 +179,24 @@ async def receive_directly(afc: AfcService) -> str:
     return _Takeover.DONE
 
 
+def raw_stat_of(data: bytes) -> RawStat:
+    """A GET_FILE_INFO reply's NUL-separated key/value pairs (undecodable bytes replaced, an
+    odd key without a value dropped)."""
+    parts = data.decode("utf-8", errors="replace").split("\x00")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return RawStat(dict(zip(parts[0::2], parts[1::2], strict=False)))
+
+
+def stat_reply_of(path: str, status: object, data: bytes) -> StatReply:
+    """One reply of a batch as the port gives it: the stat, or the path's refusal."""
+    if status == AfcError.SUCCESS:
+        return raw_stat_of(data)
+    if status == AfcError.OBJECT_NOT_FOUND:
+        return FileNotOnPhoneError(f"STAT {path}")
+    return PhoneReadError(f"STAT {path}: the phone answered {status}", status)
+
+
 class PhoneFilesystem:
     """Read-only access to the phone's media folder through one AFC connection (the
     :class:`~rollkeeper.ports.PhoneFiles` port; its values and errors are defined there)."""
@@ -240,11 +264,47 @@ class PhoneFilesystem:
     async def stat(self, path: str) -> RawStat:
         """GET_FILE_INFO of a path, unparsed beyond its key/value pairs."""
         data = await self._request(AfcOpcode.GET_FILE_INFO, _encode_path(path), f"STAT {path}")
-        parts = data.decode("utf-8", errors="replace").split("\x00")
-        if parts and parts[-1] == "":
-            parts.pop()
-        fields = dict(zip(parts[0::2], parts[1::2], strict=False))
-        return RawStat(fields)
+        return raw_stat_of(data)
+
+    async def stat_many(self, paths: Sequence[str]) -> list[StatReply]:
+        """GET_FILE_INFO of every path, pipelined: the port's ``stat_many``.
+
+        The requests go out in windows of :data:`~rollkeeper.device.afc_batch.WINDOW` packets,
+        each window written in one ``sendall``, two windows in flight, with one deadline per
+        window instead of one per request (:mod:`rollkeeper.device.afc_batch`). A phone that
+        stops answering is :class:`PhoneNotRespondingError` for the whole batch, an unplug
+        :class:`PhoneDisconnectedError`; a path's own refusal is its entry in the list.
+        """
+        if not paths:
+            return []
+        payloads = [_encode_path(path) for path in paths]
+        try:
+            replies = await afc_batch.send_many(
+                self._afc, AfcOpcode.GET_FILE_INFO, payloads, self.timeout_seconds
+            )
+        except afc_batch.ReaderNotRunning:
+            # No reader to route the replies (before the first request, or after the connection
+            # died): pymobiledevice3's own path starts one, or fails cleanly.
+            return [await self._stat_reply(path) for path in paths]
+        except TimeoutError as error:
+            raise PhoneNotRespondingError(
+                f"no answer to a batch of {len(paths)} STATs within {self.timeout_seconds:g} s"
+            ) from error
+        except (PhoneDisconnectedError, PhoneNotRespondingError):
+            raise
+        except Exception as error:
+            translate_or_raise(error)
+            raise  # pragma: no cover - translate_or_raise always raises
+        return [
+            stat_reply_of(path, status, data)
+            for path, (status, data) in zip(paths, replies, strict=True)
+        ]
+
+    async def _stat_reply(self, path: str) -> StatReply:
+        try:
+            return await self.stat(path)
+        except (FileNotOnPhoneError, PhoneReadError) as refusal:
+            return refusal
 
     async def open(self, path: str) -> int:
         """Open a file read-only; returns the AFC handle. Waits while :data:`MAX_OPEN_FILES`

@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -27,7 +27,7 @@ from rollkeeper.device.redaction import (
     redact_lockdown_values,
     udid_stand_in,
 )
-from rollkeeper.ports import ListedName, PhoneFiles, RawStat
+from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
 
 #: The first line of every recording says what it is.
 FORMAT = "rollkeeper-phone-recording"
@@ -128,6 +128,14 @@ def _error(error: BaseException) -> dict[str, Any]:
     return {"type": type(error).__name__, "status": None if status is None else int(status)}
 
 
+def _recorded_stat(raw: RawStat) -> dict[str, Any]:
+    """A stat's fields as recorded: sizes and times kept, a link's target only by length."""
+    return {
+        key: value if key != "LinkTarget" else {"length": len(value)}
+        for key, value in raw.fields.items()
+    }
+
+
 class RecordingPhoneFiles:
     """A :class:`~rollkeeper.ports.PhoneFiles` that passes every call on and records it."""
 
@@ -176,11 +184,29 @@ class RecordingPhoneFiles:
             "stat",
             {"path": self._path(path)},
             self._inner.stat(path),
-            lambda raw: {
-                key: value if key != "LinkTarget" else {"length": len(value)}
-                for key, value in raw.fields.items()
-            },
+            _recorded_stat,
         )
+
+    async def stat_many(
+        self, paths: Sequence[str]
+    ) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+        """GET_FILE_INFO of each path, sent together as the inner port does; each path is
+        recorded as a ``stat`` of its own (so a replay answers ``stat`` and ``stat_many``
+        alike), its refusal as that stat's error."""
+        try:
+            replies = await self._inner.stat_many(paths)
+        except Exception as error:
+            for path in paths:
+                self._recorder.record("afc", op="stat", error=_error(error), path=self._path(path))
+            raise
+        for path, reply in zip(paths, replies, strict=True):
+            if isinstance(reply, RawStat):
+                self._recorder.record(
+                    "afc", op="stat", reply=_recorded_stat(reply), path=self._path(path)
+                )
+            else:
+                self._recorder.record("afc", op="stat", error=_error(reply), path=self._path(path))
+        return replies
 
     async def open(self, path: str) -> int:
         """FILE_OPEN, recorded with its handle."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from rollkeeper.ports import (
     ListedName,
     PhoneReadError,
     RawStat,
+    stats_one_by_one,
 )
 
 #: Each file's bytes repeat a block of this size, drawn from a generator seeded by its path.
@@ -178,6 +180,12 @@ class ReplayedPhoneFiles:
         if path not in self.phone.stats:
             raise FileNotOnPhoneError(f"STAT {path}")
         return RawStat(dict(self.phone.stats[path]))
+
+    async def stat_many(
+        self, paths: Sequence[str]
+    ) -> list[RawStat | FileNotOnPhoneError | PhoneReadError]:
+        """The recorded stat (or refusal) of each path, in order."""
+        return await stats_one_by_one(self.stat, paths)
 
     async def open(self, path: str) -> int:
         """A handle on the recorded file (its recorded refusal, if it had one)."""

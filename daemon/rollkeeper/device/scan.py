@@ -25,8 +25,11 @@ log = structlog.get_logger("rollkeeper.scan")
 
 #: Folder listings in flight at once.
 LISTING_CONCURRENCY = 8
-#: GET_FILE_INFO requests in flight at once (AFC matches replies by packet number).
+#: What callers pass as :class:`PhoneStats`' ``concurrency`` (no longer used: stats go out in
+#: batches the port windows, see :mod:`rollkeeper.device.afc_batch`).
 STAT_CONCURRENCY = 64
+#: Folders whose batches of stats a survey keeps in flight at once.
+SURVEY_FOLDERS_IN_FLIGHT = 2
 #: SQLite stores signed 64-bit integers: a phone's number beyond that cannot be recorded (a
 #: size that large cannot be real; a time that large is clamped).
 LARGEST_STORED_INTEGER = 2**63 - 1
@@ -179,12 +182,11 @@ def check_folder_stat(raw: RawStat) -> FolderStat:
     )
 
 
-async def stat_of_folder(files: PhoneFiles, folder: str) -> FolderStat:
-    """GET_FILE_INFO of a folder itself; an empty stat when the phone does not answer it."""
-    try:
-        return check_folder_stat(await files.stat(folder))
-    except (FileNotOnPhoneError, PhoneReadError):
-        return FolderStat()
+def folder_stat_of_reply(reply: RawStat | FileNotOnPhoneError | PhoneReadError) -> FolderStat:
+    """A folder's checked stat from its reply; an empty stat when the phone refused it."""
+    if isinstance(reply, RawStat):
+        return check_folder_stat(reply)
+    return FolderStat()
 
 
 async def list_media_folders(
@@ -192,8 +194,9 @@ async def list_media_folders(
 ) -> MediaListing:
     """READ_DIR of ``/DCIM`` and of each folder in it (a few at once); names checked.
 
-    With ``stat_folders`` each folder's own GET_FILE_INFO is sent together with its READ_DIR
-    (both in flight at once), for the folder summaries of a re-plug.
+    With ``stat_folders`` every folder's own GET_FILE_INFO is sent in one batch
+    (``PhoneFiles.stat_many``) in flight together with the READ_DIRs, for the folder summaries
+    of a re-plug.
 
     A phone without ``/DCIM`` has no media (an empty listing). A folder that cannot be listed
     is a rejected item (``unlistable_folder``), not an error of the scan; one the phone refused
@@ -212,12 +215,6 @@ async def list_media_folders(
     async def list_one(folder: str) -> tuple[str, list[ListedName] | None]:
         async with limit:
             try:
-                if stat_folders:
-                    listing.folder_stat_requests += 1
-                    entries, listing.folder_stats[folder] = await asyncio.gather(
-                        files.list_folder(folder), stat_of_folder(files, folder)
-                    )
-                    return folder, entries
                 return folder, await files.list_folder(folder)
             except PhoneReadError as error:
                 listing.rejected.append(RejectedItem(folder, "unlistable_folder", str(error)))
@@ -229,7 +226,14 @@ async def list_media_folders(
                 return folder, None
 
     folders = [f"{MEDIA_ROOT}/{name}" for name in sorted(folder_names)]
-    listed = await asyncio.gather(*(list_one(folder) for folder in folders))
+    listings = asyncio.gather(*(list_one(folder) for folder in folders))
+    if stat_folders and folders:
+        folder_replies, listed = await asyncio.gather(files.stat_many(folders), listings)
+        listing.folder_stat_requests = len(folders)
+        for folder, reply in zip(folders, folder_replies, strict=True):
+            listing.folder_stats[folder] = folder_stat_of_reply(reply)
+    else:
+        listed = await listings
     listing.requests += len(folders)
     for folder, entries in listed:
         if entries is not None:
@@ -237,42 +241,41 @@ async def list_media_folders(
     return listing
 
 
+def _outcome_of_reply(
+    name: str, reply: RawStat | FileNotOnPhoneError | PhoneReadError
+) -> StatOutcome:
+    if isinstance(reply, RawStat):
+        return check_stat(name, reply)
+    if isinstance(reply, FileNotOnPhoneError):
+        return StatOutcome(name, rejection=VANISHED)
+    return StatOutcome(name, rejection="stat_failed", detail=str(reply))
+
+
 class PhoneStats:
-    """Stats of phone files, at most ``concurrency`` in flight, checked, and counted."""
+    """Stats of phone files, sent in batches (``PhoneFiles.stat_many``), checked, and counted.
+
+    ``concurrency`` is accepted for the callers that pass it and no longer used: the port
+    windows a batch itself (``device.afc_batch.WINDOW``).
+    """
 
     def __init__(self, files: PhoneFiles, concurrency: int = STAT_CONCURRENCY) -> None:
         self._files = files
-        self._concurrency = concurrency
-        self._limit = asyncio.Semaphore(concurrency)
+        del concurrency
         #: GET_FILE_INFO requests sent so far.
         self.requests = 0
 
-    async def stat(self, folder: str, name: str) -> StatOutcome:
-        """The checked stat of one file (a file gone meanwhile is rejected as :data:`VANISHED`)."""
-        async with self._limit:
-            self.requests += 1
-            try:
-                raw = await self._files.stat(f"{folder}/{name}")
-            except FileNotOnPhoneError:
-                return StatOutcome(name, rejection=VANISHED)
-            except PhoneReadError as error:
-                return StatOutcome(name, rejection="stat_failed", detail=str(error))
-        return check_stat(name, raw)
-
     async def stat_many(self, paths: list[tuple[str, str]]) -> list[StatOutcome]:
-        """The checked stats of ``(folder, name)`` pairs, in their order, ``concurrency`` in
-        flight: a few workers take the next pair as each answer arrives (not one task per
-        file waiting on the limit: a re-plug's slice is 2,000 stats, a first scan 100,000)."""
-        outcomes: list[StatOutcome] = [StatOutcome("")] * len(paths)
-        turns = iter(range(len(paths)))
-
-        async def worker() -> None:
-            for index in turns:
-                folder, name = paths[index]
-                outcomes[index] = await self.stat(folder, name)
-
-        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(paths)))))
-        return outcomes
+        """The checked stats of ``(folder, name)`` pairs, in their order: one
+        ``PhoneFiles.stat_many`` batch (the adapter pipelines it: a re-plug's slice is 2,000
+        stats, a first scan 100,000), then each reply checked."""
+        if not paths:
+            return []
+        self.requests += len(paths)
+        replies = await self._files.stat_many([f"{folder}/{name}" for folder, name in paths])
+        return [
+            _outcome_of_reply(name, reply)
+            for (_folder, name), reply in zip(paths, replies, strict=True)
+        ]
 
     async def stat_folder(
         self, folder: str, names: list[str]
@@ -318,9 +321,17 @@ async def survey_media_files(
         folders=list(listing.folders),
         listing_requests=listing.requests,
     )
-    # All folders at once: the stat limit bounds the requests in flight over all of them.
+    # A few folders' batches at once, so the requests never drain between folders.
+    limit = asyncio.Semaphore(SURVEY_FOLDERS_IN_FLIGHT)
+
+    async def stat_folder(
+        folder: str, names: list[str]
+    ) -> tuple[list[ObservedFile], list[RejectedItem]]:
+        async with limit:
+            return await stats.stat_folder(folder, sorted(names))
+
     per_folder = await asyncio.gather(
-        *(stats.stat_folder(folder, sorted(names)) for folder, names in listing.folders.items())
+        *(stat_folder(folder, names) for folder, names in listing.folders.items())
     )
     for observed, rejected in per_folder:
         survey.files.extend(observed)

@@ -87,10 +87,12 @@ async def download_small(
     )
 
 
-async def _read_whole(files: PhoneFiles, phone_path: str, expected_size: int) -> list[bytes]:
+async def _read_whole(
+    files: PhoneFiles, phone_path: str, expected_size: int
+) -> list[bytes | bytearray]:
     """Every chunk the phone serves for ``phone_path``, stopping once it served more than
     ``expected_size`` (the caller then refuses the file)."""
-    chunks: list[bytes] = []
+    chunks: list[bytes | bytearray] = []
     received = 0
     handle = await files.open(phone_path)
     try:
@@ -113,7 +115,10 @@ async def _read_whole(files: PhoneFiles, phone_path: str, expected_size: int) ->
 
 
 def _write_partial(
-    partial: Path, chunks: list[bytes], expected_size: int, capture_kind: MediaKind | None
+    partial: Path,
+    chunks: list[bytes | bytearray],
+    expected_size: int,
+    capture_kind: MediaKind | None,
 ) -> tuple[str, CaptureDate | None]:
     """Write the file's bytes as ``partial`` (replacing an earlier attempt's prefix), hash what
     was written, check the size on disk, start its writeback; runs in a worker thread."""

@@ -91,6 +91,7 @@ class AfcConnection:
         self.writer = writer
         self.paths = MediaPaths(phone)
         self.files = OpenFiles(self.paths)
+        self._unplug = unplug
         self.reads = ReadStreamer(phone, self.files, writer, unplug)
 
     async def run(self) -> None:
@@ -150,10 +151,26 @@ class AfcConnection:
             if code == Operation.READ:
                 await self.reads.read(packet_num, payload)
                 return
+            if code == Operation.GET_FILE_INFO and self._stat_fault(payload):
+                return
             reply = self._answer(code, packet_num, payload)
         except AfcRequestError as error:
             reply = status_packet(packet_num, error.status)
         await self._send(reply)
+
+    def _stat_fault(self, payload: bytes) -> bool:
+        """True when the ``stuck_stats`` fault leaves this GET_FILE_INFO unanswered;
+        :raises AfcConnectionEnded: the ``unplug_at_stat`` fault unplugged the phone."""
+        faults = self.phone.faults
+        if not faults.stuck_stats and not faults.unplug_at_stat:
+            return False
+        key = self.paths.target(first_cstring(payload)).fault_key
+        if key in faults.unplug_at_stat:
+            faults.unplug_at_stat.discard(key)
+            log.info("afc_unplug_fault", udid=self.phone.identity.udid, path=key)
+            self._unplug()
+            raise AfcConnectionEnded
+        return key in faults.stuck_stats
 
     def _answer(self, code: int, packet_num: int, payload: bytes) -> bytes:
         """The reply to every request but READ (all of them are quick and need no waiting)."""

@@ -95,6 +95,11 @@ class AfcFaults:
     grows_by_bytes: dict[str, int] = field(default_factory=dict)
     #: Never answer a READ of this path (a stuck phone); the connection stays open.
     stuck_reads: set[str] = field(default_factory=set)
+    #: Never answer a GET_FILE_INFO of this path (a stuck phone); later requests are answered.
+    stuck_stats: set[str] = field(default_factory=set)
+    #: Drop the whole phone (as an unplug) when a GET_FILE_INFO of this path arrives, unanswered
+    #: (one-shot: the path is removed from the set).
+    unplug_at_stat: set[str] = field(default_factory=set)
     #: Extra entries listed in a folder (key: folder path such as ``/DCIM/100APPLE``).
     hostile_entries: dict[str, list[HostileEntry]] = field(default_factory=dict)
     #: Limit the bytes per second served by READ over all AFC connections of this phone
