@@ -106,7 +106,7 @@ class _BudgetedBytes(io.BytesIO):
     """A file held in memory with :class:`_BudgetedReader`'s budgets, read without a buffer in
     between (through one, each seek of a parser refilled 8 KB: most of a small photo's cost)."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | bytearray) -> None:
         super().__init__(data)
         self._bytes_left = MAX_READ_BYTES
         self._calls_left = MAX_READ_CALLS
@@ -392,7 +392,7 @@ def read_capture_date(
 
 
 def read_capture_date_from_bytes(
-    data: bytes, kind: MediaKind, *, zone: tzinfo | None = None
+    data: bytes | bytearray, kind: MediaKind, *, zone: tzinfo | None = None
 ) -> CaptureDate | None:
     """:func:`read_capture_date` of a complete file held in memory (a small file just read from
     the phone), with the same parsers, budgets and "never raises" rule."""
