@@ -47,8 +47,9 @@ log = structlog.get_logger("rollkeeper.scan")
 
 #: Statuses that need no new stat while the name stays in the listing.
 SETTLED_STATUSES = frozenset({ARCHIVED, EXCLUDED})
-#: Folders whose stats are in flight at once when folders are compared file by file (each
-#: holds up to a folder's worth of pending requests; the stat limit bounds the requests).
+#: Folders whose stats are in flight at once when folders are compared file by file. Each
+#: folder is one batch of the port's ``stat_many``, which windows its own requests
+#: (``device.afc_batch.WINDOW``, two windows each), so this bounds the requests in flight.
 FOLDERS_IN_FLIGHT = 3
 #: A folder's stats: the regular files, and what was refused.
 FolderStats = tuple[list[ObservedFile], list[RejectedItem]]
