@@ -16,7 +16,7 @@ import pytest
 from pyiosbackup.backup import Backup  # type: ignore[import-untyped]
 from pymobiledevice3.services.mobilebackup2 import Mobilebackup2Service
 
-from rollkeeper.device.session import SessionSettings, open_session
+from rollkeeper.device.session import PhoneSession, SessionSettings, open_session
 from rollkeeper.device_backup.coordinator import DeviceBackups, DeviceBackupSettings
 from rollkeeper.device_backup.manifest import inspect_backup
 from rollkeeper.device_backup.runner import DeviceBackupOutcome, run_device_backup
@@ -343,4 +343,43 @@ def test_an_import_about_to_start_stops_the_device_backup_of_that_phone(
     last = store.device_backup_repository.last(UDID)
     assert last is not None and last.outcome == "unplugged" and "import" in last.error
     assert not SnapshotFolder(tmp_path / "device-backups").snapshots(UDID)
+    store.close()
+
+
+def test_an_unplug_while_the_session_closes_keeps_the_completed_snapshot_recorded(
+    simulator: SimulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The phone goes away just after the snapshot completed, while the session is closing (the
+    service cancels the backup's task, and the cancellation lands in the close): the attempt
+    stays recorded as completed with its snapshot, not as "unplugged", so the next plug-in
+    within every_hours makes no second one."""
+    roll = media.make_camera_roll(tmp_path / "phone")
+    simulator.add_phone(UDID, roll.root)
+    store = StateStore.open(tmp_path / "state.sqlite3")
+    session = SessionSettings(simulator.address, tmp_path / "pairing")
+    real_close = PhoneSession.close
+
+    async def close_then_cancelled(self: PhoneSession) -> None:
+        await real_close(self)
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(PhoneSession, "close", close_then_cancelled)
+
+    async def scenario() -> None:
+        backups = DeviceBackups(
+            DeviceBackupSettings(True, tmp_path / "device-backups", 24.0, 7), store
+        )
+        backups.phone_attached(UDID)
+        backups.import_finished(UDID, True, session)
+        await asyncio.wait_for(backups.finished.wait(), 60)
+        await backups.phone_detached(UDID)
+        backups.phone_attached(UDID)
+        backups.import_finished(UDID, True, session)
+        assert not backups.running(UDID)
+
+    asyncio.run(scenario())
+    last = store.device_backup_repository.last(UDID)
+    snapshots = SnapshotFolder(tmp_path / "device-backups").snapshots(UDID)
+    assert last is not None and last.outcome == "completed"
+    assert [snapshot.snapshot_id for snapshot in snapshots] == [last.snapshot_id]
     store.close()

@@ -174,12 +174,23 @@ class DeviceBackups:
                     clock=self._clock,
                     on_progress=on_progress,
                 )
+                # Recorded before the session closes: an unplug while it closes must not turn a
+                # snapshot that is complete on disk into an "unplugged" row (the next plug-in
+                # would then make another one within every_hours). No await lies between the
+                # backup's return and this write, so a cancellation cannot land between them.
+                self._record(backup_id, outcome)
         except (PhoneUnavailableError, UsbmuxdUnavailableError) as error:
             log.info("device_backup_skipped", udid=udid, reason=type(error).__name__)
+            if outcome is not None:
+                return self._finished(udid, outcome)
             if backup_id is not None:
                 repository.finish(backup_id, "unplugged", now=self._clock(), error=str(error))
             return None
         except asyncio.CancelledError:
+            if outcome is not None:
+                # The snapshot was made and recorded; only closing the session was cut short.
+                self._finished(udid, outcome)
+                raise
             log.warning("device_backup_ended", udid=udid, outcome="unplugged", error="stopped")
             if backup_id is not None:
                 repository.finish(
@@ -189,8 +200,10 @@ class DeviceBackups:
                     error="stopped before it finished (unplugged, or a photo import started)",
                 )
             raise
-        assert backup_id is not None and outcome is not None
-        self._record(backup_id, outcome)
+        assert outcome is not None
+        return self._finished(udid, outcome)
+
+    def _finished(self, udid: str, outcome: DeviceBackupOutcome) -> DeviceBackupOutcome:
         if outcome.outcome == "passcode_timeout":
             # One notification was sent when the prompt showed; none now, and no retry.
             log.warning("device_backup_passcode_timeout", udid=udid)
