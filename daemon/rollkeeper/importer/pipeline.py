@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import structlog
@@ -68,6 +68,20 @@ SMALL_AHEAD_FACTOR = 8
 
 #: One group's download: the group with its members that arrived whole, or None.
 Download = asyncio.Task[ReadyGroup | None]
+
+#: The groups to copy: a whole plan, or a stream of them as the scan plans each folder
+#: (:class:`~rollkeeper.importer.folder_stream.FolderStream`).
+PlannedGroups = Iterable[PlannedGroup] | AsyncIterable[PlannedGroup]
+
+
+async def _each(groups: PlannedGroups) -> AsyncIterator[PlannedGroup]:
+    """The groups one at a time, however they come."""
+    if isinstance(groups, AsyncIterable):
+        async for group in groups:
+            yield group
+    else:
+        for group in groups:
+            yield group
 
 
 class StopRequestedError(Exception):
@@ -160,9 +174,10 @@ class GroupPipeline:
         self._partial_folder = partial_folder(archive_root, udid)
         self._earlier_partials: frozenset[str] = frozenset()
 
-    async def copy(self, groups: list[PlannedGroup]) -> None:
+    async def copy(self, groups: PlannedGroups) -> None:
         """Download the groups while the groups already downloaded are made durable and
-        placed, in plan order, a batch at a time.
+        placed, in plan order, a batch at a time. The groups may still be arriving (an async
+        iterable): the copy then waits for each next one.
 
         A stop request ends the run (:class:`StopRequestedError`) after the files being read
         and the groups already downloaded.
@@ -238,7 +253,7 @@ class GroupPipeline:
 
     async def _start_downloads(
         self,
-        groups: list[PlannedGroup],
+        groups: PlannedGroups,
         queue: asyncio.Queue[Download | None],
         downloads: set[Download],
     ) -> bool:
@@ -248,7 +263,7 @@ class GroupPipeline:
         """
         in_flight: set[Download] = set()
         small_in_flight = True  # whether every download in flight is of a small group
-        for group, entries in groups:
+        async for group, entries in _each(groups):
             if self._stop_requested():
                 return True
             small = all(entry.size <= SMALL_FILE_BYTES for entry in entries)
