@@ -7,11 +7,14 @@ the copy (:meth:`GroupPipeline.copy` takes this stream as an async iterable).
 
 The scan and the copy share one link. A copy given every group as it arrives takes the link
 from the stats (in an earlier attempt the plan then took 31 s instead of 8): while the scan goes
-on, only :data:`GROUPS_PER_FOLDER_WHILE_SCANNING` groups of each folder go to the copy at once,
-the rest wait until the scan is done. Groups that failed in an earlier run go last of all, as
-in a whole plan (a file the phone cannot serve must not keep the others from being copied).
+on, the copy may take only :data:`GROUPS_PER_FOLDER_WHILE_SCANNING` groups for each folder
+that arrived, the rest once the scan is done.
 
-Grouping never crosses folders, so planning a folder alone gives the groups a whole plan would.
+The groups go to the copy in exactly the order of a whole plan: grouping never crosses
+folders, so planning a folder alone gives the groups a whole plan would, folders arrive in the
+plan's order, and the groups that failed in an earlier run go last of all (a file the phone
+cannot serve must not keep the others from being copied). Placement is in that order, so
+collision suffixes and dedup decide as they would after a whole scan: the archive is the same.
 """
 
 from __future__ import annotations
@@ -57,8 +60,10 @@ class FolderStream:
         #: The placer's view of the present files of the folders planned so far.
         self._present_by_path = present_by_path
         self._while_scanning = while_scanning
+        #: The groups not yet handed over, in plan order (folder by folder).
         self._ready: collections.deque[PlannedGroup] = collections.deque()
-        self._later: list[PlannedGroup] = []
+        #: Groups the copy may still take while the scan goes on.
+        self._allowed = 0
         self._failed: list[PlannedGroup] = []
         self._arrived = asyncio.Event()
         self._scanning = True
@@ -84,22 +89,16 @@ class FolderStream:
         self._ledger.add_totals(selection.to_copy)
         fresh = [group for group in plan.groups if not _failed_before(group)]
         self._failed.extend(group for group in plan.groups if _failed_before(group))
-        if self._scanning and self._while_scanning is not None:
-            now, later = fresh[: self._while_scanning], fresh[self._while_scanning :]
-            self.groups_while_scanning += len(now)
-        else:
-            now, later = fresh, []
-        self._ready.extend(now)
-        self._later.extend(later)
+        self._ready.extend(fresh)
+        if fresh and self._while_scanning is not None:
+            self._allowed += self._while_scanning
         self._ledger.publish_progress("")
         self._arrived.set()
 
     def scan_done(self) -> None:
-        """Every folder is in: the groups held back go to the copy, those that failed last."""
+        """Every folder is in: every group may go to the copy, those that failed last."""
         self._scanning = False
-        self._ready.extend(self._later)
         self._ready.extend(self._failed)
-        self._later = []
         self._failed = []
         self._arrived.set()
 
@@ -111,14 +110,23 @@ class FolderStream:
         self._ready.clear()
         self._arrived.set()
 
+    def _may_hand(self) -> bool:
+        """Whether the next group may go to the copy now."""
+        if self._closed or not self._ready:
+            return False
+        return not self._scanning or self._while_scanning is None or self._allowed > 0
+
     def __aiter__(self) -> AsyncIterator[PlannedGroup]:
         return self._groups()
 
     async def _groups(self) -> AsyncIterator[PlannedGroup]:
         while True:
-            while self._ready and not self._closed:
+            while self._may_hand():
+                if self._scanning:
+                    self._allowed -= 1
+                    self.groups_while_scanning += 1
                 yield self._ready.popleft()
-            if not self._scanning or self._closed:
+            if not self._scanning:
                 return
             self._arrived.clear()
             await self._arrived.wait()

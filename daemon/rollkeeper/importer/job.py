@@ -122,6 +122,8 @@ class BackupRun:
         self.download_ahead = DOWNLOAD_AHEAD_GROUPS
         #: Groups of each folder copied while the scan goes on (:mod:`.folder_stream`).
         self.groups_per_folder_while_scanning = GROUPS_PER_FOLDER_WHILE_SCANNING
+        #: False: the whole scan before the first copy (what a run that heals always does).
+        self.stream_first_scan = True
 
     @property
     def run_id(self) -> int:
@@ -254,7 +256,7 @@ class BackupRun:
             self._settings.file_filter,
             self._ledger,
             present_by_path,
-            while_scanning=None if healing else self.groups_per_folder_while_scanning,
+            while_scanning=self.groups_per_folder_while_scanning,
         )
         placer = GroupPlacer(
             self._store,
@@ -286,11 +288,12 @@ class BackupRun:
             count_scan(self.counts, scan, stream)
             self._ledger.scan_finished()
 
-        if checked is not None and healing:
-            healer, report = checked
+        if healing or not self.stream_first_scan:
             scan = await scanner.scan()
-            await healer.heal(report)
-            self._findings_left_open = healer.still_open
+            if checked is not None and healing:
+                healer, report = checked
+                await healer.heal(report)
+                self._findings_left_open = healer.still_open
             for entries in _by_folder(scan.present):
                 stream.add_folder(entries[0].folder, entries)
             scanned(scan)

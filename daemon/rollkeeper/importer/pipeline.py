@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import structlog
@@ -74,14 +75,21 @@ Download = asyncio.Task[ReadyGroup | None]
 PlannedGroups = Iterable[PlannedGroup] | AsyncIterable[PlannedGroup]
 
 
-async def _each(groups: PlannedGroups) -> AsyncIterator[PlannedGroup]:
-    """The groups one at a time, however they come."""
-    if isinstance(groups, AsyncIterable):
-        async for group in groups:
-            yield group
-    else:
+async def _each(groups: PlannedGroups) -> AsyncGenerator[PlannedGroup, None]:
+    """The groups one at a time, however they come; an async iterator left early is closed
+    here (not by the garbage collector, at whatever moment it runs)."""
+    if not isinstance(groups, AsyncIterable):
         for group in groups:
             yield group
+        return
+    iterator = aiter(groups)
+    try:
+        async for group in iterator:
+            yield group
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class StopRequestedError(Exception):
@@ -261,9 +269,19 @@ class GroupPipeline:
         ended it early. Stops starting new ones once a download failed (the placer then ends
         the run with that failure).
         """
+        async with contextlib.aclosing(_each(groups)) as each:
+            return await self._start_each(each, queue, downloads)
+
+    async def _start_each(
+        self,
+        groups: AsyncIterator[PlannedGroup],
+        queue: asyncio.Queue[Download | None],
+        downloads: set[Download],
+    ) -> bool:
+        """:meth:`_start_downloads` of the groups as they come."""
         in_flight: set[Download] = set()
         small_in_flight = True  # whether every download in flight is of a small group
-        async for group, entries in _each(groups):
+        async for group, entries in groups:
             if self._stop_requested():
                 return True
             small = all(entry.size <= SMALL_FILE_BYTES for entry in entries)
