@@ -35,6 +35,14 @@ from rollkeeper.store.records import FAILED, ManifestEntry
 GROUPS_PER_FOLDER_WHILE_SCANNING = 1
 
 
+def by_folder(present: list[ManifestEntry]) -> list[list[ManifestEntry]]:
+    """A whole scan's present entries cut into their folders (they come folder by folder)."""
+    folders: dict[str, list[ManifestEntry]] = {}
+    for entry in present:
+        folders.setdefault(entry.folder, []).append(entry)
+    return list(folders.values())
+
+
 def _failed_before(group: PlannedGroup) -> bool:
     return any(member.status == FAILED for member in group[1])
 

@@ -30,7 +30,11 @@ from rollkeeper.archive.identity import ArchiveGuard, truth_knows_files
 from rollkeeper.archive.presence import PresenceReport, placed_stats
 from rollkeeper.device.errors import PhoneUnavailableError
 from rollkeeper.domain.archive_state import ARCHIVE_UNAVAILABLE, ArchiveProblem, ArchiveState
-from rollkeeper.importer.folder_stream import GROUPS_PER_FOLDER_WHILE_SCANNING, FolderStream
+from rollkeeper.importer.folder_stream import (
+    GROUPS_PER_FOLDER_WHILE_SCANNING,
+    FolderStream,
+    by_folder,
+)
 from rollkeeper.importer.group_placement import ArchiveWriteError, GroupPlacer
 from rollkeeper.importer.ledger import Progress, RunLedger
 from rollkeeper.importer.library_records import StoredDates
@@ -294,7 +298,7 @@ class BackupRun:
                 healer, report = checked
                 await healer.heal(report)
                 self._findings_left_open = healer.still_open
-            for entries in _by_folder(scan.present):
+            for entries in by_folder(scan.present):
                 stream.add_folder(entries[0].folder, entries)
             scanned(scan)
             stream.scan_done()
@@ -406,11 +410,3 @@ class BackupRun:
             icloud_examples=icloud_examples,
             library=self.library,
         )
-
-
-def _by_folder(present: list[ManifestEntry]) -> list[list[ManifestEntry]]:
-    """The scan's present entries cut into their folders (they come folder by folder)."""
-    folders: dict[str, list[ManifestEntry]] = {}
-    for entry in present:
-        folders.setdefault(entry.folder, []).append(entry)
-    return list(folders.values())
