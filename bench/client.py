@@ -5,7 +5,8 @@ client that only lists the folders.
 phone (:func:`rollkeeper.device.session.open_session` + :class:`rollkeeper.importer.job.BackupRun`)
 and prints one JSON object with the moments that matter, measured from the start of the
 connection (what an attach triggers; imports are done before the clock starts):
-``plan_seconds`` (scan and plan complete: the first progress report), ``first_byte_seconds``,
+``plan_seconds`` (scan and plan complete: the first progress report that no longer says
+``scanning``), ``first_byte_seconds``,
 ``seconds`` (the run is over: "up to date" when ``outcome`` is ``complete``).
 
 ``python -m bench.client list`` connects the same way with plain pymobiledevice3 and lists
@@ -56,7 +57,8 @@ async def _backup(config_path: Path, full_rescan: bool) -> dict[str, Any]:
 
     def on_progress(progress: Progress) -> None:
         now = time.perf_counter() - started
-        moments.setdefault("plan_seconds", now)
+        if not getattr(progress, "scanning", False):  # copying starts while scanning
+            moments.setdefault("plan_seconds", now)
         if progress.bytes_done > 0:
             moments.setdefault("first_byte_seconds", now)
 

@@ -143,3 +143,22 @@ def test_the_before_side_runs_the_package_of_its_own_tree(tmp_path: Path) -> Non
         timeout=60,
     )
     assert Path(result.stdout.strip()) == tree / "daemon" / "rollkeeper" / "__init__.py"
+
+
+def test_the_first_scan_benchmark_stops_each_round_once_planned_and_copying(
+    tmp_path: Path,
+) -> None:
+    """The first-scan benchmark measures both moments on both sides (the code before as its
+    own tree) and stops each first backup once the plan is complete and a byte is copied:
+    fewer files are copied than the phone holds, and the plan never comes before the scan."""
+    from bench import common, first_scan
+
+    args = _args(first_scan, files=60, per_folder=10, file_kb=1, rounds=1, before=common.REPO)
+    figures = first_scan.run(args, tmp_path)
+    for side in ("after", "before"):
+        [round_figures] = figures["runs"][side]
+        assert round_figures["outcome"] == "interrupted"
+        assert round_figures["files_found"] == 60
+        assert 0 < round_figures["files_copied"] < 60
+        assert round_figures["first_byte_seconds"] > 0
+        assert round_figures["plan_seconds"] >= round_figures["connected_seconds"]

@@ -18,6 +18,7 @@ import pytest
 from rollkeeper.archive.identity import record, write_marker
 from rollkeeper.cli import build_parser
 from rollkeeper.commands.status import run_status
+from rollkeeper.domain.health import SCANNING_DETAIL
 from rollkeeper.store import RunCounts, StateStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -198,13 +199,13 @@ def test_the_service_stopping_is_seen_at_once(setup: Setup) -> None:
 # -- during a backup ---------------------------------------------------------------------------
 
 
-def _mid_backup(setup: Setup) -> None:
+def _mid_backup(setup: Setup, detail: str = "") -> None:
     store = setup.store()
     _complete_backup(store, NOW - timedelta(days=1))
     _seen(store, NOW - timedelta(minutes=10))
     store.start_run(UDID, now=NOW - timedelta(minutes=10))
     store.observe_file(UDID, "/DCIM/101APPLE", "IMG_0100.MOV", 4_000, 1, 1, now=NOW)
-    store.set_device_state(UDID, "backing_up", now=NOW - timedelta(minutes=9))
+    store.set_device_state(UDID, "backing_up", detail, now=NOW - timedelta(minutes=9))
     store.set_device_progress(UDID, 120, 450, 1_200_000_000, 4_000_000_000)
     store.close()
 
@@ -225,6 +226,7 @@ def test_mid_backup_shows_progress_and_eta(setup: Setup, service: LockHolder) ->
         "bytes_done": 1_200_000_000,
         "bytes_total": 4_000_000_000,
         "eta_seconds": 1400,
+        "scanning": False,
     }
     assert device["current_run"]["outcome"] == "running"
     assert device["last_run"]["outcome"] == "complete"
@@ -233,6 +235,20 @@ def test_mid_backup_shows_progress_and_eta(setup: Setup, service: LockHolder) ->
     assert "backing up: 120 of 450 files, 1.2 GB of 4.0 GB, about 23 min left" in text
     assert "Backup:          backing up now" in text
     assert setup.check() == (0, "OK: 0 of 1 phone backed up; 1 backing up now")
+
+
+def test_while_the_scan_goes_on_status_says_found_so_far_and_gives_no_eta(
+    setup: Setup, service: LockHolder
+) -> None:
+    """A first backup copies while the scan goes on: until the scan is done the totals are
+    what was found so far, so status says so and gives no ETA (it would be wrong)."""
+    _mid_backup(setup, detail=SCANNING_DETAIL)
+    [device] = setup.status_json()["devices"]
+    assert device["state"]["progress"]["scanning"] is True
+    assert device["state"]["progress"]["eta_seconds"] is None
+    _, text = setup.status()
+    assert "backing up: 120 of 450 files found so far (still scanning), 1.2 GB of 4.0 GB" in text
+    assert "left" not in text
 
 
 def test_a_recorded_state_is_not_believed_without_the_service(setup: Setup) -> None:

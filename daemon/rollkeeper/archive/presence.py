@@ -53,6 +53,11 @@ class PresenceReport:
         """Files that are certainly not as placed (suspects not counted)."""
         return len(self.missing) + len(self.resized)
 
+    @property
+    def needs_healing(self) -> bool:
+        """Whether anything is missing, resized or suspect (the healer has work to do)."""
+        return bool(self.missing or self.resized or self.suspects)
+
 
 def check_presence(
     root: Path, placed: Iterable[PlacedRow], skip: frozenset[str] | set[str] = frozenset()

@@ -33,6 +33,8 @@ from rollkeeper.domain.display import printable
 STATE_DISCONNECTED = "disconnected"
 STATE_CONNECTED = "connected"
 STATE_BACKING_UP = "backing_up"
+#: The detail of ``backing_up`` while the scan still goes on (the totals are found so far).
+SCANNING_DETAIL = "scanning"
 STATE_UP_TO_DATE = "up_to_date"
 STATE_WAITING_FOR_UNLOCK = "waiting_for_unlock"
 STATE_WAITING_FOR_TRUST = "waiting_for_trust"

@@ -2,9 +2,11 @@
 
 Like beets' importer, a run is a pipeline of small steps over groups of files:
 
-1. :mod:`~rollkeeper.importer.reconcile` lists the phone and brings the manifest up to date;
+1. :mod:`~rollkeeper.importer.reconcile` lists the phone and brings the manifest up to date,
+   folder by folder (:mod:`~rollkeeper.importer.run_scan`: beside the copy);
 2. :mod:`~rollkeeper.importer.plan` applies the filters and groups the files to copy (a Live
-   Photo with its edit and sidecars);
+   Photo with its edit and sidecars), each folder as the scan records it
+   (:mod:`~rollkeeper.importer.folder_stream`);
 3. :mod:`~rollkeeper.importer.pipeline` copies every member into a ``.partial`` with its hash,
    downloading ahead while earlier groups are placed;
 4. :mod:`~rollkeeper.importer.group_placement` dates each group, records content the archive
@@ -25,21 +27,26 @@ from dataclasses import dataclass
 import structlog
 
 from rollkeeper.archive.identity import ArchiveGuard, truth_knows_files
-from rollkeeper.archive.presence import placed_stats
+from rollkeeper.archive.presence import PresenceReport, placed_stats
 from rollkeeper.device.errors import PhoneUnavailableError
 from rollkeeper.domain.archive_state import ARCHIVE_UNAVAILABLE, ArchiveProblem, ArchiveState
+from rollkeeper.importer.folder_stream import (
+    GROUPS_PER_FOLDER_WHILE_SCANNING,
+    FolderStream,
+    by_folder,
+)
 from rollkeeper.importer.group_placement import ArchiveWriteError, GroupPlacer
 from rollkeeper.importer.ledger import Progress, RunLedger
 from rollkeeper.importer.library_records import StoredDates
 from rollkeeper.importer.library_step import LibraryOutcome, LibraryStep, LibraryStores
 from rollkeeper.importer.pipeline import DOWNLOAD_AHEAD_GROUPS, GroupPipeline, StopRequestedError
-from rollkeeper.importer.plan import plan_groups, select_files
 from rollkeeper.importer.reconcile import ManifestReconciler, ScanResult
 from rollkeeper.importer.restore import ArchiveHealer
+from rollkeeper.importer.run_scan import RunScan, count_scan, scan_beside_copy
 from rollkeeper.importer.settings import BackupSettings
 from rollkeeper.ports import BackupStore, Clock, PhoneConnection, system_clock
 from rollkeeper.store.archive_truth import ArchiveTruthRepository
-from rollkeeper.store.records import FAILED, PENDING, RunCounts
+from rollkeeper.store.records import FAILED, PENDING, ManifestEntry, RunCounts
 
 __all__ = [
     "ArchiveWriteError",
@@ -117,6 +124,10 @@ class BackupRun:
         self._unlistable_folders: list[str] = []
         #: Groups downloaded ahead of the one being placed (1: the next one only).
         self.download_ahead = DOWNLOAD_AHEAD_GROUPS
+        #: Groups of each folder copied while the scan goes on (:mod:`.folder_stream`).
+        self.groups_per_folder_while_scanning = GROUPS_PER_FOLDER_WHILE_SCANNING
+        #: False: the whole scan before the first copy (what a run that heals always does).
+        self.stream_first_scan = True
 
     @property
     def run_id(self) -> int:
@@ -144,7 +155,7 @@ class BackupRun:
             unavailable = await self._check_archive()
             if unavailable is not None:
                 return unavailable
-        store.set_device_state(self._udid, "backing_up", "scanning", self._clock())
+        self._ledger.scan_started()
         try:
             await self._back_up()
         except StopRequestedError as error:
@@ -191,10 +202,11 @@ class BackupRun:
         )
         return self._close_run("failed", f"{ARCHIVE_UNAVAILABLE}: {state.reason}")
 
-    async def _heal_archive(self) -> None:
-        """Check that every file counted as archived is there; heal what is not."""
+    async def _check_presence(self) -> tuple[ArchiveHealer, PresenceReport] | None:
+        """Check that every file counted as archived is there (healing, if needed, waits
+        for the scan); None when this run has no archive truth to check."""
         if self._archive_truth is None:
-            return
+            return None
         healer = ArchiveHealer(
             self._archive_truth,
             self._store.set_file_status,
@@ -206,8 +218,7 @@ class BackupRun:
             self.counts,
             self._clock,
         )
-        await healer.heal()
-        self._findings_left_open = healer.still_open
+        return healer, await healer.check()
 
     def _stamp_placed(self) -> None:
         """Record what lstat says of the files this run placed (the next check compares)."""
@@ -220,42 +231,44 @@ class BackupRun:
         truth.record_placed_stats(placed_stats(self._settings.archive_root, paths))
 
     async def _back_up(self) -> None:
-        """Scan, select, group and copy: every step of the run between opening and closing."""
-        scan = await ManifestReconciler(
+        """Check the archive, scan, select, group and copy: every step of the run between
+        opening and closing.
+
+        When nothing needs healing, the copy starts with the first folder the scan records
+        (:func:`.run_scan.scan_beside_copy`); when something does, the whole scan comes first,
+        then the healing, then the copy, as the healer needs the phone's files up to date and
+        nothing may be copied before the archive is healed.
+        """
+        checked = await self._check_presence()
+        healing = checked is not None and checked[1].needs_healing
+        scanner = RunScan(
+            ManifestReconciler(
+                self._store,
+                self._udid,
+                self._clock,
+                full_check_days=self._settings.full_check_days,
+            ),
+            self._session.files,
             self._store,
             self._udid,
-            self._clock,
-            full_check_days=self._settings.full_check_days,
-        ).scan(self._session.files, full_rescan=self._full_rescan)
-        self.scan_figures = {
-            "unchanged_folders": scan.unchanged_folders,
-            "rotating_checks": scan.rotating_checks,
-            "listing_requests": scan.listing_requests,
-            "folder_stat_requests": scan.folder_stat_requests,
-            "stat_requests": scan.stat_requests,
-        }
-        log.info("scan_finished", udid=self._udid, run_id=self.run_id, **self.scan_figures)
-        self._report_rejections(scan)
-        self._unlistable_folders = scan.unlistable_folders
-        await self._heal_archive()
-        counts = self.counts
-        selection = select_files(scan.present, self._settings.file_filter)
-        counts.files_found = len(scan.present) + scan.archived_folder_files
-        counts.files_already_archived += scan.archived_folder_files + selection.already_archived
-        counts.files_already_archived -= counts.files_restored
-        counts.files_excluded += selection.excluded
-        for file_id, status, reason in selection.status_changes:
-            self._store.set_file_status(file_id, status, reason)
-        plan = plan_groups(scan.present, selection.to_copy)
-        self._ledger.set_totals(selection.to_copy)
-        self._ledger.publish_progress("")
+            self.run_id,
+            self._full_rescan,
+        )
+        present_by_path: dict[str, ManifestEntry] = {}
+        stream = FolderStream(
+            self._store,
+            self._settings.file_filter,
+            self._ledger,
+            present_by_path,
+            while_scanning=self.groups_per_folder_while_scanning,
+        )
         placer = GroupPlacer(
             self._store,
             self._settings,
             self._ledger,
             self._udid,
             self._device_name,
-            plan.present_by_path,
+            present_by_path,
             hints=(
                 StoredDates(self._library_stores.library_repository, self._udid)
                 if self._library_stores is not None
@@ -272,7 +285,40 @@ class BackupRun:
             download_ahead=self.download_ahead,
             store=self._store,
         )
-        await pipeline.copy(plan.groups)
+
+        def scanned(scan: ScanResult) -> None:
+            self.scan_figures = scanner.figures
+            self._unlistable_folders = scan.unlistable_folders
+            count_scan(self.counts, scan, stream)
+            self._ledger.scan_finished()
+
+        if healing or not self.stream_first_scan:
+            scan = await scanner.scan()
+            if checked is not None and healing:
+                healer, report = checked
+                await healer.heal(report)
+                self._findings_left_open = healer.still_open
+            for entries in by_folder(scan.present):
+                stream.add_folder(entries[0].folder, entries)
+            scanned(scan)
+            stream.scan_done()
+            await pipeline.copy(stream)
+        else:
+            scan = await scan_beside_copy(
+                lambda keep_going: scanner.scan(stream.add_folder, keep_going),
+                pipeline.copy(stream),
+                stream,
+                scanned,
+                lambda: self._stop_requested,
+            )
+            log.info(
+                "scan_streamed",
+                udid=self._udid,
+                run_id=self.run_id,
+                groups_while_scanning=stream.groups_while_scanning,
+            )
+        if scan.stopped_early:
+            raise StopRequestedError("rollkeeper is stopping")
         await self._library_part()
 
     async def _library_part(self) -> None:
@@ -364,16 +410,3 @@ class BackupRun:
             icloud_examples=icloud_examples,
             library=self.library,
         )
-
-    def _report_rejections(self, scan: ScanResult) -> None:
-        for item in scan.rejected:
-            log.warning(
-                "item_rejected",
-                udid=self._udid,
-                run_id=self.run_id,
-                phone_path=item.phone_path,
-                reason=item.reason,
-                detail=item.detail,
-            )
-            self._store.add_run_failure(self.run_id, item.phone_path, item.reason, item.detail)
-        self.counts.items_rejected = len(scan.rejected)

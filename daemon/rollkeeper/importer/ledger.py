@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from rollkeeper.domain.health import SCANNING_DETAIL, STATE_BACKING_UP
 from rollkeeper.domain.layout import CaptureDate
 from rollkeeper.importer.hashing import HASH_ALGORITHM
 from rollkeeper.ports import BackupStore, Clock
@@ -36,6 +37,8 @@ class Progress:
     bytes_done: int
     bytes_total: int
     current: str = ""
+    #: The scan is still going on: the totals are what was found so far (no ETA yet).
+    scanning: bool = False
 
 
 class RunLedger:
@@ -62,6 +65,19 @@ class RunLedger:
         self.bytes_done = 0
         self._current = ""
         self._progress_saved_at = 0.0
+        #: The scan is still going on (the totals grow as its folders arrive).
+        self.scanning = False
+
+    def scan_started(self) -> None:
+        """The scan begins: ``status`` says the totals are what was found so far."""
+        self.scanning = True
+        self._store.set_device_state(self._udid, STATE_BACKING_UP, SCANNING_DETAIL, self._clock())
+
+    def scan_finished(self) -> None:
+        """The scan is over: the totals are the run's; progress is told at once."""
+        self.scanning = False
+        self._store.set_device_state(self._udid, STATE_BACKING_UP, "", self._clock())
+        self.publish_progress(self._current)
 
     def set_totals(self, entries: Iterable[ManifestEntry]) -> None:
         """The files this run has to copy (what the progress counts towards)."""
@@ -156,5 +172,6 @@ class RunLedger:
                         bytes_done=self.bytes_done,
                         bytes_total=self.bytes_total,
                         current=current,
+                        scanning=self.scanning,
                     )
                 )

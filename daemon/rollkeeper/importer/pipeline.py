@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import structlog
@@ -68,6 +69,27 @@ SMALL_AHEAD_FACTOR = 8
 
 #: One group's download: the group with its members that arrived whole, or None.
 Download = asyncio.Task[ReadyGroup | None]
+
+#: The groups to copy: a whole plan, or a stream of them as the scan plans each folder
+#: (:class:`~rollkeeper.importer.folder_stream.FolderStream`).
+PlannedGroups = Iterable[PlannedGroup] | AsyncIterable[PlannedGroup]
+
+
+async def _each(groups: PlannedGroups) -> AsyncGenerator[PlannedGroup, None]:
+    """The groups one at a time, however they come; an async iterator left early is closed
+    here (not by the garbage collector, at whatever moment it runs)."""
+    if not isinstance(groups, AsyncIterable):
+        for group in groups:
+            yield group
+        return
+    iterator = aiter(groups)
+    try:
+        async for group in iterator:
+            yield group
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class StopRequestedError(Exception):
@@ -160,9 +182,10 @@ class GroupPipeline:
         self._partial_folder = partial_folder(archive_root, udid)
         self._earlier_partials: frozenset[str] = frozenset()
 
-    async def copy(self, groups: list[PlannedGroup]) -> None:
+    async def copy(self, groups: PlannedGroups) -> None:
         """Download the groups while the groups already downloaded are made durable and
-        placed, in plan order, a batch at a time.
+        placed, in plan order, a batch at a time. The groups may still be arriving (an async
+        iterable): the copy then waits for each next one.
 
         A stop request ends the run (:class:`StopRequestedError`) after the files being read
         and the groups already downloaded.
@@ -238,7 +261,7 @@ class GroupPipeline:
 
     async def _start_downloads(
         self,
-        groups: list[PlannedGroup],
+        groups: PlannedGroups,
         queue: asyncio.Queue[Download | None],
         downloads: set[Download],
     ) -> bool:
@@ -246,9 +269,19 @@ class GroupPipeline:
         ended it early. Stops starting new ones once a download failed (the placer then ends
         the run with that failure).
         """
+        async with contextlib.aclosing(_each(groups)) as each:
+            return await self._start_each(each, queue, downloads)
+
+    async def _start_each(
+        self,
+        groups: AsyncIterator[PlannedGroup],
+        queue: asyncio.Queue[Download | None],
+        downloads: set[Download],
+    ) -> bool:
+        """:meth:`_start_downloads` of the groups as they come."""
         in_flight: set[Download] = set()
         small_in_flight = True  # whether every download in flight is of a small group
-        for group, entries in groups:
+        async for group, entries in groups:
             if self._stop_requested():
                 return True
             small = all(entry.size <= SMALL_FILE_BYTES for entry in entries)

@@ -17,7 +17,8 @@ kept beside the old one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import collections
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -53,6 +54,13 @@ SETTLED_STATUSES = frozenset({ARCHIVED, EXCLUDED})
 FOLDERS_IN_FLIGHT = 3
 #: A folder's stats: the regular files, and what was refused.
 FolderStats = tuple[list[ObservedFile], list[RejectedItem]]
+#: Told each compared folder's present entries (sorted by name) as soon as the folder is
+#: recorded; a folder whose files are all archived is not told (nothing in it to copy).
+OnFolder = Callable[[str, list[ManifestEntry]], None]
+
+
+def _keep_going() -> bool:
+    return True
 
 
 @dataclass(slots=True)
@@ -76,6 +84,8 @@ class ScanResult:
     #: Present files of folders in which every file is archived: counted, not held, so a
     #: re-plug of a phone of 100,000 archived files does not keep 100,000 entries in memory.
     archived_folder_files: int = 0
+    #: ``keep_going`` said stop before every folder was compared (the scan is not whole).
+    stopped_early: bool = False
 
 
 def names_to_stat(
@@ -107,8 +117,21 @@ class ManifestReconciler:
         self._stat_concurrency = stat_concurrency
         self._full_check_days = full_check_days
 
-    async def scan(self, files: PhoneFiles, full_rescan: bool = False) -> ScanResult:
-        """List all media folders and bring the manifest up to date with the phone."""
+    async def scan(
+        self,
+        files: PhoneFiles,
+        full_rescan: bool = False,
+        *,
+        on_folder: OnFolder | None = None,
+        keep_going: Callable[[], bool] = _keep_going,
+    ) -> ScanResult:
+        """List all media folders and bring the manifest up to date with the phone.
+
+        ``on_folder`` hears each compared folder as soon as it is recorded (what lets a first
+        backup copy while the scan goes on); ``keep_going`` is asked before each folder's
+        stats are sent: once it says no, the folders in flight are finished and the scan ends
+        (``stopped_early``).
+        """
         now = self._clock()
         summaries = self._store.folder_summaries(self._udid)
         if not full_rescan and full_check_is_due(
@@ -160,9 +183,12 @@ class ManifestReconciler:
                 or summary.names_fingerprint != fingerprint
             )
             to_compare.append((folder, names, stat, stat_all))
-        await self._compare_folders(stats, to_compare, result)
-        # A folder the phone would not list was not checked: the full check is not done.
-        self._record(check, unchanged, full_rescan and not listing.unlistable)
+        await self._compare_folders(stats, to_compare, result, on_folder, keep_going)
+        # A folder the phone would not list (or not compared) was not checked: the full check
+        # is not done.
+        self._record(
+            check, unchanged, full_rescan and not listing.unlistable and not result.stopped_early
+        )
         result.unchanged_folders = len(unchanged)
         result.stat_requests = stats.requests
         return result
@@ -212,31 +238,64 @@ class ManifestReconciler:
         stats: PhoneStats,
         folders: list[tuple[str, list[str], FolderStat | None, bool]],
         result: ScanResult,
+        on_folder: OnFolder | None,
+        keep_going: Callable[[], bool],
     ) -> None:
-        """Compare folders with their manifest: the stats of a few folders in flight at once
-        (so the requests never drain between folders), each folder recorded, in order, as
-        soon as its stats are in."""
-        limit = asyncio.Semaphore(FOLDERS_IN_FLIGHT)
+        """Compare folders with their manifest, each folder recorded, in order, as soon as its
+        stats are in.
 
-        async def stat_names(folder: str, names: list[str]) -> FolderStats:
-            async with limit:
-                return await stats.stat_folder(folder, names)
+        The first folder's stats go out alone, so that it arrives (and its copy can start)
+        as soon as the link allows; then :data:`FOLDERS_IN_FLIGHT` folders' stats are in
+        flight at once, so the requests never drain between folders. A phone error ends the
+        scan with that error itself (not wrapped in a group): the caller handles an unplug.
+        """
+        waiting = iter(folders)
+        started: collections.deque[
+            tuple[
+                str,
+                list[str],
+                FolderStat | None,
+                dict[str, ManifestEntry],
+                asyncio.Task[FolderStats],
+            ]
+        ] = collections.deque()
 
-        async with asyncio.TaskGroup() as group:
-            started = []
-            for folder, names, stat, stat_all in folders:
-                known = self._store.present_files(self._udid, folder)
-                task = group.create_task(stat_names(folder, names_to_stat(names, known, stat_all)))
-                started.append((folder, names, stat, known, task))
-            for folder, names, stat, known, task in started:
+        def start_next() -> bool:
+            item = next(waiting, None)
+            if item is None:
+                return False
+            folder, names, stat, stat_all = item
+            known = self._store.present_files(self._udid, folder)
+            task = asyncio.ensure_future(
+                stats.stat_folder(folder, names_to_stat(names, known, stat_all))
+            )
+            started.append((folder, names, stat, known, task))
+            return True
+
+        try:
+            if keep_going():
+                start_next()
+            while started:
+                folder, names, stat, known, task = started[0]
                 observed, rejected = await task
+                started.popleft()
+                while len(started) < FOLDERS_IN_FLIGHT and keep_going() and start_next():
+                    pass
                 result.rejected.extend(rejected)
-                present = self._record_folder(folder, names, known, observed, result)
+                present, to_hear = self._record_folder(folder, names, known, observed, result)
                 # Recorded at once, so that every folder with present rows has a summary
                 # even when the phone is unplugged halfway through the scan.
                 self._store.record_folder_summaries(
                     self._udid, [new_summary(folder, stat, names, present)], self._clock()
                 )
+                if on_folder is not None and to_hear:
+                    on_folder(folder, to_hear)
+        finally:
+            for *_, task in started:
+                task.cancel()
+            if started:
+                await asyncio.gather(*(task for *_, task in started), return_exceptions=True)
+        result.stopped_early = next(waiting, None) is not None
 
     def _record_folder(
         self,
@@ -245,8 +304,9 @@ class ManifestReconciler:
         known: dict[str, ManifestEntry],
         observed: list[ObservedFile],
         result: ScanResult,
-    ) -> int:
-        """Bring one folder's manifest up to date; returns how many present rows it holds."""
+    ) -> tuple[int, list[ManifestEntry]]:
+        """Bring one folder's manifest up to date; returns how many present rows it holds,
+        and those added to ``result.present`` (none when every file is archived)."""
         now = self._clock()
         listed = set(names)
         gone = [name for name in known if name not in listed]
@@ -267,6 +327,7 @@ class ManifestReconciler:
         refreshed = self._store.present_files(self._udid, folder) if observed or gone else known
         if refreshed and all(entry.status == ARCHIVED for entry in refreshed.values()):
             result.archived_folder_files += len(refreshed)
-            return len(refreshed)
-        result.present.extend(refreshed[name] for name in sorted(refreshed))
-        return len(refreshed)
+            return len(refreshed), []
+        entries = [refreshed[name] for name in sorted(refreshed)]
+        result.present.extend(entries)
+        return len(refreshed), entries

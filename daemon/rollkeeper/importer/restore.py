@@ -1,6 +1,7 @@
 """Heal what the presence check found: follow moved files, quarantine damage, copy again.
 
-Run by :class:`~rollkeeper.importer.job.BackupRun` after the scan, before anything is called
+Checked by :class:`~rollkeeper.importer.job.BackupRun` before the scan (:meth:`ArchiveHealer.check`)
+and, when the check found something, healed after the scan, before anything is copied or called
 archived (docs/archive-truth.md):
 
 * a **suspect** (stats moved, or the last re-hash failed) is hashed: the recorded hash means
@@ -86,13 +87,22 @@ class ArchiveHealer:
         #: Findings still open after this run (a copy failed): the run cannot be complete.
         self.still_open = 0
 
-    async def heal(self) -> PresenceReport:
-        """Check presence, then deal with every finding; returns what the check saw."""
+    async def check(self) -> PresenceReport:
+        """Check that every file counted as archived is there (nothing healed yet): what
+        the check saw, with the stats it could stamp again recorded."""
         truth = self._truth
         skip = {finding.relative_path for finding in truth.findings(["forgotten"])}
         placed = truth.placed_rows(self._udid)
         report = await asyncio.to_thread(check_presence, self._root, placed, skip)
         truth.record_placed_stats(report.to_stamp)
+        return report
+
+    async def heal(self, report: PresenceReport | None = None) -> PresenceReport:
+        """Deal with every finding of ``report`` (checked first when not given); returns what
+        the check saw."""
+        if report is None:
+            report = await self.check()
+        truth = self._truth
         self._with_hashes(report)
         damaged: list[tuple[PlacedFile, str, str]] = [
             (item, RESIZED, f"{size} bytes, recorded {item.size}") for item, size in report.resized

@@ -215,11 +215,13 @@ class _ProgressDisplay:
                 progress.device_name or progress.udid, total=progress.bytes_total or None, files=""
             )
             self._tasks[progress.udid] = task
+        # While the scan goes on the totals still grow: no total, so no ETA is shown.
+        found = " found so far (still scanning)" if progress.scanning else ""
         self._progress.update(
             task,
-            total=progress.bytes_total or None,
+            total=None if progress.scanning else progress.bytes_total or None,
             completed=progress.bytes_done,
-            files=f"{progress.files_done}/{progress.files_total} files",
+            files=f"{progress.files_done}/{progress.files_total} files{found}",
         )
 
 

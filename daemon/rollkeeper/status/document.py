@@ -40,6 +40,7 @@ def status_as_dict(report: StatusReport) -> dict[str, Any]:
                 "bytes_done": phone.progress.bytes_done,
                 "bytes_total": phone.progress.bytes_total,
                 "eta_seconds": None if remaining is None else round(remaining.total_seconds()),
+                "scanning": phone.progress.scanning,
             }
         devices.append(
             {

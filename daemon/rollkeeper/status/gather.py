@@ -21,6 +21,7 @@ from rollkeeper.domain.archive_health import archive_check_findings, archive_tru
 from rollkeeper.domain.device_backup_health import DeviceBackupFacts, assess_device_backup
 from rollkeeper.domain.filters import device_selected
 from rollkeeper.domain.health import (
+    SCANNING_DETAIL,
     STATE_BACKING_UP,
     STATE_DISCONNECTED,
     PhoneFacts,
@@ -143,14 +144,19 @@ def _phone_status(
         started = parse_required_timestamp(
             current_run.started_at if current_run is not None else device.state_changed_at
         )
+        scanning = device.state_detail == SCANNING_DETAIL
         progress = Progress(
             files_done=device.progress_files_done,
             files_total=device.progress_files_total,
             bytes_done=device.progress_bytes_done,
             bytes_total=device.progress_bytes_total,
-            remaining=estimate_remaining(
+            # While the scan goes on the totals still grow: an estimate would be wrong.
+            remaining=None
+            if scanning
+            else estimate_remaining(
                 device.progress_bytes_done, device.progress_bytes_total, now - started
             ),
+            scanning=scanning,
         )
     archived_files, archived_bytes = reports.device_archive_size(device.udid)
     return PhoneStatus(

@@ -47,6 +47,8 @@ class Progress:
     bytes_done: int
     bytes_total: int
     remaining: timedelta | None
+    #: The scan is still going on: the totals are what was found so far (no ETA).
+    scanning: bool = False
 
 
 @dataclass(frozen=True, slots=True)

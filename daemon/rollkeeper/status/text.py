@@ -54,8 +54,10 @@ def _plural(count: int, noun: str) -> str:
 def _state_line(phone: PhoneStatus, service_running: bool) -> str:
     if phone.progress is not None:
         progress = phone.progress
+        found = " found so far (still scanning)" if progress.scanning else ""
         line = (
-            f"backing up: {progress.files_done:,} of {_plural(progress.files_total, 'file')}, "
+            f"backing up: {progress.files_done:,} of {_plural(progress.files_total, 'file')}"
+            f"{found}, "
             f"{format_bytes(progress.bytes_done)} of {format_bytes(progress.bytes_total)}"
         )
         if progress.remaining is not None:

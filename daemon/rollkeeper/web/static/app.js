@@ -234,7 +234,8 @@
       className: "transfer", max: Math.max(total, 1), value: Math.min(done, Math.max(total, 1)),
     });
     bar.textContent = total ? `${Math.round((100 * done) / total)} %` : "";
-    let text = `Backing up: ${formatCount(progress.files_done)} of ${plural(progress.files_total, "file")}, ` +
+    const found = progress.scanning ? " found so far (still scanning)" : "";
+    let text = `Backing up: ${formatCount(progress.files_done)} of ${plural(progress.files_total, "file")}${found}, ` +
       `${formatBytes(progress.bytes_done)} of ${formatBytes(progress.bytes_total)}`;
     if (typeof progress.eta_seconds === "number") text += `, about ${formatDuration(progress.eta_seconds)} left`;
     box.append(bar, el("p", { className: "progress-text" }, text));
