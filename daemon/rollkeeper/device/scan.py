@@ -25,9 +25,6 @@ log = structlog.get_logger("rollkeeper.scan")
 
 #: Folder listings in flight at once.
 LISTING_CONCURRENCY = 8
-#: What callers pass as :class:`PhoneStats`' ``concurrency`` (no longer used: stats go out in
-#: batches the port windows, see :mod:`rollkeeper.device.afc_batch`).
-STAT_CONCURRENCY = 64
 #: Folders whose batches of stats a survey keeps in flight at once.
 SURVEY_FOLDERS_IN_FLIGHT = 2
 #: SQLite stores signed 64-bit integers: a phone's number beyond that cannot be recorded (a
@@ -254,13 +251,12 @@ def _outcome_of_reply(
 class PhoneStats:
     """Stats of phone files, sent in batches (``PhoneFiles.stat_many``), checked, and counted.
 
-    ``concurrency`` is accepted for the callers that pass it and no longer used: the port
-    windows a batch itself (``device.afc_batch.WINDOW``).
+    How many are in flight is the port's to bound: it windows a batch itself
+    (``device.afc_batch.WINDOW``).
     """
 
-    def __init__(self, files: PhoneFiles, concurrency: int = STAT_CONCURRENCY) -> None:
+    def __init__(self, files: PhoneFiles) -> None:
         self._files = files
-        del concurrency
         #: GET_FILE_INFO requests sent so far.
         self.requests = 0
 
@@ -305,9 +301,7 @@ class PhoneStats:
         return observed, rejected
 
 
-async def survey_media_files(
-    files: PhoneFiles, stat_concurrency: int = STAT_CONCURRENCY
-) -> PhoneSurvey:
+async def survey_media_files(files: PhoneFiles) -> PhoneSurvey:
     """List every media folder and stat every file in it; write nothing anywhere.
 
     What ``rollkeeper audit`` classifies: the phone as it is now, with no shortcut from an
@@ -315,7 +309,7 @@ async def survey_media_files(
     found (listing problems first, then stat problems folder by folder).
     """
     listing = await list_media_folders(files)
-    stats = PhoneStats(files, stat_concurrency)
+    stats = PhoneStats(files)
     survey = PhoneSurvey(
         rejected=listing.rejected,
         folders=list(listing.folders),

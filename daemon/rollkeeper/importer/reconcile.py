@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import structlog
 
 from rollkeeper.device.scan import (
-    STAT_CONCURRENCY,
     MediaListing,
     ObservedFile,
     PhoneStats,
@@ -98,13 +97,11 @@ class ManifestReconciler:
         store: ScanStore,
         udid: str,
         clock: Clock,
-        stat_concurrency: int = STAT_CONCURRENCY,
         full_check_days: float = DEFAULT_FULL_CHECK_DAYS,
     ) -> None:
         self._store = store
         self._udid = udid
         self._clock = clock
-        self._stat_concurrency = stat_concurrency
         self._full_check_days = full_check_days
 
     async def scan(self, files: PhoneFiles, full_rescan: bool = False) -> ScanResult:
@@ -116,7 +113,7 @@ class ManifestReconciler:
         ):
             log.info("full_check_due", udid=self._udid)
             full_rescan = True
-        stats = PhoneStats(files, self._stat_concurrency)
+        stats = PhoneStats(files)
         check = (
             RotatingCheck()
             if full_rescan
