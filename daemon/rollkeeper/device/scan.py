@@ -13,13 +13,27 @@ item is reported once per scan with its reason.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from rollkeeper.domain.folder_summary import FolderStat
-from rollkeeper.domain.names import MEDIA_ROOT, NameRejected, all_ordinary, check_phone_name
-from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
+from rollkeeper.domain.names import (
+    MEDIA_ROOT,
+    NameRejected,
+    all_ordinary,
+    all_ordinary_joined,
+    check_phone_name,
+)
+from rollkeeper.ports import (
+    DecodedListing,
+    FileNotOnPhoneError,
+    ListedName,
+    PhoneFiles,
+    PhoneReadError,
+    RawStat,
+)
 
 log = structlog.get_logger("rollkeeper.scan")
 
@@ -142,13 +156,18 @@ def check_stat(name: str, raw: RawStat) -> StatOutcome:
 
 
 def checked_names(
-    folder: str, entries: list[ListedName], rejected: list[RejectedItem]
+    folder: str, entries: Sequence[ListedName], rejected: list[RejectedItem]
 ) -> list[str]:
     """The names of a listing that are safe to use, in listing order; the others are added to
     ``rejected`` with their reason."""
-    texts = [entry.text for entry in entries if entry.text is not None]
-    if len(texts) == len(entries) and all_ordinary(texts):
-        return texts
+    if isinstance(entries, DecodedListing):
+        # Every name decoded: one match over the listing as sent, no entry made per name.
+        if all_ordinary_joined(entries.joined):
+            return list(entries.texts)
+    else:
+        texts = [entry.text for entry in entries if entry.text is not None]
+        if len(texts) == len(entries) and all_ordinary(texts):
+            return texts
     names: list[str] = []
     for entry in entries:
         if entry.text is None:
@@ -209,7 +228,7 @@ async def list_media_folders(
     folder_names = checked_names(MEDIA_ROOT, top, listing.rejected)
     limit = asyncio.Semaphore(LISTING_CONCURRENCY)
 
-    async def list_one(folder: str) -> tuple[str, list[ListedName] | None]:
+    async def list_one(folder: str) -> tuple[str, Sequence[ListedName] | None]:
         async with limit:
             try:
                 return folder, await files.list_folder(folder)
