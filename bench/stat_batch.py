@@ -33,7 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-#: The workers of the one-by-one side (the scan's former STAT_CONCURRENCY).
+#: The workers of the one-by-one side (as many as the scan kept in flight before the batch).
 WORKERS = 64
 
 

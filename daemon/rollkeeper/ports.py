@@ -8,8 +8,8 @@ the adapters that implement them (:class:`rollkeeper.device.phone_files.PhoneFil
 cannot drift from what they stand for.
 
 The phone's replies are untrusted: :class:`PhoneFiles` returns them raw (:class:`ListedName`,
-:class:`RawStat`) for the scanner to check. Every call may also raise one of
-:mod:`rollkeeper.device.errors`' :class:`~rollkeeper.device.errors.PhoneUnavailableError`
+:class:`DecodedListing`, :class:`RawStat`) for the scanner to check. Every call may also raise
+one of :mod:`rollkeeper.device.errors`' :class:`~rollkeeper.device.errors.PhoneUnavailableError`
 (unplugged, not answering): the run ends there and is retried.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, overload
 
 if TYPE_CHECKING:
     from rollkeeper.store.phone_folders import CheckedFile, FolderSummary
@@ -42,6 +42,41 @@ class ListedName(NamedTuple):
 
     raw: bytes
     text: str | None
+
+
+class DecodedListing(Sequence[ListedName]):
+    """A folder's entries when every name is UTF-8 (the usual case), kept as texts only.
+
+    A re-plug lists every folder: 100,000 names. As :class:`ListedName` tuples they cost a
+    tuple each and, since tuples the garbage collector cannot untrack stay tracked, repeated
+    full collections while they pile up (measured: ~90 ms per 100,000 names against ~10 ms as
+    plain strings). Here the names are ``joined`` (NUL-separated, as the phone sent them, so a
+    folder's names are checked in one regular-expression match) and split into ``texts``; an
+    entry is made only when someone asks for one.
+    """
+
+    __slots__ = ("joined", "texts")
+
+    def __init__(self, joined: str) -> None:
+        #: The names, NUL-separated, in listing order (no ``.``, ``..`` or trailing NUL).
+        self.joined = joined
+        #: The names in listing order.
+        self.texts: list[str] = joined.split("\x00") if joined else []
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> ListedName: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ListedName]: ...
+
+    def __getitem__(self, index: int | slice) -> ListedName | list[ListedName]:
+        if isinstance(index, slice):
+            return [ListedName(text.encode("utf-8"), text) for text in self.texts[index]]
+        text = self.texts[index]
+        return ListedName(text.encode("utf-8"), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +129,10 @@ async def stats_one_by_one(
 class PhoneFiles(Protocol):
     """Read-only access to the phone's media folder (``/DCIM/100APPLE/IMG_0001.HEIC``)."""
 
-    async def list_folder(self, path: str) -> list[ListedName]:
-        """The entries of a folder, without ``.`` and ``..``; :class:`FileNotOnPhoneError` when
-        it does not exist, :class:`PhoneReadError` when it is not a folder."""
+    async def list_folder(self, path: str) -> Sequence[ListedName]:
+        """The entries of a folder, without ``.`` and ``..`` (a :class:`DecodedListing` when
+        every name is UTF-8, or a list); :class:`FileNotOnPhoneError` when it does not exist,
+        :class:`PhoneReadError` when it is not a folder."""
         ...
 
     async def stat(self, path: str) -> RawStat:

@@ -94,6 +94,23 @@ async def test_a_name_that_is_not_utf8_is_listed_raw(
     ]
 
 
+async def test_a_listing_reads_the_same_by_index_and_by_iteration(
+    phone: tuple[PhoneFiles, dict[str, bytes]],
+) -> None:
+    """However the port holds a listing (the simulator's as texts only), its length, its
+    entries by index, by slice and by iteration agree, each with its raw bytes and text."""
+    files, _ = phone
+    for folder in ("/DCIM", "/DCIM/100APPLE", "/DCIM/101APPLE"):
+        listed = await files.list_folder(folder)
+        entries = list(listed)
+        assert len(listed) == len(entries) > 0
+        assert [listed[index] for index in range(len(listed))] == entries
+        assert list(listed[1:]) == entries[1:]
+        for entry in entries:
+            assert entry.text is None or entry.raw == entry.text.encode("utf-8")
+            assert entry.raw not in (b".", b"..", b"")
+
+
 async def test_listing_what_is_not_a_folder_fails_clearly(
     phone: tuple[PhoneFiles, dict[str, bytes]],
 ) -> None:

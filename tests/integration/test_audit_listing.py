@@ -33,7 +33,7 @@ class FolderVanishesAfterTopListing:
         self._files = files
         self._vanishing = vanishing
 
-    async def list_folder(self, path: str) -> list[ListedName]:
+    async def list_folder(self, path: str) -> Sequence[ListedName]:
         """The real listing; after that of ``/DCIM``, the folder is deleted."""
         listed = await self._files.list_folder(path)
         if path == "/DCIM":

@@ -58,7 +58,7 @@ class HookedFiles:
         self._handles: dict[int, str] = {}
         self.fired = 0
 
-    async def list_folder(self, path: str) -> list[ListedName]:
+    async def list_folder(self, path: str) -> Sequence[ListedName]:
         return await self._files.list_folder(path)
 
     async def stat(self, path: str) -> RawStat:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from rollkeeper.domain.names import (
     NameRejected,
     all_ordinary,
+    all_ordinary_joined,
     check_name_thoroughly,
     check_phone_name,
     check_phone_path,
@@ -144,3 +145,16 @@ def test_names_the_shortcut_accepts_pass_every_check(names: list[str]) -> None:
                 check_name_thoroughly(name)
         else:
             assert check_name_thoroughly(name) == accepted
+
+
+@given(st.lists(st.text(max_size=12)))
+def test_a_joined_listing_is_ordinary_only_when_every_name_is(names: list[str]) -> None:
+    """all_ordinary_joined (one match over a listing as the phone sent it, names separated by
+    NUL) accepts exactly when every name it holds passes the full checks: an empty name (two
+    NULs in a row) or a NUL inside a name never slips through."""
+    joined = "\x00".join(names)
+    if all_ordinary_joined(joined):
+        for name in joined.split("\x00") if joined else []:
+            assert name and check_name_thoroughly(name) == name
+    if names != [""] and not any("\x00" in name for name in names):  # [""] joins as []
+        assert all_ordinary_joined(joined) == all_ordinary(names)

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import struct
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService
@@ -44,6 +43,7 @@ from rollkeeper.device.errors import (
 from rollkeeper.device.translate import translate_or_raise
 from rollkeeper.ports import (
     MAXIMUM_READ_BYTES,
+    DecodedListing,
     FileNotOnPhoneError,
     ListedName,
     PhoneReadError,
@@ -72,10 +72,8 @@ MAX_OPEN_FILES = 4
 _READ_REQUEST = struct.Struct("<QQ")
 
 
-#: ``ListedName`` from a ``(raw, text)`` pair without a Python-level call.
-_new_listed_name = cast(
-    "Callable[[tuple[bytes, str]], ListedName]", functools.partial(tuple.__new__, ListedName)
-)
+#: How afcd begins a listing: the folder's own entries.
+_DOT_ENTRIES = ".\x00..\x00"
 
 
 def _encode_path(path: str) -> bytes:
@@ -231,25 +229,32 @@ class PhoneFilesystem:
     async def _request(self, opcode: AfcOpcode, payload: bytes, what: str) -> bytes:
         return await self._bounded(send_afc_request(self._afc, opcode, payload), what)
 
-    async def list_folder(self, path: str) -> list[ListedName]:
-        """The entries of a folder, without ``.`` and ``..``, undecodable names kept raw."""
+    async def list_folder(self, path: str) -> Sequence[ListedName]:
+        """The entries of a folder, without ``.`` and ``..``, undecodable names kept raw.
+
+        Usually every name is UTF-8: the reply is decoded in one go and kept as text (a
+        :class:`~rollkeeper.ports.DecodedListing`, no object per name). NUL is never part of a
+        multi-byte sequence, so the texts split exactly as the bytes do."""
         data = await self._request(AfcOpcode.READ_DIR, _encode_path(path), f"READ_DIR {path}")
-        raws = data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00")
         try:
-            # Usually every name is UTF-8: one decode for the whole listing (NUL is never part
-            # of a multi-byte sequence, so the texts split exactly as the bytes do).
-            texts = data.decode("utf-8").split("\x00")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return self._entries_one_by_one(raws)
-        # Made by tuple.__new__ from C (map), not by a Python-level constructor call per name.
-        entries: list[ListedName] = list(map(_new_listed_name, zip(raws, texts, strict=False)))
-        if b"." in raws or b".." in raws:
-            entries = [entry for entry in entries if entry.raw not in (b".", b"..")]
-        return entries
+            return self._entries_one_by_one(data)
+        # afcd lists "." and ".." first; anywhere else they are dropped one by one.
+        if text.startswith(_DOT_ENTRIES):
+            text = text[len(_DOT_ENTRIES) :]
+        if text.endswith("\x00"):
+            text = text[:-1]
+        listing = DecodedListing(text)
+        if "." in listing.texts or ".." in listing.texts:
+            remaining = [name for name in listing.texts if name not in (".", "..")]
+            listing = DecodedListing("\x00".join(remaining))
+        return listing
 
     @staticmethod
-    def _entries_one_by_one(raws: list[bytes]) -> list[ListedName]:
+    def _entries_one_by_one(data: bytes) -> list[ListedName]:
         """A listing with a name that is not UTF-8: each name decoded on its own."""
+        raws = data.split(b"\x00")[:-1] if data.endswith(b"\x00") else data.split(b"\x00")
         entries: list[ListedName] = []
         for raw in raws:
             if raw in (b".", b".."):

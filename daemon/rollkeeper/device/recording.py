@@ -161,11 +161,11 @@ class RecordingPhoneFiles:
     def _path(self, path: str) -> str:
         return self._recorder.names.path(path)
 
-    async def list_folder(self, path: str) -> list[ListedName]:
+    async def list_folder(self, path: str) -> Sequence[ListedName]:
         """READ_DIR, recorded with the listed names' stand-ins."""
         stand_in = self._path(path)
 
-        def names(entries: list[ListedName]) -> list[dict[str, Any]]:
+        def names(entries: Sequence[ListedName]) -> list[dict[str, Any]]:
             listed: list[dict[str, Any]] = []
             for entry in entries:
                 if entry.text is None:

@@ -13,21 +13,32 @@ item is reported once per scan with its reason.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from rollkeeper.domain.folder_summary import FolderStat
-from rollkeeper.domain.names import MEDIA_ROOT, NameRejected, all_ordinary, check_phone_name
-from rollkeeper.ports import FileNotOnPhoneError, ListedName, PhoneFiles, PhoneReadError, RawStat
+from rollkeeper.domain.names import (
+    MEDIA_ROOT,
+    NameRejected,
+    all_ordinary,
+    all_ordinary_joined,
+    check_phone_name,
+)
+from rollkeeper.ports import (
+    DecodedListing,
+    FileNotOnPhoneError,
+    ListedName,
+    PhoneFiles,
+    PhoneReadError,
+    RawStat,
+)
 
 log = structlog.get_logger("rollkeeper.scan")
 
 #: Folder listings in flight at once.
 LISTING_CONCURRENCY = 8
-#: What callers pass as :class:`PhoneStats`' ``concurrency`` (no longer used: stats go out in
-#: batches the port windows, see :mod:`rollkeeper.device.afc_batch`).
-STAT_CONCURRENCY = 64
 #: Folders whose batches of stats a survey keeps in flight at once.
 SURVEY_FOLDERS_IN_FLIGHT = 2
 #: SQLite stores signed 64-bit integers: a phone's number beyond that cannot be recorded (a
@@ -145,13 +156,18 @@ def check_stat(name: str, raw: RawStat) -> StatOutcome:
 
 
 def checked_names(
-    folder: str, entries: list[ListedName], rejected: list[RejectedItem]
+    folder: str, entries: Sequence[ListedName], rejected: list[RejectedItem]
 ) -> list[str]:
     """The names of a listing that are safe to use, in listing order; the others are added to
     ``rejected`` with their reason."""
-    texts = [entry.text for entry in entries if entry.text is not None]
-    if len(texts) == len(entries) and all_ordinary(texts):
-        return texts
+    if isinstance(entries, DecodedListing):
+        # Every name decoded: one match over the listing as sent, no entry made per name.
+        if all_ordinary_joined(entries.joined):
+            return list(entries.texts)
+    else:
+        texts = [entry.text for entry in entries if entry.text is not None]
+        if len(texts) == len(entries) and all_ordinary(texts):
+            return texts
     names: list[str] = []
     for entry in entries:
         if entry.text is None:
@@ -212,7 +228,7 @@ async def list_media_folders(
     folder_names = checked_names(MEDIA_ROOT, top, listing.rejected)
     limit = asyncio.Semaphore(LISTING_CONCURRENCY)
 
-    async def list_one(folder: str) -> tuple[str, list[ListedName] | None]:
+    async def list_one(folder: str) -> tuple[str, Sequence[ListedName] | None]:
         async with limit:
             try:
                 return folder, await files.list_folder(folder)
@@ -254,13 +270,12 @@ def _outcome_of_reply(
 class PhoneStats:
     """Stats of phone files, sent in batches (``PhoneFiles.stat_many``), checked, and counted.
 
-    ``concurrency`` is accepted for the callers that pass it and no longer used: the port
-    windows a batch itself (``device.afc_batch.WINDOW``).
+    How many are in flight is the port's to bound: it windows a batch itself
+    (``device.afc_batch.WINDOW``).
     """
 
-    def __init__(self, files: PhoneFiles, concurrency: int = STAT_CONCURRENCY) -> None:
+    def __init__(self, files: PhoneFiles) -> None:
         self._files = files
-        del concurrency
         #: GET_FILE_INFO requests sent so far.
         self.requests = 0
 
@@ -305,9 +320,7 @@ class PhoneStats:
         return observed, rejected
 
 
-async def survey_media_files(
-    files: PhoneFiles, stat_concurrency: int = STAT_CONCURRENCY
-) -> PhoneSurvey:
+async def survey_media_files(files: PhoneFiles) -> PhoneSurvey:
     """List every media folder and stat every file in it; write nothing anywhere.
 
     What ``rollkeeper audit`` classifies: the phone as it is now, with no shortcut from an
@@ -315,7 +328,7 @@ async def survey_media_files(
     found (listing problems first, then stat problems folder by folder).
     """
     listing = await list_media_folders(files)
-    stats = PhoneStats(files, stat_concurrency)
+    stats = PhoneStats(files)
     survey = PhoneSurvey(
         rejected=listing.rejected,
         folders=list(listing.folders),

@@ -99,6 +99,12 @@ def all_ordinary(names: list[str]) -> bool:
     return not names or _ORDINARY_NAMES.fullmatch("\x00".join(names)) is not None
 
 
+def all_ordinary_joined(joined: str) -> bool:
+    """:func:`all_ordinary` of names already joined by NUL (a listing as the phone sent it):
+    no join. An empty name (two NULs in a row) is not ordinary."""
+    return not joined or _ORDINARY_NAMES.fullmatch(joined) is not None
+
+
 def check_phone_path(path: str) -> str:
     """Return ``path`` if it is an absolute phone path under ``/DCIM`` with safe components.
 

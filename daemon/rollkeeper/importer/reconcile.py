@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import structlog
 
 from rollkeeper.device.scan import (
-    STAT_CONCURRENCY,
     MediaListing,
     ObservedFile,
     PhoneStats,
@@ -108,13 +107,11 @@ class ManifestReconciler:
         store: ScanStore,
         udid: str,
         clock: Clock,
-        stat_concurrency: int = STAT_CONCURRENCY,
         full_check_days: float = DEFAULT_FULL_CHECK_DAYS,
     ) -> None:
         self._store = store
         self._udid = udid
         self._clock = clock
-        self._stat_concurrency = stat_concurrency
         self._full_check_days = full_check_days
 
     async def scan(
@@ -139,7 +136,7 @@ class ManifestReconciler:
         ):
             log.info("full_check_due", udid=self._udid)
             full_rescan = True
-        stats = PhoneStats(files, self._stat_concurrency)
+        stats = PhoneStats(files)
         check = (
             RotatingCheck()
             if full_rescan
