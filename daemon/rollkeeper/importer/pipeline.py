@@ -14,7 +14,10 @@ and groups of small files download up to :data:`SMALL_GROUPS_IN_FLIGHT` at once 
 trips overlap), so at most that many files of at most 1 MiB are in flight: 4 MiB again. A small
 file is read whole before anything is written (:mod:`.small_transfer`), unless an earlier run
 left its partial: that one resumes, so a file downloaded but not placed before an unplug is
-not read again. Groups
+not read again. Where the phone port can (:class:`~rollkeeper.ports.WholeFileReads`),
+consecutive groups of small files download as batches instead (:data:`SMALL_BATCH_FILES`,
+:data:`SMALL_BATCH_BYTES`; their requests written a window at a time), one batch read from the
+phone at a time: an unplug still costs at most 4 MiB. Groups
 of large files are downloaded at most ``download_ahead`` ahead of the placer (their partials
 wait on disk, not in RAM), groups of small files up to :data:`SMALL_AHEAD_FACTOR` times more,
 which is what lets their batches grow.
