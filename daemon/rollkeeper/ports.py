@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol, overload
+from typing import TYPE_CHECKING, NamedTuple, Protocol, overload, runtime_checkable
 
 if TYPE_CHECKING:
     from rollkeeper.store.phone_folders import CheckedFile, FolderSummary
@@ -168,6 +168,24 @@ class PhoneFiles(Protocol):
 
     async def close(self, handle: int) -> None:
         """Release a handle (never fails: a handle on a dead connection is gone anyway)."""
+        ...
+
+
+@runtime_checkable
+class WholeFileReads(Protocol):
+    """What a :class:`PhoneFiles` may add for many small files: several read whole at once.
+
+    Optional (the importer reads small files one by one through :class:`PhoneFiles` when the
+    port has not got it): the AFC adapter has it, the fakes and replays need not.
+    """
+
+    async def read_whole_many(
+        self, files: Sequence[tuple[str, int]]
+    ) -> list[list[bytes | bytearray] | FileNotOnPhoneError | PhoneReadError]:
+        """Each ``(path, stat size)``'s bytes, read whole (its chunks, a READ of the stat size
+        plus one byte first, so a file longer than its stat shows as more bytes), in order;
+        a file's refusal is its entry (returned, not raised). A phone that stops answering or
+        goes away raises for all of them, as :meth:`PhoneFiles.read` does."""
         ...
 
 

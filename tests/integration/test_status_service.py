@@ -34,7 +34,9 @@ from tests.service_process import (
 
 UDID = "00008110-000A1B2C3D4E5F60"
 FILES = 6
-FILE_BYTES = 500_000
+#: Small files download in batches of at most 4 MiB: at 1 MB each the six come in two
+#: batches, so the backup is still running when the first batch is archived.
+FILE_BYTES = 1_000_000
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 LIBRARY_LOGGERS = ("pymobiledevice3", "apscheduler", "asyncio", "watchdog", "urllib3")
 

@@ -71,7 +71,7 @@ class _Window:
 
 
 async def _send_window(
-    service: Any, opcode: int, payloads: Sequence[bytes], loop: asyncio.AbstractEventLoop
+    service: Any, requests: Sequence[tuple[int, bytes]], loop: asyncio.AbstractEventLoop
 ) -> _Window:
     pending: dict[int, asyncio.Future[Any]] = service._afc_pending  # noqa: SLF001 - see the module docstring
     async with service._afc_write_lock:  # noqa: SLF001
@@ -81,12 +81,12 @@ async def _send_window(
         first: int = service.packet_num
         futures: list[asyncio.Future[Any]] = []
         packets: list[bytes] = []
-        for offset, payload in enumerate(payloads):
+        for offset, (opcode, payload) in enumerate(requests):
             future: asyncio.Future[Any] = loop.create_future()
             pending[first + offset] = future
             futures.append(future)
             packets.append(pack_request(opcode, first + offset, payload))
-        service.packet_num = first + len(payloads)
+        service.packet_num = first + len(requests)
         window = _Window(first, futures)
         try:
             await service.service.sendall(b"".join(packets))
@@ -115,6 +115,18 @@ async def send_many(
     ended between windows, and the reader's own error (a connection error) when it ended with
     replies outstanding.
     """
+    return await send_requests(afc, [(opcode, payload) for payload in payloads], timeout_seconds)
+
+
+async def send_requests(
+    afc: Any, requests: Sequence[tuple[int, bytes]], timeout_seconds: float
+) -> list[tuple[object, Any]]:
+    """``(status, reply payload)`` of each ``(opcode, payload)`` request, in order: the
+    requests of :func:`send_many` of any kinds (the OPENs, READs or CLOSEs of several small
+    files at once, :mod:`rollkeeper.device.afc_whole_reads`), with the same windows, deadline
+    and errors. A READ reply's payload is the ``bytearray`` it was received into when
+    :class:`~rollkeeper.device.afc_receiver.AfcReceiver` has the connection.
+    """
     service: Any = afc
     reader = service._afc_reader_task  # noqa: SLF001 - see the module docstring
     if reader is None or reader.done():
@@ -124,10 +136,8 @@ async def send_many(
     in_flight: deque[_Window] = deque()
     replies: list[tuple[object, bytes]] = []
     try:
-        for start in range(0, len(payloads), WINDOW):
-            in_flight.append(
-                await _send_window(service, opcode, payloads[start : start + WINDOW], loop)
-            )
+        for start in range(0, len(requests), WINDOW):
+            in_flight.append(await _send_window(service, requests[start : start + WINDOW], loop))
             if len(in_flight) == 2:
                 replies.extend(await _replies(in_flight[0], timeout_seconds))
                 in_flight.popleft()

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
 from pymobiledevice3.services.afc import AfcError, AfcOpcode, AfcService
 
-from rollkeeper.device import afc_batch
+from rollkeeper.device import afc_batch, afc_whole_reads
 from rollkeeper.device.afc_receiver import AfcReceiver
 from rollkeeper.device.errors import (
     PhoneDisconnectedError,
@@ -336,6 +336,75 @@ class PhoneFilesystem:
             raise PhoneReadError(f"OPEN {path}: the phone returned no handle", None)
         self._open_handles.add(handle)
         return handle
+
+    async def read_whole_many(
+        self, files: Sequence[tuple[str, int]]
+    ) -> list[afc_whole_reads.WholeRead]:
+        """Each ``(path, stat size)``'s bytes read whole, :data:`MAX_OPEN_FILES` files at a
+        time with one write each for their OPENs, READs and CLOSEs (the port's
+        ``read_whole_many``; :mod:`rollkeeper.device.afc_whole_reads`)."""
+        results: list[afc_whole_reads.WholeRead] = []
+        for start in range(0, len(files), MAX_OPEN_FILES):
+            part = files[start : start + MAX_OPEN_FILES]
+            if self._takeover == _Takeover.PENDING:
+                self._takeover = await receive_directly(self._afc)
+            taken = 0
+            try:
+                async with asyncio.timeout(self.timeout_seconds):
+                    for _ in part:
+                        await self._file_slots.acquire()
+                        taken += 1
+            except TimeoutError as error:
+                for _ in range(taken):
+                    self._file_slots.release()
+                raise PhoneReadError(
+                    f"OPEN {part[0][0]}: {MAX_OPEN_FILES} files stayed open on this connection",
+                    None,
+                ) from error
+            try:
+                results.extend(await self._whole_reads(part))
+            finally:
+                for _ in range(taken):
+                    self._file_slots.release()
+        return results
+
+    async def _whole_reads(
+        self, files: Sequence[tuple[str, int]]
+    ) -> list[afc_whole_reads.WholeRead]:
+        try:
+            return await afc_whole_reads.read_whole_many(
+                self._afc, files, self.timeout_seconds, self.read
+            )
+        except afc_batch.ReaderNotRunning:
+            return [await self._whole_read_alone(path, size) for path, size in files]
+        except TimeoutError as error:
+            raise PhoneNotRespondingError(
+                f"no answer to reading {len(files)} files within {self.timeout_seconds:g} s"
+            ) from error
+        except (PhoneDisconnectedError, PhoneNotRespondingError, PhoneOutOfFileSlotsError):
+            raise
+        except Exception as error:
+            translate_or_raise(error)
+            raise  # pragma: no cover - translate_or_raise always raises
+
+    async def _whole_read_alone(self, path: str, size: int) -> afc_whole_reads.WholeRead:
+        """One file read whole with requests one after another (no reader task yet)."""
+        chunks: list[bytes | bytearray] = []
+        try:
+            handle = await self._bounded(self._afc.fopen(path, "r"), f"OPEN {path}")
+            try:
+                chunk = await self.read(handle, size + 1)
+                while chunk:
+                    chunks.append(chunk)
+                    if sum(map(len, chunks)) >= size:
+                        break
+                    chunk = await self.read(handle, size + 1 - sum(map(len, chunks)))
+            finally:
+                with contextlib.suppress(PhoneReadError):
+                    await self._bounded(self._afc.fclose(handle), "CLOSE")
+        except (FileNotOnPhoneError, PhoneReadError) as refusal:
+            return refusal
+        return chunks
 
     async def seek(self, handle: int, offset: int) -> None:
         """Move a handle to ``offset`` bytes from the start (to resume a partial file)."""

@@ -124,6 +124,11 @@ class FolderStream:
             return False
         return not self._scanning or self._while_scanning is None or self._allowed > 0
 
+    def ready_now(self) -> bool:
+        """Whether a next group can be taken without waiting for the scan (the copy starts a
+        batch of small files that is still filling when not)."""
+        return self._may_hand() or not self._scanning
+
     def __aiter__(self) -> AsyncIterator[PlannedGroup]:
         return self._groups()
 

@@ -14,7 +14,10 @@ and groups of small files download up to :data:`SMALL_GROUPS_IN_FLIGHT` at once 
 trips overlap), so at most that many files of at most 1 MiB are in flight: 4 MiB again. A small
 file is read whole before anything is written (:mod:`.small_transfer`), unless an earlier run
 left its partial: that one resumes, so a file downloaded but not placed before an unplug is
-not read again. Groups
+not read again. Where the phone port can (:class:`~rollkeeper.ports.WholeFileReads`),
+consecutive groups of small files download as batches instead (:data:`SMALL_BATCH_FILES`,
+:data:`SMALL_BATCH_BYTES`; their requests written a window at a time), one batch read from the
+phone at a time: an unplug still costs at most 4 MiB. Groups
 of large files are downloaded at most ``download_ahead`` ahead of the placer (their partials
 wait on disk, not in RAM), groups of small files up to :data:`SMALL_AHEAD_FACTOR` times more,
 which is what lets their batches grow.
@@ -28,6 +31,7 @@ import contextlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -49,9 +53,15 @@ from rollkeeper.importer.group_placement import (
 from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.importer.ledger import RunLedger
 from rollkeeper.importer.plan import PlannedGroup
-from rollkeeper.importer.small_transfer import SMALL_FILE_BYTES, download_small
+from rollkeeper.importer.small_transfer import (
+    SMALL_FILE_BYTES,
+    SmallFile,
+    SmallResult,
+    download_small,
+    download_small_many,
+)
 from rollkeeper.importer.transfer import SizeMismatchError, TransferOutcome, download_to_partial
-from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError
+from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError, WholeFileReads
 from rollkeeper.store.library import IO_ERROR_REASON
 from rollkeeper.store.records import ManifestEntry
 
@@ -67,8 +77,16 @@ SMALL_GROUPS_IN_FLIGHT = 4
 #: Groups of small files may be downloaded this many times ``download_ahead`` ahead.
 SMALL_AHEAD_FACTOR = 8
 
+#: Small files read together by one ``read_whole_many`` (their groups: one batch download), at
+#: most: this many files ...
+SMALL_BATCH_FILES = 16
+#: ... and this many bytes (what an unplug can cost: one batch is read at a time).
+SMALL_BATCH_BYTES = SMALL_GROUPS_IN_FLIGHT * SMALL_FILE_BYTES
+
 #: One group's download: the group with its members that arrived whole, or None.
-Download = asyncio.Task[ReadyGroup | None]
+Download = asyncio.Future[ReadyGroup | None]
+#: The groups of one batch download, with their entries.
+SmallBatch = list[tuple[MediaGroup, list[ManifestEntry]]]
 
 #: The groups to copy: a whole plan, or a stream of them as the scan plans each folder
 #: (:class:`~rollkeeper.importer.folder_stream.FolderStream`).
@@ -137,12 +155,32 @@ def _names_in(folder: Path) -> frozenset[str]:
         return frozenset()
 
 
-def _finished(downloads: set[Download]) -> Callable[[Download], None]:
+def _batch_full(batch: SmallBatch, entries: list[ManifestEntry]) -> bool:
+    """Whether ``batch`` (not empty) has no room for a group of ``entries``."""
+    if not batch:
+        return False
+    files = sum(len(batched) for _, batched in batch) + len(entries)
+    size = sum(entry.size for _, batched in batch for entry in batched)
+    return files > SMALL_BATCH_FILES or size + sum(e.size for e in entries) > SMALL_BATCH_BYTES
+
+
+async def _wait_below(in_flight: set[asyncio.Future[Any]], limit: int) -> bool:
+    """Wait until fewer than ``limit`` downloads are in flight (``in_flight`` loses the ones
+    done); False when one of them failed."""
+    while len(in_flight) >= limit:
+        done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        in_flight.difference_update(done)
+        if any(task.cancelled() or task.exception() is not None for task in done):
+            return False
+    return True
+
+
+def _finished(downloads: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
     """A done-callback: forget a finished download and mark its error seen (the placer still
     raises it when it reaches that download; one it never reaches, after an earlier failure,
     is not an unretrieved error)."""
 
-    def forget(task: Download) -> None:
+    def forget(task: asyncio.Future[Any]) -> None:
         downloads.discard(task)
         if not task.cancelled():
             task.exception()
@@ -181,6 +219,9 @@ class GroupPipeline:
         #: :meth:`copy`): a small file with one resumes it instead of reading it whole again.
         self._partial_folder = partial_folder(archive_root, udid)
         self._earlier_partials: frozenset[str] = frozenset()
+        #: One batch of small files read from the phone at a time (the next one is read while
+        #: the one before is written): what an unplug costs stays SMALL_BATCH_BYTES.
+        self._batch_reads = asyncio.Lock()
 
     async def copy(self, groups: PlannedGroups) -> None:
         """Download the groups while the groups already downloaded are made durable and
@@ -192,7 +233,7 @@ class GroupPipeline:
         """
         self._earlier_partials = await asyncio.to_thread(_names_in, self._partial_folder)
         queue: asyncio.Queue[Download | None] = asyncio.Queue()  # bounded by _wait_for_room
-        downloads: set[Download] = set()  # the unfinished ones (cancelled if the run ends)
+        downloads: set[asyncio.Future[Any]] = set()  # unfinished (cancelled if the run ends)
         stopped_early = False
 
         async def download_all() -> None:
@@ -263,33 +304,73 @@ class GroupPipeline:
         self,
         groups: PlannedGroups,
         queue: asyncio.Queue[Download | None],
-        downloads: set[Download],
+        downloads: set[asyncio.Future[Any]],
     ) -> bool:
         """Start each group's download, in plan order, into ``queue``; True when a stop request
         ended it early. Stops starting new ones once a download failed (the placer then ends
         the run with that failure).
+
+        Where the phone can read several files at once (:class:`WholeFileReads`), consecutive
+        groups of small files none of which an earlier run left a partial of are downloaded
+        as batches (:meth:`_download_batch`, at most :data:`SMALL_BATCH_FILES` files and
+        :data:`SMALL_BATCH_BYTES`); any other group downloads as before.
         """
         async with contextlib.aclosing(_each(groups)) as each:
-            return await self._start_each(each, queue, downloads)
+            return await self._start_each(groups, each, queue, downloads)
 
-    async def _start_each(
+    async def _start_each(  # noqa: C901 - one loop over the plan, two kinds of download
         self,
+        source: PlannedGroups,
         groups: AsyncIterator[PlannedGroup],
         queue: asyncio.Queue[Download | None],
-        downloads: set[Download],
+        downloads: set[asyncio.Future[Any]],
     ) -> bool:
-        """:meth:`_start_downloads` of the groups as they come."""
-        in_flight: set[Download] = set()
+        """:meth:`_start_downloads` of the groups as they come. A batch still filling starts
+        as soon as the source (a scan still going on) has no next group ready, so streaming
+        never holds the first bytes back to fill a batch."""
+        ready_now = getattr(source, "ready_now", None)
+        in_flight: set[asyncio.Future[Any]] = set()
         small_in_flight = True  # whether every download in flight is of a small group
+        batches = isinstance(self._files, WholeFileReads)
+        batch: SmallBatch = []
+
+        async def start_batch() -> bool:
+            nonlocal small_in_flight
+            # Two batches at once: one read from the phone while the one before is written.
+            if not await _wait_below(in_flight, 2 if small_in_flight else 1):
+                return False
+            await self._wait_for_room(self._download_ahead * SMALL_AHEAD_FACTOR)
+            loop = asyncio.get_running_loop()
+            futures: list[Download] = [loop.create_future() for _ in batch]
+            task = asyncio.ensure_future(self._download_batch(list(batch), futures))
+            started_now: list[asyncio.Future[Any]] = [task, *futures]
+            for started in started_now:
+                downloads.add(started)
+                started.add_done_callback(_finished(downloads))
+            in_flight.add(task)
+            small_in_flight = True
+            self._unplaced += len(futures)
+            for future in futures:
+                await queue.put(future)
+            batch.clear()
+            return True
+
         async for group, entries in groups:
             if self._stop_requested():
                 return True
             small = all(entry.size <= SMALL_FILE_BYTES for entry in entries)
-            limit = SMALL_GROUPS_IN_FLIGHT if small and small_in_flight else 1
-            while len(in_flight) >= limit:
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                if any(task.cancelled() or task.exception() is not None for task in done):
+            if batches and small and self._batchable(entries):
+                if _batch_full(batch, entries) and not await start_batch():
                     return False
+                batch.append((group, entries))
+                if ready_now is not None and not ready_now() and not await start_batch():
+                    return False
+                continue
+            if batch and not await start_batch():
+                return False
+            limit = SMALL_GROUPS_IN_FLIGHT if small and small_in_flight else 1
+            if not await _wait_below(in_flight, limit):
+                return False
             await self._wait_for_room(self._download_ahead * (SMALL_AHEAD_FACTOR if small else 1))
             task = asyncio.ensure_future(self._download_group(group, entries))
             downloads.add(task)
@@ -298,6 +379,101 @@ class GroupPipeline:
             self._unplaced += 1
             small_in_flight = small
             await queue.put(task)
+        if batch and self._stop_requested():
+            return True
+        if batch:
+            await start_batch()
+        return False
+
+    def _batchable(self, entries: list[ManifestEntry]) -> bool:
+        """Whether a group of small files can download in a batch: it fits one, and no earlier
+        run left a partial of any of its files (that one resumes, as a file alone does)."""
+        return (
+            len(entries) <= SMALL_BATCH_FILES
+            and sum(entry.size for entry in entries) <= SMALL_BATCH_BYTES
+            and not any(
+                partial_name(self._udid, entry) in self._earlier_partials for entry in entries
+            )
+        )
+
+    async def _download_batch(self, batch: SmallBatch, futures: list[Download]) -> None:
+        """Download the small files of several groups together (:func:`download_small_many`)
+        and give each group's future its group with the members that arrived whole (None when
+        none did). A failure that ends the run is every unsettled future's, and raised."""
+        try:
+            members = [
+                (
+                    group,
+                    [
+                        DownloadedMember(
+                            entry, self._partial_folder / partial_name(self._udid, entry)
+                        )
+                        for entry in entries
+                    ],
+                )
+                for group, entries in batch
+            ]
+            wanted = [
+                SmallFile(
+                    member.entry.phone_path,
+                    member.entry.size,
+                    member.partial,
+                    media_kind(member.entry.name)
+                    if member.entry.phone_path == group.primary.path
+                    else None,
+                )
+                for group, group_members in members
+                for member in group_members
+            ]
+            for small in wanted:
+                self._ledger.start_file(small.phone_path)
+            async with self._batch_reads:
+                try:
+                    results = await download_small_many(self._files, wanted)  # type: ignore[arg-type]
+                except PhoneNotRespondingError as error:
+                    self._ledger.fail(members[0][1][0].entry, "phone_not_responding", str(error))
+                    raise
+            outcomes = iter(results)
+            for (group, group_members), future in zip(members, futures, strict=True):
+                ready = [
+                    member for member in group_members if self._settle_small(member, next(outcomes))
+                ]
+                future.set_result((group, ready) if ready else None)
+        except BaseException as error:
+            for future in futures:
+                if not future.done():
+                    if isinstance(error, asyncio.CancelledError):
+                        future.cancel()
+                    else:
+                        future.set_exception(error)
+            raise
+
+    def _settle_small(self, member: DownloadedMember, result: SmallResult) -> bool:
+        """Whether one file of a batch arrived whole (its hash and capture date noted); a
+        file-level refusal is recorded as failed, a write error raised (it ends the run)."""
+        entry = member.entry
+        if isinstance(result, OSError):
+            raise archive_write_error(result, member.partial) from result
+        if isinstance(result, Exception):
+            return self._failed(entry, result)
+        self._ledger.count_bytes(result.transfer.bytes_from_phone)
+        member.capture_read = result.capture_read
+        member.capture = result.capture
+        member.content_hash = result.transfer.content_hash
+        self._ledger.counts.bytes_copied += result.transfer.bytes_from_phone
+        return True
+
+    def _failed(self, entry: ManifestEntry, error: Exception) -> bool:
+        """Record a file-level failure of ``entry`` (False), or raise what is not one."""
+        ledger = self._ledger
+        if isinstance(error, SizeMismatchError):
+            ledger.fail(entry, "size_mismatch", str(error))
+        elif isinstance(error, FileNotOnPhoneError):
+            ledger.fail(entry, "vanished_from_phone", "the phone no longer has this file")
+        elif isinstance(error, PhoneReadError):
+            ledger.fail(entry, read_failure_reason(error), str(error))
+        else:
+            raise error
         return False
 
     async def _wait_for_room(self, ahead: int) -> None:

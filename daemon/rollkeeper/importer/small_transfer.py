@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +32,19 @@ from rollkeeper.host.durability import start_writeback
 from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.importer.metadata import read_capture_date_from_bytes
 from rollkeeper.importer.transfer import CHUNK_BYTES, SizeMismatchError, TransferOutcome
-from rollkeeper.ports import PhoneFiles
+from rollkeeper.ports import FileNotOnPhoneError, PhoneFiles, PhoneReadError, WholeFileReads
 
 #: A file this small is one READ (under the 4 MiB chunk): it is copied by :func:`download_small`,
 #: and groups of such files download several at once (:mod:`.pipeline`).
 SMALL_FILE_BYTES = 1024 * 1024
 
-__all__ = ["SMALL_FILE_BYTES", "SmallTransferOutcome", "download_small"]
+__all__ = [
+    "SMALL_FILE_BYTES",
+    "SmallFile",
+    "SmallTransferOutcome",
+    "download_small",
+    "download_small_many",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,76 @@ async def _read_whole(
         with contextlib.suppress(Exception):
             await files.close(handle)
     return chunks
+
+
+@dataclass(frozen=True, slots=True)
+class SmallFile:
+    """One small file for :func:`download_small_many`: where it is, its stat size, its partial,
+    and the kind to read a capture date for (None: not asked)."""
+
+    phone_path: str
+    expected_size: int
+    partial: Path
+    capture_kind: MediaKind | None = None
+
+
+#: One file's outcome in :func:`download_small_many`: its partial, or why it has none.
+SmallResult = (
+    SmallTransferOutcome | SizeMismatchError | FileNotOnPhoneError | PhoneReadError | OSError
+)
+
+
+async def download_small_many(
+    files: WholeFileReads, wanted: Sequence[SmallFile]
+) -> list[SmallResult]:
+    """:func:`download_small` for several files at once: the phone reads them together
+    (:meth:`~rollkeeper.ports.WholeFileReads.read_whole_many`: one write of OPENs, one of
+    READs, one of CLOSEs for every few files), then ONE worker-thread call writes every
+    partial. Each file's outcome is its own, as for :func:`download_small` (a refusal leaves
+    its disk untouched, a size mismatch deletes its partial); the first write error (a full
+    disk) is the outcome of that file and of every one after it, which are not written. A
+    phone that stops answering or goes away raises, nothing written.
+    """
+    for small in wanted:
+        if small.expected_size > SMALL_FILE_BYTES:
+            raise ValueError(f"{small.phone_path}: {small.expected_size} bytes is not small")
+    reads = await files.read_whole_many(
+        [(small.phone_path, small.expected_size) for small in wanted]
+    )
+    return await asyncio.to_thread(_write_partials, wanted, reads)
+
+
+def _write_partials(
+    wanted: Sequence[SmallFile],
+    reads: Sequence[list[bytes | bytearray] | FileNotOnPhoneError | PhoneReadError],
+) -> list[SmallResult]:
+    """Each file's partial written from its chunks (or its refusal); runs in a worker thread."""
+    results: list[SmallResult] = []
+    for small, read in zip(wanted, reads, strict=True):
+        if not isinstance(read, list):
+            results.append(read)
+            continue
+        received = sum(len(chunk) for chunk in read)
+        if received != small.expected_size:
+            small.partial.unlink(missing_ok=True)
+            results.append(SizeMismatchError(small.phone_path, small.expected_size, received))
+            continue
+        try:
+            content_hash, capture = _write_partial(
+                small.partial, read, small.expected_size, small.capture_kind
+            )
+        except OSError as error:
+            results.extend([error] * (len(wanted) - len(results)))
+            return results
+        transfer = TransferOutcome(
+            content_hash=content_hash, size=received, bytes_from_phone=received, resumed_from=0
+        )
+        results.append(
+            SmallTransferOutcome(
+                transfer=transfer, capture_read=small.capture_kind is not None, capture=capture
+            )
+        )
+    return results
 
 
 def _write_partial(
