@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 from rollkeeper.device.errors import PhoneDisconnectedError
+from rollkeeper.device.phone_files import MAX_OPEN_FILES
 from rollkeeper.importer.pipeline import SMALL_GROUPS_IN_FLIGHT
 from rollkeeper.importer.small_transfer import SMALL_FILE_BYTES
 from rollkeeper.simulator import SimulatorThread
@@ -84,16 +85,18 @@ async def test_an_unplug_among_small_files_in_flight_rereads_at_most_a_chunk(
 async def test_small_files_download_while_an_earlier_one_is_still_in_flight(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
-    """A small file whose READ the phone never answers does not hold the others: every later
-    file of the folder is opened and read while it is still in flight (one file at a time,
-    nothing after it would be); unplugged then, the next run completes every file."""
+    """A small file whose READ the phone never answers does not hold the files read with it:
+    the others of its window (up to MAX_OPEN_FILES files opened and read together), after it
+    as well as before it, are read while it is still in flight (one file at a time, nothing
+    after it would be); unplugged then, the next run completes every file."""
     folder = tmp_path / "phone" / "DCIM" / "100APPLE"
     names = [f"IMG_{number:04d}.JPG" for number in range(1, FILES + 1)]
     for name in names:
         media.make_blob(folder / name, FILE_BYTES, seed=f"small-in-flight/{name}")
     hashes = phone_files(tmp_path / "phone")
     held = f"/DCIM/100APPLE/{names[2]}"
-    later = [f"/DCIM/100APPLE/{name}" for name in names[3 : 3 + SMALL_GROUPS_IN_FLIGHT - 1]]
+    # The held file is the third of the first window: two are read before it, one after it.
+    read_with_it = [f"/DCIM/100APPLE/{name}" for name in [*names[:2], *names[3:MAX_OPEN_FILES]]]
     simulator.add_phone(UDID, tmp_path / "phone", faults=AfcFaults(stuck_reads={held}))
     session = session_settings(simulator.address, tmp_path / "pairing")
     archive = tmp_path / "archive"
@@ -104,9 +107,11 @@ async def test_small_files_download_while_an_earlier_one_is_still_in_flight(
         run = asyncio.ensure_future(run_backup(store, archive, UDID, session))
         await asyncio.to_thread(
             wait_until,
-            lambda: all(simulator.afc_bytes_served(UDID)[path] == FILE_BYTES for path in later),
+            lambda: all(
+                simulator.afc_bytes_served(UDID)[path] == FILE_BYTES for path in read_with_it
+            ),
             30,
-            "the files after the held one to be read",
+            "the files read with the held one to be read",
         )
         assert simulator.afc_bytes_served(UDID)[held] == 0
         assert not run.done()
