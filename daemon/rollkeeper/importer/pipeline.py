@@ -345,7 +345,13 @@ class GroupPipeline:
                 try:
                     results = await download_small_many(self._files, wanted)  # type: ignore[arg-type]
                 except PhoneNotRespondingError as error:
-                    self._ledger.fail(members[0][1][0].entry, "phone_not_responding", str(error))
+                    # The file the phone left hanging is the one to retry last (the first of
+                    # the batch where the phone's reply does not say).
+                    entries = [
+                        member.entry for _, group_members in members for member in group_members
+                    ]
+                    hanging = [entry for entry in entries if entry.phone_path in error.paths]
+                    self._ledger.fail((hanging or entries)[0], "phone_not_responding", str(error))
                     raise
             outcomes = iter(results)
             for (group, group_members), future in zip(members, futures, strict=True):
