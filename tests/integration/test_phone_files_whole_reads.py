@@ -110,7 +110,8 @@ async def test_a_read_never_answered_ends_the_reads_at_the_deadline(
     simulator: SimulatorThread, tmp_path: Path
 ) -> None:
     """A phone that never answers one READ of the window makes the call "not responding"
-    once the deadline passes, rather than one that waits forever."""
+    once the deadline passes, rather than one that waits forever, and the error names that
+    file (the one to retry last), not merely the first of the window."""
     contents = make_phone(tmp_path / "phone")
     stuck = sorted(contents)[1]
     simulator.add_phone(UDID, tmp_path / "phone", faults=AfcFaults(stuck_reads={stuck}))
@@ -118,5 +119,7 @@ async def test_a_read_never_answered_ends_the_reads_at_the_deadline(
         files = session.files
         assert isinstance(files, PhoneFilesystem)
         files.timeout_seconds = 0.5
-        with pytest.raises(PhoneNotRespondingError):
+        with pytest.raises(PhoneNotRespondingError) as raised:
             await files.read_whole_many([(path, len(data)) for path, data in contents.items()])
+    assert raised.value.paths == (stuck,)
+    assert f"READ {stuck}" in str(raised.value)

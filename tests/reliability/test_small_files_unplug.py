@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rollkeeper.device.errors import PhoneDisconnectedError
 from rollkeeper.device.phone_files import MAX_OPEN_FILES
-from rollkeeper.importer.pipeline import SMALL_GROUPS_IN_FLIGHT
+from rollkeeper.importer.download_flow import SMALL_GROUPS_IN_FLIGHT
 from rollkeeper.importer.small_transfer import SMALL_FILE_BYTES
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults

@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 
 from rollkeeper.device.errors import PhoneDisconnectedError
-from rollkeeper.importer.pipeline import partial_path
+from rollkeeper.importer.partials import partial_path
 from rollkeeper.simulator import SimulatorThread
 from rollkeeper.simulator.phone import AfcFaults
 from rollkeeper.store import ARCHIVED, StateStore

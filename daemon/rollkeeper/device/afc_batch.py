@@ -96,11 +96,30 @@ async def _send_window(
     return window
 
 
-async def _replies(window: _Window, timeout_seconds: float) -> list[tuple[object, bytes]]:
-    async with asyncio.timeout(timeout_seconds):
-        for future in window.futures:
-            if not future.done():
-                await future
+class WindowNotAnsweredError(TimeoutError):
+    """A window's deadline passed: ``unanswered`` are the indexes (into the requests given)
+    of the requests with no reply, so a caller can say which file the phone left hanging."""
+
+    def __init__(self, unanswered: list[int]) -> None:
+        super().__init__(f"{len(unanswered)} requests not answered in time")
+        self.unanswered = unanswered
+
+
+async def _replies(
+    window: _Window, timeout_seconds: float, first_index: int
+) -> list[tuple[object, bytes]]:
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            for future in window.futures:
+                if not future.done():
+                    await future
+    except TimeoutError as error:
+        unanswered = [
+            first_index + offset
+            for offset, future in enumerate(window.futures)
+            if not future.done() or future.cancelled()
+        ]
+        raise WindowNotAnsweredError(unanswered) from error
     return [future.result() for future in window.futures]
 
 
@@ -139,10 +158,10 @@ async def send_requests(
         for start in range(0, len(requests), WINDOW):
             in_flight.append(await _send_window(service, requests[start : start + WINDOW], loop))
             if len(in_flight) == 2:
-                replies.extend(await _replies(in_flight[0], timeout_seconds))
+                replies.extend(await _replies(in_flight[0], timeout_seconds, len(replies)))
                 in_flight.popleft()
         while in_flight:
-            replies.extend(await _replies(in_flight[0], timeout_seconds))
+            replies.extend(await _replies(in_flight[0], timeout_seconds, len(replies)))
             in_flight.popleft()
     except BaseException:
         for window in in_flight:

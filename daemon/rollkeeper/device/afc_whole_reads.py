@@ -38,6 +38,16 @@ _READ_REQUEST = struct.Struct("<QQ")
 _OPEN_READ_ONLY = _HANDLE.pack(int(AFC_FOPEN_TEXTUAL_MODES["r"]))
 
 
+class FilesNotAnsweredError(TimeoutError):
+    """The phone left requests of these files unanswered past the deadline (``what`` is the
+    request: OPEN or READ)."""
+
+    def __init__(self, what: str, paths: list[str]) -> None:
+        super().__init__(f"no answer to {what} of {len(paths)} files")
+        self.what = what
+        self.paths = paths
+
+
 def open_request(path: str) -> bytes:
     """A FILE_OPEN payload: the read-only mode and the path (as pymobiledevice3's ``fopen``)."""
     return _OPEN_READ_ONLY + path.encode("utf-8") + b"\x00"
@@ -57,12 +67,16 @@ async def read_whole_many(
 ) -> list[WholeRead]:
     """Each ``(path, stat size)``'s bytes, read whole, for at most a few files at once (the
     caller holds a file slot for each). ``read_more(handle, size)`` is one READ alone (for a
-    reply that came short). Raises ``TimeoutError`` when a window is not answered in time,
+    reply that came short). Raises :class:`FilesNotAnsweredError` (a ``TimeoutError``) naming
+    the files whose OPEN or READ is not answered in time,
     :class:`PhoneOutOfFileSlotsError` when the phone refuses an OPEN for want of slots, the
     connection's error when it ends."""
-    replies = await afc_batch.send_requests(
-        afc, [(AfcOpcode.FILE_OPEN, open_request(path)) for path, _ in files], timeout_seconds
-    )
+    try:
+        replies = await afc_batch.send_requests(
+            afc, [(AfcOpcode.FILE_OPEN, open_request(path)) for path, _ in files], timeout_seconds
+        )
+    except afc_batch.WindowNotAnsweredError as error:
+        raise FilesNotAnsweredError("OPEN", [files[i][0] for i in error.unanswered]) from error
     results: list[WholeRead] = []
     handles: list[int] = []
     opened: list[int] = []  # the index of each file in ``handles``
@@ -111,7 +125,11 @@ async def _read_opened(
         (AfcOpcode.READ, _READ_REQUEST.pack(handle, count))
         for handle, count in zip(handles, asked, strict=True)
     ]
-    replies = await afc_batch.send_requests(afc, requests, timeout_seconds)
+    try:
+        replies = await afc_batch.send_requests(afc, requests, timeout_seconds)
+    except afc_batch.WindowNotAnsweredError as error:
+        paths = [files[opened[i]][0] for i in error.unanswered]
+        raise FilesNotAnsweredError("READ", paths) from error
     for handle, index, count, (status, data) in zip(handles, opened, asked, replies, strict=True):
         path, expected = files[index]
         if status != AfcError.SUCCESS:

@@ -112,6 +112,8 @@ class PhoneNotRespondingError(PhoneUnavailableError):
 
     state = "error"
     hint = "the iPhone stopped answering; retrying"
+    #: The phone files whose requests went unanswered, where known (several read together).
+    paths: tuple[str, ...] = ()
 
 
 class UsbmuxdUnavailableError(Exception):

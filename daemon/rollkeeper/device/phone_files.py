@@ -377,6 +377,13 @@ class PhoneFilesystem:
             )
         except afc_batch.ReaderNotRunning:
             return [await self._whole_read_alone(path, size) for path, size in files]
+        except afc_whole_reads.FilesNotAnsweredError as error:
+            failure = PhoneNotRespondingError(
+                f"no answer to {error.what} {error.paths[0] if error.paths else '?'} "
+                f"(one of {len(files)} files read together) within {self.timeout_seconds:g} s"
+            )
+            failure.paths = tuple(error.paths)
+            raise failure from error
         except TimeoutError as error:
             raise PhoneNotRespondingError(
                 f"no answer to reading {len(files)} files within {self.timeout_seconds:g} s"

@@ -28,17 +28,26 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from rollkeeper.archive.locations import WORKING_FOLDER_NAME
 from rollkeeper.device.errors import PhoneNotRespondingError
 from rollkeeper.domain.files import media_kind
 from rollkeeper.domain.grouping import MediaGroup
+from rollkeeper.importer.download_flow import (
+    SMALL_BATCH_BYTES,
+    SMALL_BATCH_FILES,
+    SMALL_GROUPS_IN_FLIGHT,
+    PlannedGroups,
+    SmallBatch,
+    batch_full,
+    each_group,
+    forget_when_done,
+    wait_below,
+)
 from rollkeeper.importer.group_durability import (
     BATCH_GROUPS,
     GroupDurability,
@@ -50,8 +59,8 @@ from rollkeeper.importer.group_placement import (
     GroupPlacer,
     archive_write_error,
 )
-from rollkeeper.importer.hashing import new_hasher
 from rollkeeper.importer.ledger import RunLedger
+from rollkeeper.importer.partials import names_in, partial_folder, partial_name
 from rollkeeper.importer.plan import PlannedGroup
 from rollkeeper.importer.small_transfer import (
     SMALL_FILE_BYTES,
@@ -71,43 +80,11 @@ log = structlog.get_logger("rollkeeper.backup")
 #: busy while the disk catches up; partials wait on disk, not in RAM.
 DOWNLOAD_AHEAD_GROUPS = 4
 
-#: Groups of small files downloading at once, at most (x 1 MiB: still one chunk on an unplug).
-SMALL_GROUPS_IN_FLIGHT = 4
-
 #: Groups of small files may be downloaded this many times ``download_ahead`` ahead.
 SMALL_AHEAD_FACTOR = 8
 
-#: Small files read together by one ``read_whole_many`` (their groups: one batch download), at
-#: most: this many files ...
-SMALL_BATCH_FILES = 16
-#: ... and this many bytes (what an unplug can cost: one batch is read at a time).
-SMALL_BATCH_BYTES = SMALL_GROUPS_IN_FLIGHT * SMALL_FILE_BYTES
-
 #: One group's download: the group with its members that arrived whole, or None.
 Download = asyncio.Future[ReadyGroup | None]
-#: The groups of one batch download, with their entries.
-SmallBatch = list[tuple[MediaGroup, list[ManifestEntry]]]
-
-#: The groups to copy: a whole plan, or a stream of them as the scan plans each folder
-#: (:class:`~rollkeeper.importer.folder_stream.FolderStream`).
-PlannedGroups = Iterable[PlannedGroup] | AsyncIterable[PlannedGroup]
-
-
-async def _each(groups: PlannedGroups) -> AsyncGenerator[PlannedGroup, None]:
-    """The groups one at a time, however they come; an async iterator left early is closed
-    here (not by the garbage collector, at whatever moment it runs)."""
-    if not isinstance(groups, AsyncIterable):
-        for group in groups:
-            yield group
-        return
-    iterator = aiter(groups)
-    try:
-        async for group in iterator:
-            yield group
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
 
 
 class StopRequestedError(Exception):
@@ -123,69 +100,6 @@ def read_failure_reason(error: PhoneReadError) -> str:
     ``read_error`` (the library decides whether an ``io_error`` file is only in iCloud)."""
     status = getattr(error.status, "value", error.status)
     return IO_ERROR_REASON if status == AFC_IO_ERROR else "read_error"
-
-
-def _text_hash(text: str) -> str:
-    hasher = new_hasher()
-    hasher.update(text.encode("utf-8", "surrogateescape"))
-    return hasher.hexdigest()
-
-
-def partial_folder(archive_root: Path, udid: str) -> Path:
-    """The folder of one phone's work files; its name is derived, never device-supplied."""
-    return archive_root / WORKING_FOLDER_NAME / "partial" / _text_hash(udid)[:16]
-
-
-def partial_path(archive_root: Path, udid: str, entry: ManifestEntry) -> Path:
-    """The work file of one phone file identity; its name is derived, never device-supplied."""
-    return partial_folder(archive_root, udid) / partial_name(udid, entry)
-
-
-def partial_name(udid: str, entry: ManifestEntry) -> str:
-    """The name of :func:`partial_path` in :func:`partial_folder`."""
-    identity = f"{udid}\0{entry.folder}\0{entry.name}\0{entry.size}\0{entry.birth_time_ns}"
-    return f"{_text_hash(identity)[:40]}.partial"
-
-
-def _names_in(folder: Path) -> frozenset[str]:
-    """The names in ``folder``; none when it does not exist (yet)."""
-    try:
-        return frozenset(os.listdir(folder))
-    except FileNotFoundError:
-        return frozenset()
-
-
-def _batch_full(batch: SmallBatch, entries: list[ManifestEntry]) -> bool:
-    """Whether ``batch`` (not empty) has no room for a group of ``entries``."""
-    if not batch:
-        return False
-    files = sum(len(batched) for _, batched in batch) + len(entries)
-    size = sum(entry.size for _, batched in batch for entry in batched)
-    return files > SMALL_BATCH_FILES or size + sum(e.size for e in entries) > SMALL_BATCH_BYTES
-
-
-async def _wait_below(in_flight: set[asyncio.Future[Any]], limit: int) -> bool:
-    """Wait until fewer than ``limit`` downloads are in flight (``in_flight`` loses the ones
-    done); False when one of them failed."""
-    while len(in_flight) >= limit:
-        done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-        in_flight.difference_update(done)
-        if any(task.cancelled() or task.exception() is not None for task in done):
-            return False
-    return True
-
-
-def _finished(downloads: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
-    """A done-callback: forget a finished download and mark its error seen (the placer still
-    raises it when it reaches that download; one it never reaches, after an earlier failure,
-    is not an unretrieved error)."""
-
-    def forget(task: asyncio.Future[Any]) -> None:
-        downloads.discard(task)
-        if not task.cancelled():
-            task.exception()
-
-    return forget
 
 
 class GroupPipeline:
@@ -231,7 +145,7 @@ class GroupPipeline:
         A stop request ends the run (:class:`StopRequestedError`) after the files being read
         and the groups already downloaded.
         """
-        self._earlier_partials = await asyncio.to_thread(_names_in, self._partial_folder)
+        self._earlier_partials = await asyncio.to_thread(names_in, self._partial_folder)
         queue: asyncio.Queue[Download | None] = asyncio.Queue()  # bounded by _wait_for_room
         downloads: set[asyncio.Future[Any]] = set()  # unfinished (cancelled if the run ends)
         stopped_early = False
@@ -315,7 +229,7 @@ class GroupPipeline:
         as batches (:meth:`_download_batch`, at most :data:`SMALL_BATCH_FILES` files and
         :data:`SMALL_BATCH_BYTES`); any other group downloads as before.
         """
-        async with contextlib.aclosing(_each(groups)) as each:
+        async with contextlib.aclosing(each_group(groups)) as each:
             return await self._start_each(groups, each, queue, downloads)
 
     async def _start_each(  # noqa: C901 - one loop over the plan, two kinds of download
@@ -337,7 +251,7 @@ class GroupPipeline:
         async def start_batch() -> bool:
             nonlocal small_in_flight
             # Two batches at once: one read from the phone while the one before is written.
-            if not await _wait_below(in_flight, 2 if small_in_flight else 1):
+            if not await wait_below(in_flight, 2 if small_in_flight else 1):
                 return False
             await self._wait_for_room(self._download_ahead * SMALL_AHEAD_FACTOR)
             loop = asyncio.get_running_loop()
@@ -346,7 +260,7 @@ class GroupPipeline:
             started_now: list[asyncio.Future[Any]] = [task, *futures]
             for started in started_now:
                 downloads.add(started)
-                started.add_done_callback(_finished(downloads))
+                started.add_done_callback(forget_when_done(downloads))
             in_flight.add(task)
             small_in_flight = True
             self._unplaced += len(futures)
@@ -360,7 +274,7 @@ class GroupPipeline:
                 return True
             small = all(entry.size <= SMALL_FILE_BYTES for entry in entries)
             if batches and small and self._batchable(entries):
-                if _batch_full(batch, entries) and not await start_batch():
+                if batch_full(batch, entries) and not await start_batch():
                     return False
                 batch.append((group, entries))
                 if ready_now is not None and not ready_now() and not await start_batch():
@@ -369,12 +283,12 @@ class GroupPipeline:
             if batch and not await start_batch():
                 return False
             limit = SMALL_GROUPS_IN_FLIGHT if small and small_in_flight else 1
-            if not await _wait_below(in_flight, limit):
+            if not await wait_below(in_flight, limit):
                 return False
             await self._wait_for_room(self._download_ahead * (SMALL_AHEAD_FACTOR if small else 1))
             task = asyncio.ensure_future(self._download_group(group, entries))
             downloads.add(task)
-            task.add_done_callback(_finished(downloads))
+            task.add_done_callback(forget_when_done(downloads))
             in_flight.add(task)
             self._unplaced += 1
             small_in_flight = small
@@ -431,7 +345,13 @@ class GroupPipeline:
                 try:
                     results = await download_small_many(self._files, wanted)  # type: ignore[arg-type]
                 except PhoneNotRespondingError as error:
-                    self._ledger.fail(members[0][1][0].entry, "phone_not_responding", str(error))
+                    # The file the phone left hanging is the one to retry last (the first of
+                    # the batch where the phone's reply does not say).
+                    entries = [
+                        member.entry for _, group_members in members for member in group_members
+                    ]
+                    hanging = [entry for entry in entries if entry.phone_path in error.paths]
+                    self._ledger.fail((hanging or entries)[0], "phone_not_responding", str(error))
                     raise
             outcomes = iter(results)
             for (group, group_members), future in zip(members, futures, strict=True):

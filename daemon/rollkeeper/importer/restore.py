@@ -40,7 +40,7 @@ from rollkeeper.archive.presence import (
 )
 from rollkeeper.host.durability import fsync_folder
 from rollkeeper.importer.hashing import hash_file
-from rollkeeper.importer.pipeline import partial_path
+from rollkeeper.importer.partials import partial_path
 from rollkeeper.importer.placement import PlacementError, place_without_replacing
 from rollkeeper.importer.transfer import SizeMismatchError, download_to_partial
 from rollkeeper.ports import PhoneFiles, PhoneReadError
