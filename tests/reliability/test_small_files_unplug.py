@@ -29,7 +29,7 @@ UDID = "00008110-00AA0000000000C7"
 
 #: Files of one READ each, so that groups of them download several at once.
 FILES = 24
-FILE_BYTES = 300 * 1024
+FILE_BYTES = 200 * 1024  # under BATCH_FILE_BYTES: the files are read in batches
 
 TRIALS = 8
 

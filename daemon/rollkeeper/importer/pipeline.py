@@ -38,6 +38,7 @@ from rollkeeper.device.errors import PhoneNotRespondingError
 from rollkeeper.domain.files import media_kind
 from rollkeeper.domain.grouping import MediaGroup
 from rollkeeper.importer.download_flow import (
+    BATCH_FILE_BYTES,
     SMALL_BATCH_BYTES,
     SMALL_BATCH_FILES,
     SMALL_GROUPS_IN_FLIGHT,
@@ -300,10 +301,12 @@ class GroupPipeline:
         return False
 
     def _batchable(self, entries: list[ManifestEntry]) -> bool:
-        """Whether a group of small files can download in a batch: it fits one, and no earlier
-        run left a partial of any of its files (that one resumes, as a file alone does)."""
+        """Whether a group of small files can download in a batch: its files are at most
+        :data:`BATCH_FILE_BYTES` each, it fits one, and no earlier run left a partial of any
+        of its files (that one resumes, as a file alone does)."""
         return (
             len(entries) <= SMALL_BATCH_FILES
+            and all(entry.size <= BATCH_FILE_BYTES for entry in entries)
             and sum(entry.size for entry in entries) <= SMALL_BATCH_BYTES
             and not any(
                 partial_name(self._udid, entry) in self._earlier_partials for entry in entries
